@@ -1,0 +1,208 @@
+"""The project's checkpoint format, atomic writes, and import of the published weights.
+
+A checkpoint is a ``torch.save``d dict::
+
+    {"format": "pianossm", "version": 1, "config": {...}, "model": state_dict,
+     # training checkpoints also hold:
+     "optimizer": ..., "scheduler": ..., "step": int, "rng": ..., "train_config": {...}}
+
+Loading refuses other formats and unknown versions, and rebuilds the model from the
+stored config, so a checkpoint is all one needs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from pianossm.config import MAESTRO_YEARS, PianoSSMConfig
+from pianossm.errors import PianoSSMError
+from pianossm.model import PianoSSM
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_model", "import_official",
+           "atomic_write", "FORMAT", "VERSION", "OFFICIAL_AUDIO_MEAN", "OFFICIAL_AUDIO_STD"]
+
+FORMAT = "pianossm"
+VERSION = 1
+#: Output de-normalisation of the published models (MAESTRO statistics).
+OFFICIAL_AUDIO_MEAN = -2.1367119188653305e-05
+OFFICIAL_AUDIO_STD = 0.060498714447021484
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so no half-written file remains.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Final destination.
+    write : callable
+        Writes the whole file to the temporary path it is given.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise PianoSSMError(f"output folder does not exist: {folder!r}")
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=".pianossm-", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: PianoSSM, **extra: Any) -> None:
+    """Write ``model`` (and training state in ``extra``) atomically.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination ``.pt`` file.
+    model : PianoSSM
+        The model; its config goes inside.
+    **extra
+        More entries (``optimizer``, ``scheduler``, ``step``, ``rng``, ``train_config``).
+    """
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
+               "model": state, **extra}
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a checkpoint dict.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A file written by :func:`save_checkpoint`.
+
+    Returns
+    -------
+    dict
+        The payload, ``config`` already a :class:`PianoSSMConfig`.
+    """
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        raise PianoSSMError(f"checkpoint not found: {name!r}")
+    try:
+        payload = torch.load(name, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise PianoSSMError(f"not a readable checkpoint: {name!r} ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        hint = (" (a published Piano-SSM state_dict? convert it with "
+                "'pianossm import-checkpoint')" if isinstance(payload, dict) else "")
+        raise PianoSSMError(f"not a pianossm checkpoint: {name!r}{hint}")
+    if payload.get("version") != VERSION:
+        raise PianoSSMError(f"checkpoint {name!r} has format version "
+                            f"{payload.get('version')!r}; this pianossm reads version {VERSION}")
+    try:
+        payload["config"] = PianoSSMConfig.from_dict(payload["config"])
+    except (KeyError, TypeError) as exc:
+        raise PianoSSMError(f"checkpoint {name!r} has a broken config ({exc})") from None
+    return payload
+
+
+def load_model(path: str | os.PathLike[str]) -> PianoSSM:
+    """Rebuild a model from a checkpoint, in eval mode.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A pianossm checkpoint.
+
+    Returns
+    -------
+    PianoSSM
+    """
+    payload = load_checkpoint(path)
+    model = PianoSSM(payload["config"])
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise PianoSSMError(f"checkpoint {os.fspath(path)!r} does not match its config: {first}") from None
+    return model.eval()
+
+
+_OFFICIAL_NAME = re.compile(r"PianoSSM_(XL|L|S)_(MH_)?\w*?_(\d+)_model")
+_LAYER_PREFIX = ["seq_midi.1.seq.0.seq.", "seq_midi.2.s5.seq.", "seq_midi.3.s5.seq.",
+                 "seq_midi.4.s5.seq."]
+
+
+def _official_rate(path: str, state: dict[str, torch.Tensor], given: int | None) -> int:
+    if given is not None:
+        return given
+    match = _OFFICIAL_NAME.search(os.path.basename(path))
+    if match is None:
+        raise PianoSSMError(f"cannot tell the training sample rate of {path!r} from its name; "
+                            f"pass --train-sample-rate")
+    return int(match.group(3))
+
+
+def import_official(path: str | os.PathLike[str], train_sample_rate: int | None = None,
+                    ) -> PianoSSM:
+    """Convert a published Piano-SSM ``state_dict`` into a :class:`PianoSSM`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        ``PianoSSM_{S,L,XL}_MH_maestro_all_{rate}_model.pth``.
+    train_sample_rate : int, optional
+        Training rate; read from the file name when omitted.
+
+    Returns
+    -------
+    PianoSSM
+        With the MAESTRO year heads and the published de-normalisation.
+    """
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        raise PianoSSMError(f"checkpoint not found: {name!r}")
+    try:
+        sd = torch.load(name, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise PianoSSMError(f"not a readable checkpoint: {name!r} ({type(exc).__name__})") from None
+    if not isinstance(sd, dict) or _LAYER_PREFIX[0] + "angle" not in sd:
+        raise PianoSSMError(f"not a published Piano-SSM state_dict: {name!r} "
+                            f"(no key {_LAYER_PREFIX[0] + 'angle'!r})")
+    h = int(sd[_LAYER_PREFIX[0] + "angle"].shape[0])
+    widths = (int(sd[_LAYER_PREFIX[0] + "B2"].shape[1]),) + tuple(
+        int(sd[p + "C"].shape[0]) for p in _LAYER_PREFIX)
+    n_heads = len([k for k in sd if k.startswith("year_linear.") and k.endswith(".weight")])
+    heads = MAESTRO_YEARS if n_heads == len(MAESTRO_YEARS) else (
+        tuple(str(i) for i in range(n_heads)) if n_heads else ("default",))
+    preset = {256: "XL", 128: "L", 64: "S"}.get(h, "custom")
+    config = PianoSSMConfig(preset=preset, d_state=h, widths=widths,
+                            train_sample_rate=_official_rate(name, sd, train_sample_rate),
+                            heads=heads, audio_mean=OFFICIAL_AUDIO_MEAN,
+                            audio_std=OFFICIAL_AUDIO_STD)
+    model = PianoSSM(config)
+    new: dict[str, torch.Tensor] = {}
+    for i, prefix in enumerate(_LAYER_PREFIX):
+        ours = f"blocks.{i}."
+        new[ours + "ssm.log_mag"] = sd[prefix + "norm"]
+        new[ours + "ssm.angle"] = sd[prefix + "angle"]
+        new[ours + "ssm.B"] = torch.view_as_real(sd[prefix + "B2"]).float()
+        new[ours + "ssm.B_bias"] = torch.view_as_real(sd[prefix + "B2_bias"]).float()
+        new[ours + "ssm.C"] = sd[prefix + "C"]
+        new[ours + "ssm.C_bias"] = sd[prefix + "C_bias"][:, 0]
+        if i > 0:
+            new[ours + "skip.weight"] = sd[f"seq_midi.{i + 1}.skipLayer.weight"]
+    if n_heads:
+        new["heads.weight"] = torch.cat([sd[f"year_linear.{j}.weight"] for j in range(n_heads)])
+        new["heads.bias"] = torch.cat([sd[f"year_linear.{j}.bias"] for j in range(n_heads)])
+    else:
+        new["heads.weight"] = sd["seq_midi.5.weight"]
+        new["heads.bias"] = sd["seq_midi.5.bias"]
+    model.load_state_dict(new)
+    return model.eval()

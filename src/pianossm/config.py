@@ -1,0 +1,114 @@
+"""Model configuration: a frozen dataclass with named presets, stored in every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from pianossm.errors import PianoSSMError
+
+__all__ = ["PianoSSMConfig", "PRESETS", "preset", "MAESTRO_YEARS", "FEATURE_KINDS"]
+
+#: Recording years of MAESTRO v3, the heads of the published multi-head models, in order.
+MAESTRO_YEARS: tuple[str, ...] = (
+    "2004", "2006", "2008", "2009", "2011", "2013", "2014", "2015", "2017", "2018")
+
+#: Input feature layouts: ``roll`` is the paper's (88 keys, velocity/127, pedal as
+#: note elongation); ``roll+onset+pedal`` adds an onset channel per key and a pedal channel.
+FEATURE_KINDS: dict[str, int] = {"roll": 88, "roll+onset+pedal": 88 + 88 + 1}
+
+
+@dataclass(frozen=True)
+class PianoSSMConfig:
+    """Everything needed to rebuild a Piano-SSM model.
+
+    Attributes
+    ----------
+    preset : str
+        Name of the size (``XL``, ``L``, ``S`` or ``custom``).
+    d_state : int
+        Complex states ``H`` per layer.
+    widths : tuple of int
+        Channels ``88 -> 88 -> 60 -> 40 -> 20``; the first is set by ``features``.
+    train_sample_rate : int
+        Sample rate the model was trained at (defines ``Ts = f_train / f_synth``).
+    heads : tuple of str
+        Names of the output heads (one per recording condition).
+    audio_mean, audio_std : float
+        De-normalisation of the output: ``audio = y * std + mean``.
+    features : str
+        Input feature layout, a key of :data:`FEATURE_KINDS`.
+    pedal_threshold : int
+        CC64 value at and above which the sustain pedal is down.
+    """
+
+    preset: str = "S"
+    d_state: int = 64
+    widths: tuple[int, ...] = (88, 88, 60, 40, 20)
+    train_sample_rate: int = 16000
+    heads: tuple[str, ...] = ("default",)
+    audio_mean: float = 0.0
+    audio_std: float = 1.0
+    features: str = "roll"
+    pedal_threshold: int = 64
+
+    def __post_init__(self) -> None:
+        if self.features not in FEATURE_KINDS:
+            raise PianoSSMError(
+                f"unknown feature layout {self.features!r}; allowed: {sorted(FEATURE_KINDS)}")
+        if self.widths[0] != FEATURE_KINDS[self.features]:
+            raise PianoSSMError(
+                f"first width {self.widths[0]} does not match features {self.features!r} "
+                f"({FEATURE_KINDS[self.features]} channels)")
+        if len(self.widths) < 2 or self.d_state < 1 or not self.heads:
+            raise PianoSSMError(f"invalid model shape: widths={self.widths}, "
+                                f"d_state={self.d_state}, heads={self.heads}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for a checkpoint."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PianoSSMConfig":
+        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise PianoSSMError(f"unknown config keys {unknown}; allowed: {sorted(names)}")
+        data = dict(data)
+        for key in ("widths", "heads"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> "PianoSSMConfig":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, PianoSSMConfig] = {
+    "XL": PianoSSMConfig(preset="XL", d_state=256),
+    "L": PianoSSMConfig(preset="L", d_state=128),
+    "S": PianoSSMConfig(preset="S", d_state=64),
+}
+
+
+def preset(name: str, **changes: Any) -> PianoSSMConfig:
+    """The named preset (``XL``, ``L``, ``S``), optionally with changes.
+
+    Parameters
+    ----------
+    name : str
+        Preset name, case-insensitive.
+    **changes
+        Fields to override.
+
+    Returns
+    -------
+    PianoSSMConfig
+    """
+    key = name.upper()
+    if key not in PRESETS:
+        raise PianoSSMError(f"unknown preset {name!r}; allowed: {sorted(PRESETS)}")
+    return PRESETS[key].replace(**changes) if changes else PRESETS[key]

@@ -1,0 +1,178 @@
+"""MIDI to model input: a piano roll of the 88 keys at the MIDI frame rate.
+
+The roll follows ``pretty_midi.PrettyMIDI.get_piano_roll`` exactly (the published models
+were trained on it): frame ``k`` covers ``[k/fs, (k+1)/fs)``, a note fills frames
+``int(start*fs) .. int(end*fs)-1`` with its velocity (overlapping notes of one key add),
+and while the sustain pedal is down (CC64 >= threshold) each key keeps the running maximum
+since the pedal went down.  Values are clipped to 127 and divided by 127 (the reference
+casts to ``uint8``, which only differs when one key overlaps itself above 127).
+
+It is computed frame range by frame range (:meth:`PianoRoll.frames`), so a file of any
+length never needs its whole roll in memory; a test checks it against pretty_midi.
+
+MIDI frame rate per sample rate: one frame every ``hop`` samples, with ``hop`` = 16, 20,
+25 at 16, 24, 44.1 kHz (1000, 1200, 1764 frames/s, as the published checkpoints) and
+``round(sr / 1000)`` at other rates.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from pianossm.errors import PianoSSMError
+
+__all__ = ["frame_hop", "PianoRoll", "load_midi", "LOWEST_KEY", "N_KEYS"]
+
+LOWEST_KEY = 21
+N_KEYS = 88
+_STANDARD_HOPS = {16000: 16, 24000: 20, 44100: 25, 48000: 24, 22050: 21, 32000: 32}
+MIN_RATE, MAX_RATE = 8000, 192000
+
+
+def frame_hop(sample_rate: int) -> int:
+    """Audio samples per MIDI frame at ``sample_rate``.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Synthesis rate in Hz, from 8000 to 192000.
+
+    Returns
+    -------
+    int
+        ``hop``; the MIDI frame rate is ``sample_rate / hop``.
+    """
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+        raise PianoSSMError(f"sample rate must be a whole number of Hz, got {sample_rate!r}")
+    if not MIN_RATE <= sample_rate <= MAX_RATE:
+        raise PianoSSMError(
+            f"sample rate {sample_rate} Hz is out of reach; allowed: {MIN_RATE}..{MAX_RATE} Hz")
+    return _STANDARD_HOPS.get(int(sample_rate), max(1, round(sample_rate / 1000)))
+
+
+@dataclass(frozen=True)
+class _Track:
+    """One non-drum instrument: note arrays and pedal-down frame intervals."""
+
+    pitch: np.ndarray  # (N,) int
+    start: np.ndarray  # (N,) int, first frame
+    end: np.ndarray  # (N,) int, one past the last frame
+    velocity: np.ndarray  # (N,) float
+    pedal: np.ndarray  # (P, 2) int, [down, up) frames
+    n_frames: int
+
+
+class PianoRoll:
+    """Frame-range access to the piano roll of a MIDI file.
+
+    Parameters
+    ----------
+    midi : pretty_midi.PrettyMIDI
+        The performance.
+    fs : float
+        MIDI frame rate in frames per second.
+    pedal_threshold : int
+        CC64 value at and above which the pedal is down.
+    """
+
+    def __init__(self, midi: "pretty_midi.PrettyMIDI", fs: float,  # noqa: F821
+                 pedal_threshold: int = 64) -> None:
+        self.fs = fs
+        self.tracks = [self._track(inst, fs, pedal_threshold)
+                       for inst in midi.instruments if inst.notes and not inst.is_drum]
+        self.n_frames = max([t.n_frames for t in self.tracks], default=0)
+        self.n_notes = int(sum(len(t.pitch) for t in self.tracks))
+
+    @staticmethod
+    def _track(inst: "pretty_midi.Instrument", fs: float, threshold: int) -> _Track:  # noqa: F821
+        notes = inst.notes
+        pitch = np.array([n.pitch for n in notes], dtype=np.int64)
+        start = np.array([int(n.start * fs) for n in notes], dtype=np.int64)
+        end = np.array([int(n.end * fs) for n in notes], dtype=np.int64)
+        vel = np.array([n.velocity for n in notes], dtype=np.float64)
+        intervals, down, is_down = [], 0, False
+        for cc in inst.control_changes:
+            if cc.number != 64:
+                continue
+            now, pressed = int(cc.time * fs), cc.value >= threshold
+            if pressed and not is_down:
+                down, is_down = now, True
+            elif is_down and not pressed:
+                intervals.append((down, now))
+                is_down = False
+        keep = (pitch >= LOWEST_KEY) & (pitch < LOWEST_KEY + N_KEYS)
+        return _Track(pitch[keep] - LOWEST_KEY, start[keep], end[keep], vel[keep],
+                      np.array(intervals, dtype=np.int64).reshape(-1, 2),
+                      int(fs * inst.get_end_time()))
+
+    def frames(self, first: int, last: int) -> np.ndarray:
+        """Frames ``first .. last-1`` of the roll.
+
+        Parameters
+        ----------
+        first, last : int
+            Frame range; frames past the end are zero.
+
+        Returns
+        -------
+        np.ndarray
+            ``(last - first, 88)`` float32 in [0, 1].
+        """
+        out = np.zeros((last - first, N_KEYS), dtype=np.float64)
+        for track in self.tracks:
+            out += self._track_frames(track, first, last)
+        return (np.minimum(out, 127.0) / 127.0).astype(np.float32)
+
+    @staticmethod
+    def _raw(track: _Track, first: int, last: int) -> np.ndarray:
+        """Summed velocities of the notes of ``track`` in frames ``first..last-1``."""
+        raw = np.zeros((last - first, N_KEYS), dtype=np.float64)
+        lo = np.clip(track.start, first, last) - first
+        hi = np.clip(np.minimum(track.end, track.n_frames), first, last) - first
+        for i in np.nonzero(hi > lo)[0]:
+            raw[lo[i]:hi[i], track.pitch[i]] += track.velocity[i]
+        return raw
+
+    def _track_frames(self, track: _Track, first: int, last: int) -> np.ndarray:
+        roll = self._raw(track, first, last)
+        for down, up in track.pedal:
+            up = min(up, track.n_frames)
+            lo, hi = max(down, first), min(up, last)
+            if hi <= lo:
+                continue
+            seg = roll[lo - first:hi - first]
+            if down < lo:  # the running maximum started before this range
+                carry = self._raw(track, down, lo).max(axis=0)
+                seg = np.vstack([carry[None], seg])
+                roll[lo - first:hi - first] = np.maximum.accumulate(seg, axis=0)[1:]
+            else:
+                roll[lo - first:hi - first] = np.maximum.accumulate(seg, axis=0)
+        return roll
+
+
+def load_midi(path: str | os.PathLike[str]) -> "pretty_midi.PrettyMIDI":  # noqa: F821
+    """Read a MIDI file, with one clear error for a missing, corrupt or empty file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The ``.mid`` file.
+
+    Returns
+    -------
+    pretty_midi.PrettyMIDI
+    """
+    import pretty_midi
+
+    if not os.path.isfile(path):
+        raise PianoSSMError(f"MIDI file not found: {os.fspath(path)!r}")
+    try:
+        midi = pretty_midi.PrettyMIDI(os.fspath(path))
+    except Exception as exc:  # mido/pretty_midi raise many types for corrupt data
+        raise PianoSSMError(f"not a readable MIDI file: {os.fspath(path)!r} ({exc})") from None
+    if not any(inst.notes for inst in midi.instruments if not inst.is_drum):
+        raise PianoSSMError(f"MIDI file has no notes to play: {os.fspath(path)!r}")
+    return midi

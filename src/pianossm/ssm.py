@@ -1,0 +1,213 @@
+"""A diagonal complex state-space layer (continuous time, MIMO), readable top to bottom.
+
+Continuous time, per state ``n``::
+
+    x_n'(t) = lambda_n x_n(t) + B_n u(t) + b_n
+    y(t)    = Re(C x(t)) + c
+
+with ``lambda_n = exp(r_n + i phi_n)`` kept in polar form.  Stability is a
+parameterisation: the real part is folded, ``Re(lambda) -> -|Re(lambda)|``, so every
+parameter value gives a stable layer and already-stable values are left as they are
+(the published checkpoints' own rule).  ``lambda`` is measured in units of the training
+sample period, so with ``Ts = f_train / f_synth`` zero-order hold gives::
+
+    lambda_d = exp(lambda Ts),   [B_d  b_d] = (lambda_d - 1) / lambda * [B  b]
+    x[k] = lambda_d x[k-1] + B_d u[k] + b_d,   y[k] = Re(C x[k]) + c
+
+Two modes share one set of weights: :meth:`DiagonalSSM.forward` (parallel over a whole
+sequence, for training) and :meth:`DiagonalSSM.step` (one sample, for streaming).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from pianossm.scan import DEFAULT_CHUNK, lti_scan
+
+__all__ = ["DiagonalSSM", "Discretised"]
+
+
+class Discretised:
+    """ZOH-discretised matrices of one layer at one ``Ts`` (a plain record).
+
+    Attributes
+    ----------
+    log_a : ``(H,)`` complex, ``lambda * Ts`` (so ``lambda_d = exp(log_a)``).
+    bd : ``(H, d_in)`` complex, ``B_d``.
+    bias : ``(H,)`` complex, ``b_d``.
+    c : ``(d_out, H)`` complex, ``C``.
+    c_bias : ``(d_out,)`` real, ``c``.
+    """
+
+    def __init__(self, log_a: torch.Tensor, bd: torch.Tensor, bias: torch.Tensor,
+                 c: torch.Tensor, c_bias: torch.Tensor) -> None:
+        self.log_a, self.bd, self.bias, self.c, self.c_bias = log_a, bd, bias, c, c_bias
+
+    @property
+    def a(self) -> torch.Tensor:
+        """``(H,)`` complex ``lambda_d``."""
+        return torch.exp(self.log_a)
+
+
+def _zoh_gain(lam: torch.Tensor, ts: float) -> torch.Tensor:
+    """``(exp(lambda Ts) - 1) / lambda``, with its Taylor series where ``|lambda Ts|`` is tiny."""
+    z = lam * ts
+    small = z.abs() < 1e-4
+    safe = torch.where(small, torch.ones_like(lam), lam)
+    exact = (torch.exp(z) - 1) / safe
+    series = ts * (1 + z / 2 + z * z / 6)
+    return torch.where(small, series, exact)
+
+
+class DiagonalSSM(nn.Module):
+    """Diagonal complex SSM layer ``d_in -> d_out`` with ``H`` complex states.
+
+    Parameters
+    ----------
+    d_in, d_state, d_out : int
+        Input channels, complex states ``H``, output channels.
+    dt_min, dt_max : float
+        Range of the log-uniform ``Delta`` of the initialisation.
+    """
+
+    def __init__(self, d_in: int, d_state: int, d_out: int,
+                 dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
+        super().__init__()
+        self.d_in, self.d_state, self.d_out = d_in, d_state, d_out
+        self.log_mag = nn.Parameter(torch.zeros(d_state))  # (H,) r = log|lambda|
+        self.angle = nn.Parameter(torch.zeros(d_state))  # (H,) phi = arg(lambda)
+        self.B = nn.Parameter(torch.zeros(d_state, d_in, 2))  # (H, d_in, re/im)
+        self.B_bias = nn.Parameter(torch.zeros(d_state, 2))  # (H, re/im)
+        self.C = nn.Parameter(torch.zeros(d_out, d_state, 2))  # (d_out, H, re/im)
+        self.C_bias = nn.Parameter(torch.zeros(d_out))  # (d_out,) real: Re() drops the rest
+        self.reset_parameters(dt_min, dt_max)
+
+    @torch.no_grad()
+    def reset_parameters(self, dt_min: float = 1e-3, dt_max: float = 1e-1) -> None:
+        """The paper's initialisation.
+
+        S4D-Lin eigenvalues ``-1/2 + i pi n`` scaled by a log-uniform ``Delta`` in
+        ``[dt_min, dt_max]`` (so ``lambda`` is per training sample), orthogonal ``B`` and
+        ``C`` with gain ``sqrt(1/3)`` per real and imaginary part, uniform [0, 1) biases.
+        """
+        h = self.d_state
+        n = torch.arange(h, dtype=torch.float64)
+        delta = torch.exp(torch.empty(h, dtype=torch.float64).uniform_(
+            math.log(dt_min), math.log(dt_max)))
+        lam = torch.complex(-0.5 * torch.ones_like(n), math.pi * n) * delta  # (H,)
+        self.log_mag.copy_(torch.log(lam.abs()))
+        self.angle.copy_(torch.angle(lam))
+        gain = math.sqrt(1.0 / 3.0)
+        for part in range(2):
+            nn.init.orthogonal_(self.B.data[..., part], gain=gain)
+            nn.init.orthogonal_(self.C.data[..., part], gain=gain)
+        self.B_bias.uniform_(0.0, 1.0)
+        self.C_bias.uniform_(0.0, 1.0)
+
+    def eigenvalues(self) -> torch.Tensor:
+        """Stable continuous-time eigenvalues per training sample.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(H,)`` complex ``lambda`` with ``Re(lambda) <= 0``.
+        """
+        mag = torch.exp(self.log_mag)
+        return torch.complex(-(mag * torch.cos(self.angle)).abs(), mag * torch.sin(self.angle))
+
+    def discretise(self, ts: float = 1.0) -> Discretised:
+        """Zero-order-hold matrices for step ``Ts = f_train / f_synth``.
+
+        Parameters
+        ----------
+        ts : float
+            Step in training sample periods.
+
+        Returns
+        -------
+        Discretised
+            ``log_a (H,)``, ``bd (H, d_in)``, ``bias (H,)``, ``c (d_out, H)``, ``c_bias (d_out,)``.
+        """
+        lam = self.eigenvalues()  # (H,)
+        gain = _zoh_gain(lam, ts)  # (H,)
+        b = torch.view_as_complex(self.B.contiguous())  # (H, d_in)
+        bias = torch.view_as_complex(self.B_bias.contiguous())  # (H,)
+        c = torch.view_as_complex(self.C.contiguous())  # (d_out, H)
+        return Discretised(lam * ts, gain[:, None] * b, gain * bias, c, self.C_bias)
+
+    def default_state(self, batch: int, dtype: torch.dtype = torch.complex64) -> torch.Tensor:
+        """Zero state, ``(batch, H)`` complex."""
+        return torch.zeros(batch, self.d_state, dtype=dtype, device=self.log_mag.device)
+
+    def forward(self, u: torch.Tensor, ts: float = 1.0, state: torch.Tensor | None = None,
+                bu: torch.Tensor | None = None, chunk: int = DEFAULT_CHUNK,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parallel pass over a whole sequence.
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            ``(B, T, d_in)`` real input (ignored when ``bu`` is given).
+        ts : float
+            Step in training sample periods.
+        state : torch.Tensor, optional
+            ``(B, H)`` complex state before ``u[:, 0]``; zero when omitted.
+        bu : torch.Tensor, optional
+            ``(B, T, H)`` complex ``B_d u + b_d`` computed by the caller (the first layer
+            computes it at the MIDI rate and holds it).
+        chunk : int
+            Chunk length of the scan.
+
+        Returns
+        -------
+        y : torch.Tensor
+            ``(B, T, d_out)`` real output.
+        state : torch.Tensor
+            ``(B, H)`` complex state after the last sample.
+        """
+        d = self.discretise(ts)
+        if bu is None:
+            bu = self.input_projection(u, d)  # (B, T, H)
+        x = lti_scan(d.log_a, bu, state, chunk)  # (B, T, H)
+        return self.output_projection(x, d), x[:, -1]
+
+    @staticmethod
+    def input_projection(u: torch.Tensor, d: Discretised) -> torch.Tensor:
+        """``B_d u + b_d``: ``(B, T, d_in)`` real to ``(B, T, H)`` complex."""
+        re = u @ d.bd.real.T + d.bias.real  # (B, T, H)
+        im = u @ d.bd.imag.T + d.bias.imag  # (B, T, H)
+        return torch.complex(re, im)
+
+    @staticmethod
+    def output_projection(x: torch.Tensor, d: Discretised) -> torch.Tensor:
+        """``Re(C x) + c``: ``(..., H)`` complex to ``(..., d_out)`` real."""
+        return x.real @ d.c.real.T - x.imag @ d.c.imag.T + d.c_bias
+
+    def step(self, u: torch.Tensor, state: torch.Tensor, d: Discretised | None = None,
+             ts: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Advance one sample.
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            ``(B, d_in)`` real input at this sample.
+        state : torch.Tensor
+            ``(B, H)`` complex state before it.
+        d : Discretised, optional
+            Precomputed matrices (pass them when stepping many times).
+        ts : float
+            Step, used when ``d`` is not given.
+
+        Returns
+        -------
+        y : torch.Tensor
+            ``(B, d_out)`` real output.
+        state : torch.Tensor
+            ``(B, H)`` complex state after it.
+        """
+        d = self.discretise(ts) if d is None else d
+        x = d.a * state + self.input_projection(u, d)  # (B, H)
+        return self.output_projection(x, d), x
