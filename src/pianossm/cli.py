@@ -1,0 +1,50 @@
+"""The ``pianossm`` command line: thin argparse front end over the library.
+
+Each command module exposes ``register(subparsers)``; handlers import heavy modules
+lazily so ``pianossm --help`` stays fast.  User errors (:class:`PianoSSMError`) print one
+line on stderr and exit 1; an interrupt exits 130 without leaving a partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pianossm.errors import PianoSSMError
+
+__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+
+#: Modules that add subcommands, in ``--help`` order.
+COMMAND_MODULES = ["pianossm.commands.core"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="pianossm", description="Neural piano audio from MIDI (Piano-SSM) and "
+        "MIDI-to-audio alignment.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except PianoSSMError as exc:
+        print(f"pianossm: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pianossm: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

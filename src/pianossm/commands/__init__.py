@@ -1,0 +1,1 @@
+"""Subcommands of the ``pianossm`` CLI, one module per area."""

@@ -1,0 +1,139 @@
+"""Core commands: ``render``, ``info``, ``import-checkpoint``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+__all__ = ["register"]
+
+_PAPER_K = {"XL": 268.4, "L": 142.4, "S": 79.4}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the core subcommands to ``sub``."""
+    p = sub.add_parser("render", help="synthesise a MIDI file to WAV/FLAC")
+    p.add_argument("midi", nargs="?", default=None,
+                   help="input .mid (default: the built-in demo phrase)")
+    p.add_argument("-o", "--output", required=True, help="output .wav or .flac")
+    p.add_argument("--model", default=None, help="pianossm checkpoint (default: built-in model)")
+    p.add_argument("--sample-rate", type=int, default=None,
+                   help="synthesis rate in Hz (default: the model's training rate)")
+    p.add_argument("--head", default=None,
+                   help="output head by name or index (default: the model's first; "
+                        "2009 for imported MAESTRO models)")
+    p.add_argument("--bits", choices=["16", "24", "float"], default="16", help="sample format")
+    p.add_argument("--tail", type=float, default=0.0,
+                   help="seconds rendered after the last MIDI event (release)")
+    p.add_argument("--float64", action="store_true", help="compute in float64")
+    p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_render)
+
+    p = sub.add_parser("info", help="parameter table of a preset or checkpoint")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--preset", choices=["XL", "L", "S"], default=None)
+    g.add_argument("--model", default=None, help="pianossm checkpoint")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("import-checkpoint",
+                       help="convert a published Piano-SSM .pth into a pianossm checkpoint")
+    p.add_argument("path", help="PianoSSM_{S,L,XL}_MH_maestro_all_{rate}_model.pth")
+    p.add_argument("-o", "--output", required=True, help="output .pt")
+    p.add_argument("--train-sample-rate", type=int, default=None,
+                   help="training rate (default: read from the file name)")
+    p.add_argument("--force", action="store_true", help="overwrite the output")
+    p.set_defaults(func=_import)
+
+
+def _default_head(model: "PianoSSM") -> str:  # noqa: F821
+    return "2009" if "2009" in model.config.heads else model.config.heads[0]
+
+
+def _render(args: argparse.Namespace) -> None:
+    import os
+    from importlib import resources
+
+    import torch
+    from tqdm import tqdm
+
+    from pianossm.audio import AudioWriter
+    from pianossm.checkpoint import load_model
+    from pianossm.errors import PianoSSMError
+    from pianossm.features import PianoRoll, frame_hop, load_midi
+    from pianossm.render import BLOCK_FRAMES, default_model_path, render_blocks
+
+    midi_path = args.midi or os.fspath(resources.files("pianossm") / "assets" / "demo.mid")
+    if os.path.exists(args.output) and not args.force:
+        raise PianoSSMError(f"output exists: {args.output!r} (use --force to overwrite)")
+    midi = load_midi(midi_path)
+    model = load_model(args.model or default_model_path())
+    rate = args.sample_rate or model.config.train_sample_rate
+    hop = frame_hop(rate)
+    head = model.head_index(_default_head(model) if args.head is None else
+                            (int(args.head) if args.head.isdigit() and
+                             args.head not in model.config.heads else args.head))
+    roll = PianoRoll(midi, rate / hop, model.config.pedal_threshold)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    total = roll.n_frames + int(round(args.tail * roll.fs))
+    start = time.perf_counter()
+    dtype = torch.float64 if args.float64 else torch.float32
+    with AudioWriter(args.output, rate, args.bits, force=args.force) as out, tqdm(
+            total=total * hop / rate, unit="s", unit_scale=False, disable=args.quiet,
+            desc="render", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio "
+            "[{elapsed}<{remaining}]") as bar:
+        for block in render_blocks(model, roll, rate, head, args.tail, BLOCK_FRAMES, dtype):
+            out.write(block)
+            bar.update(len(block) / rate)
+    wall = time.perf_counter() - start
+    seconds = out.frames / rate
+    msg = (f"wrote {args.output}: {seconds:.2f} s at {rate} Hz, head "
+           f"{model.config.heads[head]}, real-time factor {wall / max(seconds, 1e-9):.3f}")
+    if out.clipped:
+        msg += f"; {out.clipped} samples clipped to [-1, 1]"
+    if not args.quiet:
+        print(msg, file=sys.stderr)
+
+
+def _info(args: argparse.Namespace) -> None:
+    from pianossm.checkpoint import load_checkpoint
+    from pianossm.config import preset
+    from pianossm.params import layer_counts, model_count, paper_count
+
+    configs = ([load_checkpoint(args.model)["config"]] if args.model else
+               [preset(args.preset)] if args.preset else [preset(n) for n in ("XL", "L", "S")])
+    for cfg in configs:
+        print(f"Piano-SSM {cfg.preset}: H={cfg.d_state}, widths "
+              f"{'->'.join(map(str, cfg.widths))}, trained at {cfg.train_sample_rate} Hz, "
+              f"{len(cfg.heads)} head(s)")
+        print(f"{'layer':<7}{'in->out':>9}{'eig':>7}{'B':>8}{'b':>6}{'C':>8}{'c':>5}"
+              f"{'skip':>6}{'total':>8}")
+        rows = layer_counts(cfg)
+        for i, r in enumerate(rows):
+            print(f"{i + 1:<7}{f'{cfg.widths[i]}->{cfg.widths[i + 1]}':>9}{r['eig']:>7}"
+                  f"{r['B']:>8}{r['b']:>6}{r['C']:>8}{r['c']:>5}{r['skip']:>6}{r['total']:>8}")
+        heads = len(cfg.heads) * (cfg.widths[-1] + 1)
+        print(f"{'heads':<7}{f'{len(cfg.heads)}x({cfg.widths[-1]}->1)':>9}{'':>47}{heads:>8}")
+        paper = paper_count(cfg)
+        print(f"model total: {model_count(cfg)} (complex counted as 2 reals)")
+        ref = f" (paper: {_PAPER_K[cfg.preset]}k)" if cfg.preset in _PAPER_K else ""
+        print(f"paper formula: {paper} = {paper / 1000:.1f}k{ref}")
+        print(f"difference: the paper's count includes an 88x88 skip in layer 1 "
+              f"({cfg.widths[0] * cfg.widths[1]}) that the published model does not have, "
+              f"and one head; multi-head adds {cfg.widths[-1] + 1} per extra head.\n")
+
+
+def _import(args: argparse.Namespace) -> None:
+    import os
+
+    from pianossm.checkpoint import import_official, save_checkpoint
+    from pianossm.errors import PianoSSMError
+
+    if os.path.exists(args.output) and not args.force:
+        raise PianoSSMError(f"output exists: {args.output!r} (use --force to overwrite)")
+    model = import_official(args.path, args.train_sample_rate)
+    save_checkpoint(args.output, model, source=os.path.basename(args.path))
+    cfg = model.config
+    print(f"wrote {args.output}: Piano-SSM {cfg.preset} trained at {cfg.train_sample_rate} Hz, "
+          f"heads {', '.join(cfg.heads)}", file=sys.stderr)
