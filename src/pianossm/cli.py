@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 
@@ -16,8 +17,19 @@ from pianossm.errors import PianoSSMError
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
+
+
+def _command_modules() -> list[str]:
+    """Every module of :mod:`pianossm.commands` (``core`` first), each with ``register``."""
+    import pianossm.commands as pkg
+
+    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__))
+    names.sort(key=lambda n: n != "core")
+    return [f"pianossm.commands.{n}" for n in names]
+
+
 #: Modules that add subcommands, in ``--help`` order.
-COMMAND_MODULES = ["pianossm.commands.core"]
+COMMAND_MODULES = _command_modules()
 
 
 def build_parser() -> argparse.ArgumentParser:
