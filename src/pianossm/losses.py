@@ -1,0 +1,190 @@
+"""Training losses and the evaluation metric: MSSL (DDSP) and SMML (Piano-SSM).
+
+Both are ``nn.Module(input, target)`` returning a dict of named parts with ``"loss"``
+their sum.  ``input`` and ``target`` are ``(B, T)`` or ``(T,)`` audio at the rate the
+module was built for.
+
+MSSL is DDSP's ``SpectralLoss`` with ``mag_weight = logmag_weight = 1``: per FFT size a
+``tf.signal.stft`` (periodic Hann, 75 % overlap, no centring, ``pad_end=True``), then
+``mean|S_x - S_y| + mean|log S_x - log S_y|`` with DDSP's ``safe_log`` (values <= 1e-5
+become 1e-5), summed over sizes.  We frame by hand (zero-pad the end, then
+``torch.stft(center=False)``) because ``torch.stft`` has no ``pad_end``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["DDSP_FFT_SIZES", "LOG_EPS", "MSSL", "SMML", "mssl_fft_sizes", "stft_mag"]
+
+#: FFT sizes of the MSSL at 16 kHz; other rates scale them by ``sample_rate / 16000``.
+DDSP_FFT_SIZES: tuple[int, ...] = (4096, 2048, 1024, 512, 256, 128, 64)
+#: DDSP's ``safe_log`` floor.
+LOG_EPS = 1e-5
+
+
+def mssl_fft_sizes(sample_rate: int, base: tuple[int, ...] = DDSP_FFT_SIZES) -> tuple[int, ...]:
+    """FFT sizes at ``sample_rate``: the 16 kHz sizes scaled by ``sample_rate / 16000``.
+
+    Sizes are rounded to a multiple of 4 so that the 75 % overlap hop is exact.
+    """
+    return tuple(max(4, 4 * round(n * sample_rate / 16000 / 4)) for n in base)
+
+
+def _as_batch(x: torch.Tensor) -> torch.Tensor:
+    """``(T,)`` or ``(B, T)`` to ``(B, T)``."""
+    return x[None] if x.dim() == 1 else x
+
+
+def stft_mag(audio: torch.Tensor, n_fft: int, hop: int, win_length: int | None = None,
+             window: torch.Tensor | None = None) -> torch.Tensor:
+    """Magnitude STFT with ``tf.signal.stft`` framing: no centring, zero-padded end.
+
+    Parameters
+    ----------
+    audio : torch.Tensor
+        ``(B, T)`` real audio.
+    n_fft, hop : int
+        FFT size and hop in samples.
+    win_length : int, optional
+        Window length (``<= n_fft``, centred in the frame as ``torch.stft`` does);
+        ``n_fft`` when omitted.
+    window : torch.Tensor, optional
+        ``(win_length,)`` window; periodic Hann when omitted.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, n_fft // 2 + 1, ceil(T / hop))`` magnitudes.
+    """
+    win_length = win_length or n_fft
+    if window is None:
+        window = torch.hann_window(win_length, dtype=audio.dtype, device=audio.device)
+    t_len = audio.shape[-1]
+    n_frames = max(1, -(-t_len // hop))
+    pad = (n_frames - 1) * hop + n_fft - t_len
+    audio = torch.nn.functional.pad(audio, (0, pad))
+    spec = torch.stft(audio, n_fft, hop, win_length, window.to(audio.dtype), center=False,
+                      return_complex=True)
+    return spec.abs()
+
+
+def _safe_log(x: torch.Tensor) -> torch.Tensor:
+    """DDSP's ``safe_log``: ``log(x)`` with values <= 1e-5 replaced by 1e-5."""
+    return torch.log(torch.where(x <= LOG_EPS, torch.full_like(x, LOG_EPS), x))
+
+
+class MSSL(nn.Module):
+    """Multi-scale spectral loss exactly as DDSP defines it.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Audio rate; the 16 kHz FFT sizes are scaled by ``sample_rate / 16000``.
+    fft_sizes : tuple of int, optional
+        Explicit FFT sizes (overrides the scaling).
+    mag_weight, logmag_weight : float
+        Weights of the linear and log-magnitude L1 terms.
+    """
+
+    def __init__(self, sample_rate: int = 16000, fft_sizes: tuple[int, ...] | None = None,
+                 mag_weight: float = 1.0, logmag_weight: float = 1.0) -> None:
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.fft_sizes = tuple(fft_sizes) if fft_sizes else mssl_fft_sizes(sample_rate)
+        self.mag_weight, self.logmag_weight = mag_weight, logmag_weight
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss of ``input`` against ``target``, both ``(B, T)`` or ``(T,)``.
+
+        Returns
+        -------
+        dict
+            ``loss`` (scalar), plus ``mag`` and ``logmag`` summed over sizes and
+            ``mssl_<n_fft>`` per size.
+        """
+        x, y = _as_batch(input), _as_batch(target)
+        out: dict[str, torch.Tensor] = {}
+        mag_total = x.new_zeros(())
+        log_total = x.new_zeros(())
+        for n in self.fft_sizes:
+            sx = stft_mag(x, n, n // 4)
+            sy = stft_mag(y, n, n // 4)
+            mag = (sx - sy).abs().mean()
+            logmag = (_safe_log(sx) - _safe_log(sy)).abs().mean()
+            out[f"mssl_{n}"] = (self.mag_weight * mag + self.logmag_weight * logmag).detach()
+            mag_total = mag_total + mag
+            log_total = log_total + logmag
+        out["mag"] = mag_total
+        out["logmag"] = log_total
+        out["loss"] = self.mag_weight * mag_total + self.logmag_weight * log_total
+        return out
+
+
+class SMML(nn.Module):
+    """Piano-SSM's training loss: STFT + Mel-STFT + mean loss.
+
+    * ``stft``: L1 of magnitudes, FFT size = 1 s window = ``sample_rate``, 100 ms hop.
+    * ``mel_sc`` + ``mel_log``: on a mel spectrogram with a ~46.4 ms window and ~5.8 ms
+      hop at every rate (1024 / 128 samples at 22.05 kHz, scaled by the rate), spectral
+      convergence ``||Y - X||_F / ||Y||_F`` and L1 of log magnitudes.
+    * ``mean``: ``(mean(x) - mean(y))**2`` per item, averaged: never negative.
+
+    The mel filterbank (librosa) is built once here and kept as a buffer.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Audio rate in Hz.
+    n_mels : int
+        Mel bands.
+    weights : dict, optional
+        Weights of ``stft``, ``mel``, ``mean`` (each 1 by default).
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 80,
+                 weights: dict[str, float] | None = None) -> None:
+        super().__init__()
+        import librosa
+
+        self.sample_rate = sample_rate
+        self.weights = {"stft": 1.0, "mel": 1.0, "mean": 1.0, **(weights or {})}
+        self.stft_fft = int(sample_rate)
+        self.stft_hop = round(0.1 * sample_rate)
+        self.mel_win = round(1024 * sample_rate / 22050)
+        self.mel_hop = max(1, round(128 * sample_rate / 22050))
+        self.mel_fft = 1 << math.ceil(math.log2(self.mel_win))
+        fb = librosa.filters.mel(sr=sample_rate, n_fft=self.mel_fft, n_mels=n_mels,
+                                 fmin=0.0, fmax=sample_rate / 2)
+        self.register_buffer("mel_basis", torch.from_numpy(fb).float(), persistent=False)
+        self.register_buffer("mel_window", torch.hann_window(self.mel_win), persistent=False)
+
+    def _mel(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T)`` audio to ``(B, n_mels, frames)`` mel magnitudes."""
+        mag = stft_mag(x, self.mel_fft, self.mel_hop, self.mel_win, self.mel_window)
+        return torch.matmul(self.mel_basis.to(mag.dtype), mag)
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss of ``input`` against ``target``, both ``(B, T)`` or ``(T,)``.
+
+        Returns
+        -------
+        dict
+            ``loss`` and its parts ``stft``, ``mel_sc``, ``mel_log``, ``mean``.
+        """
+        x, y = _as_batch(input), _as_batch(target)
+        w = self.weights
+        stft = (stft_mag(x, self.stft_fft, self.stft_hop)
+                - stft_mag(y, self.stft_fft, self.stft_hop)).abs().mean()
+        mx, my = self._mel(x), self._mel(y)
+        # Spectral convergence per item; a silent target with a silent input gives 0/eps = 0.
+        num = torch.linalg.vector_norm(my - mx, dim=(1, 2))
+        den = torch.linalg.vector_norm(my, dim=(1, 2)).clamp_min(LOG_EPS)
+        sc = (num / den).mean()
+        mel_log = (torch.log(mx.clamp_min(LOG_EPS)) - torch.log(my.clamp_min(LOG_EPS))).abs().mean()
+        mean = ((x.mean(dim=-1) - y.mean(dim=-1)) ** 2).mean()
+        loss = w["stft"] * stft + w["mel"] * (sc + mel_log) + w["mean"] * mean
+        return {"loss": loss, "stft": stft, "mel_sc": sc, "mel_log": mel_log, "mean": mean}

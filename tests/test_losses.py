@@ -1,0 +1,138 @@
+"""MSSL and SMML: zero on identical inputs, closed-form cases, a slow reference, scale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pianossm.losses import LOG_EPS, MSSL, SMML, mssl_fft_sizes, stft_mag
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _np_spec(a: np.ndarray, n: int) -> np.ndarray:
+    """tf.signal.stft framing with numpy: periodic Hann, hop n/4, zero-padded end."""
+    hop = n // 4
+    w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+    frames = -(-len(a) // hop)
+    a = np.concatenate([a, np.zeros((frames - 1) * hop + n - len(a))])
+    return np.abs(np.stack([np.fft.rfft(a[f * hop:f * hop + n] * w) for f in range(frames)]))
+
+
+def _reference_mssl(x: np.ndarray, y: np.ndarray, sizes: tuple[int, ...]) -> float:
+    """DDSP's definition written out with numpy (slow, obvious)."""
+    total = 0.0
+    for n in sizes:
+        sx, sy = _np_spec(x, n), _np_spec(y, n)
+        total += np.mean(np.abs(sx - sy))
+        total += np.mean(np.abs(np.log(np.where(sx <= LOG_EPS, LOG_EPS, sx))
+                                - np.log(np.where(sy <= LOG_EPS, LOG_EPS, sy))))
+    return float(total)
+
+
+def test_fft_sizes_scale_with_rate() -> None:
+    assert mssl_fft_sizes(16000) == (4096, 2048, 1024, 512, 256, 128, 64)
+    assert mssl_fft_sizes(32000) == (8192, 4096, 2048, 1024, 512, 256, 128)
+    assert mssl_fft_sizes(24000)[0] == 6144
+
+
+def test_identical_inputs_give_zero() -> None:
+    x = torch.from_numpy(_rng().standard_normal((2, 5000))).float()
+    for loss in (MSSL(16000), SMML(16000)):
+        out = loss(x, x.clone())
+        assert out["loss"].item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_mssl_matches_numpy_reference() -> None:
+    rng = _rng(1)
+    x, y = rng.standard_normal(3001) * 0.1, rng.standard_normal(3001) * 0.3
+    sizes = (256, 128, 64)
+    got = MSSL(16000, fft_sizes=sizes)(torch.from_numpy(x), torch.from_numpy(y))["loss"]
+    assert got.item() == pytest.approx(_reference_mssl(x, y, sizes), rel=1e-9)
+
+
+def test_mssl_impulse_against_silence_closed_form() -> None:
+    """An impulse has a flat spectrum equal to the window value under it, in every bin."""
+    t_len, n0 = 1000, 437
+    x = torch.zeros(t_len, dtype=torch.float64)
+    x[n0] = 1.0
+    sizes = (256, 64)
+    out = MSSL(16000, fft_sizes=sizes)(x, torch.zeros_like(x))
+    expected = 0.0
+    for n in sizes:
+        hop = n // 4
+        frames = -(-t_len // hop)
+        vals = []
+        for f in range(frames):
+            k = n0 - f * hop
+            vals.append(0.5 - 0.5 * math.cos(2 * math.pi * k / n) if 0 <= k < n else 0.0)
+        vals = np.array(vals)
+        expected += vals.mean()  # every bin of a frame has the same magnitude
+        expected += np.mean(np.abs(np.log(np.where(vals <= LOG_EPS, LOG_EPS, vals))
+                                   - math.log(LOG_EPS)))
+    assert out["loss"].item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_mssl_scale_behaviour() -> None:
+    rng = _rng(2)
+    x = torch.from_numpy(rng.standard_normal(4000))
+    y = torch.from_numpy(rng.standard_normal(4000))
+    loss = MSSL(16000)
+    a = loss(x, y)
+    b = loss(3.0 * x, 3.0 * y)
+    # linear magnitudes scale with the gain, log magnitudes differences do not change
+    assert b["mag"].item() == pytest.approx(3.0 * a["mag"].item(), rel=1e-9)
+    assert b["logmag"].item() == pytest.approx(a["logmag"].item(), rel=1e-6)
+    # a pure gain error: log term is |log g| on every bin where nothing is clipped
+    g = loss(2.0 * x, x)
+    assert g["logmag"].item() == pytest.approx(len(loss.fft_sizes) * math.log(2.0), rel=1e-3)
+
+
+def test_no_nan_on_silence_and_finite_gradients() -> None:
+    z = torch.zeros(2, 4000, requires_grad=True)
+    for loss in (MSSL(16000), SMML(16000)):
+        out = loss(z, torch.zeros(2, 4000))
+        assert out["loss"].item() == 0.0
+        out["loss"].backward()
+        assert torch.isfinite(z.grad).all()
+        z.grad = None
+    x = torch.from_numpy(_rng(3).standard_normal((2, 4000))).float()
+    out = MSSL(16000)(x, torch.zeros_like(x))
+    assert torch.isfinite(out["loss"]) and out["loss"].item() > 0
+
+
+def test_smml_parts_and_mean_term() -> None:
+    x = torch.full((1, 16000), 0.25)
+    y = torch.zeros(1, 16000)
+    out = SMML(16000)(x, y)
+    assert out["mean"].item() == pytest.approx(0.0625)
+    assert set(out) == {"loss", "stft", "mel_sc", "mel_log", "mean"}
+    # the mean term is never negative, even when the input mean is below the target's
+    assert SMML(16000)(-x, y)["mean"].item() == pytest.approx(0.0625)
+
+
+def test_smml_spectral_convergence_closed_form() -> None:
+    """For ``x = g * y`` the mel spectra scale by ``g``: SC = |1 - g|, log L1 = |log g|."""
+    y = torch.from_numpy(_rng(4).standard_normal((1, 8000)))
+    out = SMML(16000)(0.5 * y, y)
+    assert out["mel_sc"].item() == pytest.approx(0.5, rel=1e-9)
+    # bins whose target is below the log floor (empty mel bands at DC) contribute 0
+    unclipped = (SMML(16000)._mel(y) > 2 * LOG_EPS).double().mean().item()
+    assert unclipped > 0.9
+    assert out["mel_log"].item() == pytest.approx(math.log(2.0) * unclipped, rel=1e-6)
+    assert out["stft"].item() == pytest.approx(
+        0.5 * stft_mag(y, 16000, 1600).mean().item(), rel=1e-9)
+
+
+@pytest.mark.parametrize("rate", [16000, 24000, 44100])
+def test_smml_window_scales_with_rate(rate: int) -> None:
+    loss = SMML(rate)
+    assert loss.mel_win / rate == pytest.approx(1024 / 22050, rel=2e-3)
+    assert loss.mel_hop / rate == pytest.approx(128 / 22050, rel=1e-2)
+    assert loss.mel_fft >= loss.mel_win and loss.stft_fft == rate
+    assert loss.mel_basis.shape == (80, loss.mel_fft // 2 + 1)
