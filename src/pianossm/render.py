@@ -62,13 +62,9 @@ def render_blocks(model: PianoSSM, roll: PianoRoll, sample_rate: int, head: int 
         raise PianoSSMError(f"piano roll at {roll.fs} frames/s does not fit {sample_rate} Hz")
     if tail_seconds < 0:
         raise PianoSSMError(f"tail must be >= 0 seconds, got {tail_seconds}")
-    total = roll.n_frames + int(round(tail_seconds * roll.fs))
-    model = model.to(dtype)
-    cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
-    state = model.default_state(1, cdtype)
-    ts = model.ts_for(sample_rate)
-    for first in range(0, total, block_frames):
-        last = min(first + block_frames, total)
-        feats = torch.from_numpy(roll.frames(first, last)).to(dtype)[None]  # (1, F, 88)
-        audio, state = model(feats, hop, ts, head, state, return_state=True)
-        yield audio[0].float().numpy()
+    from pianossm.engine import pack_model
+    from pianossm.engine.offline import render_roll
+
+    np_dtype = np.float64 if dtype == torch.float64 else np.float32
+    weights = pack_model(model, sample_rate, head, np_dtype)
+    yield from render_roll(weights, roll, tail_seconds, block_frames)
