@@ -1,0 +1,101 @@
+"""Benchmark: align a 5-minute recording (acceptance 4: < 30 s on this CPU, < 4 GiB).
+
+Renders a generated 5-minute piece with the MuseScore SoundFont, perturbs its notes
+(default model), then times ``align_files`` (read audio + MIDI, features, method,
+decoding, write) for each method in a fresh process and reports wall time, peak resident
+memory (``ru_maxrss``) and the onset errors.
+
+Usage: python scripts/bench_align.py [--minutes 5] [--methods dtw+crnn,dtw,crnn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def _prepare(folder: str, minutes: float) -> None:
+    import soundfile as sf
+
+    from pianossm.align.notes import midi_to_notes, retime_midi
+    from pianossm.align.perturb import PerturbConfig, perturb_notes
+    from pianossm.align.pieces import generate_piece
+    from pianossm.fluid import render_fluidsynth
+
+    midi = generate_piece(seed=9090, seconds=60 * minutes)
+    midi.write(os.path.join(folder, "exact.mid"))
+    audio = render_fluidsynth(os.path.join(folder, "exact.mid"), 44100, "musescore")
+    sf.write(os.path.join(folder, "audio.flac"), audio, 44100)
+    notes = midi_to_notes(midi)
+    bad = perturb_notes(notes, PerturbConfig(), np.random.default_rng(0))
+    retime_midi(midi, notes, bad).write(os.path.join(folder, "perturbed.mid"))
+    # a MIDI file re-sorts its notes: find each read-back note's true onset by pitch and
+    # perturbed time, in the order the aligner will see them
+    back = midi_to_notes(os.path.join(folder, "perturbed.mid"))
+    ref = np.empty(len(back))
+    for i, (p, t) in enumerate(zip(back.pitch, back.onset)):
+        cand = np.nonzero(bad.pitch == p)[0]
+        ref[i] = notes.onset[cand[np.argmin(np.abs(bad.onset[cand] - t))]]
+    np.save(os.path.join(folder, "reference_onsets.npy"), ref)
+
+
+def _child(folder: str, method: str, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    from pianossm.align.api import align_files
+    from pianossm.align.metrics import summarize
+    from pianossm.align.notes import midi_to_notes
+
+    out = os.path.join(folder, f"out-{method.replace('+', '_')}.mid")
+    t = time.perf_counter()
+    info = align_files(os.path.join(folder, "audio.flac"), os.path.join(folder,
+                       "perturbed.mid"), out, method)
+    wall = time.perf_counter() - t
+    ref = np.load(os.path.join(folder, "reference_onsets.npy"))
+    err = summarize(np.abs(midi_to_notes(out).onset - ref))
+    print(json.dumps({"method": method, "wall_s": wall, "notes": info["notes"],
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      **err}))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=5.0)
+    p.add_argument("--methods", default="dtw+crnn,dtw,crnn,mrmsdtw")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--child", nargs=2, metavar=("FOLDER", "METHOD"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        _child(args.child[0], args.child[1], args.threads)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-align-") as folder:
+        _prepare(folder, args.minutes)
+        print(f"{args.minutes:.1f} min piece, MuseScore SoundFont, torch threads "
+              f"{args.threads}, CPUs {os.cpu_count()}")
+        for method in args.methods.split(","):
+            # run twice: the first run also compiles the numba kernels (cached after)
+            for _ in range(2):
+                res = subprocess.run([sys.executable, __file__, "--threads", str(args.threads),
+                                      "--child", folder, method], capture_output=True,
+                                     text=True, check=False)
+            if res.returncode:
+                print(method, "failed:", res.stderr.strip()[-300:])
+                continue
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            print(f"{method:<14} {r['wall_s']:6.1f} s  peak {r['peak_rss_mib']:6.0f} MiB  "
+                  f"{r['notes']} notes  mean {r['mean_ms']:.1f} ms  <=25ms "
+                  f"{100 * r['within_25ms']:.1f}%  <=50ms {100 * r['within_50ms']:.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""One interface for every alignment method, windowed CRNN inference, and file I/O.
+
+Methods: ``dtw`` (chroma + onset-chroma DTW), ``mrmsdtw`` (synctoolbox), ``crnn`` (the
+CRNN on the input timing), ``dtw+crnn`` / ``mrmsdtw+crnn`` (DTW first, then the CRNN
+refines note by note).  Audio of any length: the CRNN runs on overlapping windows whose
+centres are stitched.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+import numpy as np
+
+from pianossm.align.features import SAMPLE_RATE, audio_to_cqt, check_audio
+from pianossm.align.notes import FPS, Notes, midi_to_notes, midi_to_piano_roll, retime_midi
+from pianossm.errors import PianoSSMError
+
+__all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "predict_rolls"]
+
+METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
+WINDOW, OVERLAP = 3000, 250
+
+
+@functools.lru_cache(maxsize=2)
+def _model(path: str | None) -> AlignCRNN:  # noqa: F821
+    from pianossm.align.model import load_crnn
+
+    return load_crnn(path)[0]
+
+
+def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
+                  window: int = WINDOW, overlap: int = OVERLAP) -> np.ndarray:
+    """Aligned onset/frame probabilities from the CQT and the unaligned notes.
+
+    Parameters
+    ----------
+    model : AlignCRNN
+        In eval mode.
+    cqt : np.ndarray
+        ``(T, 88)`` log CQT.
+    notes : Notes
+        Unaligned notes (those beyond the audio are ignored).
+    window, overlap : int
+        Frames per window and frames discarded at each inner window edge.
+
+    Returns
+    -------
+    np.ndarray
+        ``(2, T, 88)`` float32 probabilities (onsets, frames).
+    """
+    import torch
+
+    t = len(cqt)
+    x = np.concatenate([cqt[None], midi_to_piano_roll(notes, t)])  # (3, T, 88)
+    out = np.zeros((2, t, x.shape[2]), np.float32)
+    hop = window - 2 * overlap
+    with torch.inference_mode():
+        for start in range(0, t, hop):
+            a, b = max(0, start - overlap), min(t, start + hop + overlap)
+            y = torch.sigmoid(model(torch.from_numpy(x[None, :, a:b].copy())))[0].numpy()
+            keep_to = min(t, start + hop)
+            out[:, start:keep_to] = y[:, start - a:keep_to - a]
+    return out
+
+
+def check_lengths(audio_s: float, notes: Notes, name: str = "audio") -> None:
+    """Refuse audio much shorter than the MIDI (it cannot hold the performance)."""
+    span = float(notes.onset.max())
+    if audio_s < 0.5 * span - 1.0:
+        raise PianoSSMError(f"{name} lasts {audio_s:.1f} s but the MIDI's notes span "
+                            f"{span:.1f} s; is it the right recording?")
+
+
+def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
+                model: str | None = None, search: float = 0.15,
+                cqt: np.ndarray | None = None) -> Notes:
+    """Align notes to 16 kHz audio with one of :data:`METHODS`.
+
+    Parameters
+    ----------
+    audio16 : np.ndarray
+        ``(n,)`` audio at 16 kHz (see :func:`pianossm.align.features.check_audio`).
+    notes : Notes
+        ``N`` roughly timed notes.
+    method : str
+        One of :data:`METHODS`.
+    model : str, optional
+        CRNN checkpoint path (default: the shipped one).
+    search : float
+        CRNN decoding window half-width, seconds.
+    cqt : np.ndarray, optional
+        ``(T, 88)`` precomputed :func:`audio_to_cqt` of ``audio16``.
+
+    Returns
+    -------
+    Notes
+        ``N`` notes, same order, at the aligned times.
+    """
+    from pianossm.align.decode import roll_to_notes
+    from pianossm.align.dtw import align_dtw, align_mrmsdtw
+
+    if method not in METHODS:
+        raise PianoSSMError(f"unknown alignment method {method!r}; allowed: {list(METHODS)}")
+    if len(notes) == 0:
+        raise PianoSSMError("no notes to align")
+    check_lengths(len(audio16) / SAMPLE_RATE, notes)
+    cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
+    first = method.split("+")[0]
+    if first == "dtw":
+        notes = align_dtw(cqt, notes)
+    elif first == "mrmsdtw":
+        notes = align_mrmsdtw(audio16, notes)
+    if "crnn" not in method:
+        return notes
+    need = int(np.ceil(notes.end_time * FPS)) + 10
+    if need > len(cqt):  # notes past the audio's end see silence
+        cqt = np.concatenate([cqt, np.zeros((need - len(cqt), cqt.shape[1]), cqt.dtype)])
+    probs = predict_rolls(_model(model), cqt, notes)
+    return roll_to_notes(probs[0], probs[1], notes, search=search)
+
+
+def _write_report(path: str, before: Notes, after: Notes) -> None:
+    from pianossm.checkpoint import atomic_write
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write("index,pitch,velocity,onset_in,onset_out,offset_in,offset_out,shift_ms\n")
+            f.writelines(f"{i},{before.pitch[i]},{before.velocity[i]},{before.onset[i]:.4f},"
+                        f"{after.onset[i]:.4f},{before.offset[i]:.4f},{after.offset[i]:.4f},"
+                        f"{1000 * (after.onset[i] - before.onset[i]):.1f}\n" for i in range(len(before)))
+    atomic_write(path, write)
+
+
+def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "dtw+crnn",
+                model: str | None = None, report: str | None = None,
+                search: float = 0.15) -> dict[str, float]:
+    """Align ``midi_path`` to ``audio_path`` and write the aligned MIDI (atomically).
+
+    Returns
+    -------
+    dict
+        ``notes``, ``median_shift_ms``, ``max_shift_ms``, ``seconds`` (wall time).
+    """
+    from pianossm.audio import read_audio
+    from pianossm.checkpoint import atomic_write
+    from pianossm.features import load_midi
+
+    if not out_path.lower().endswith((".mid", ".midi")):
+        raise PianoSSMError(f"output must be a .mid file, got {out_path!r}")
+    t0 = time.perf_counter()
+    midi = load_midi(midi_path)
+    notes = midi_to_notes(midi)
+    audio, sr = read_audio(audio_path)
+    audio16 = check_audio(audio, sr, os.path.basename(audio_path))
+    check_lengths(len(audio16) / SAMPLE_RATE, notes, os.path.basename(audio_path))
+    aligned = align_notes(audio16, notes, method, model, search)
+    out = retime_midi(midi, notes, aligned)
+    atomic_write(out_path, lambda tmp: out.write(tmp))
+    if report:
+        _write_report(report, notes, aligned)
+    shift = np.abs(aligned.onset - notes.onset) * 1000
+    return {"notes": len(notes), "median_shift_ms": float(np.median(shift)),
+            "max_shift_ms": float(shift.max()), "seconds": time.perf_counter() - t0}

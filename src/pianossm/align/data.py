@@ -1,0 +1,186 @@
+"""Alignment data: rendered triplets on disk, and training segments with fresh perturbations.
+
+A data folder holds, per item, ``NAME.mid`` (the aligned MIDI), ``NAME.flac`` (16 kHz
+audio) and ``NAME.npz`` (the CQT and note arrays).  :func:`build_rendered` makes one from
+generated pieces rendered with FluidSynth (SoundFont, reverb and noise varied per item);
+:func:`build_from_pairs` from a folder of real ``audio + MIDI`` pairs with the same stem
+(MAESTRO: ``.wav`` + ``.midi``; MAPS: ``.wav`` + ``.mid``).  The perturbed MIDI of a
+triplet is drawn anew every time a segment is read (:class:`SegmentDataset`), so a model
+never sees the same timing errors twice.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tempfile
+
+import numpy as np
+from tqdm import tqdm
+
+from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
+from pianossm.align.notes import FPS, Notes, midi_to_notes, midi_to_piano_roll
+from pianossm.align.perturb import PerturbConfig, perturb_notes
+from pianossm.errors import PianoSSMError
+
+__all__ = ["SegmentDataset", "build_from_pairs", "build_rendered", "list_items", "load_item"]
+
+
+def _save_item(folder: str, name: str, audio: np.ndarray, midi: pretty_midi.PrettyMIDI,  # noqa: F821
+               meta: dict) -> None:
+    import soundfile as sf
+
+    notes = midi_to_notes(midi)
+    cqt = audio_to_cqt(audio, SAMPLE_RATE)
+    midi.write(os.path.join(folder, name + ".mid"))
+    sf.write(os.path.join(folder, name + ".flac"), np.clip(audio, -1, 1), SAMPLE_RATE)
+    np.savez(os.path.join(folder, name + ".npz"), cqt=cqt.astype(np.float16),
+             onset=notes.onset, offset=notes.offset, pitch=notes.pitch,
+             velocity=notes.velocity, meta=json.dumps(meta))
+
+
+def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fluidr3",),
+                   seconds: float = 30.0, reverb_p: float = 0.4, noise_p: float = 0.4,
+                   quiet: bool = False) -> None:
+    """Render generated pieces into a data folder (items already there are kept).
+
+    Parameters
+    ----------
+    folder : str
+        Destination (created).
+    seeds : range
+        One piece per seed; the seed also picks SoundFont, reverb, noise and gain.
+    soundfonts : tuple of str
+        SoundFont names or paths to draw from.
+    seconds : float
+        Piece length.
+    reverb_p, noise_p : float
+        Probabilities of FluidSynth reverb and of added noise (SNR 15..40 dB).
+    quiet : bool
+        No progress bar.
+    """
+    from pianossm.align.pieces import generate_piece
+    from pianossm.fluid import render_fluidsynth
+
+    os.makedirs(folder, exist_ok=True)
+    for seed in tqdm(seeds, desc="render", disable=quiet):
+        name = f"gen{seed:06d}"
+        if os.path.exists(os.path.join(folder, name + ".npz")):
+            continue
+        rng = np.random.default_rng(10_000_000 + seed)
+        sf_name = soundfonts[int(rng.integers(len(soundfonts)))]
+        reverb, gain = bool(rng.random() < reverb_p), float(rng.uniform(0.3, 0.8))
+        midi = generate_piece(seed, seconds)
+        with tempfile.TemporaryDirectory(prefix="pianossm-align-") as tmp:
+            path = os.path.join(tmp, "piece.mid")
+            midi.write(path)
+            audio = render_fluidsynth(path, SAMPLE_RATE, sf_name, gain=gain, reverb=reverb)
+        snr = float(rng.uniform(15, 40)) if rng.random() < noise_p else None
+        if snr is not None:
+            noise = rng.normal(size=audio.size)
+            if rng.random() < 0.5:  # pink-ish: integrate white noise a little
+                noise = np.convolve(noise, np.ones(8) / 8, mode="same")
+            power = float(np.mean(audio ** 2)) + 1e-12
+            noise *= np.sqrt(power / np.mean(noise ** 2) / 10 ** (snr / 10))
+            audio = (audio + noise).astype(np.float32)
+        _save_item(folder, name, audio, midi, {"seed": seed, "soundfont": sf_name,
+                                               "reverb": reverb, "snr_db": snr})
+
+
+def build_from_pairs(src: str, folder: str, quiet: bool = False) -> int:
+    """Import real ``audio + MIDI`` pairs (MAESTRO, MAPS) found recursively in ``src``.
+
+    Parameters
+    ----------
+    src : str
+        Folder searched for ``*.wav``/``*.flac`` with a ``.mid``/``.midi`` of the same stem.
+    folder : str
+        Destination data folder.
+    quiet : bool
+        No progress bar.
+
+    Returns
+    -------
+    int
+        Number of pairs imported.
+    """
+    from pianossm.audio import read_audio
+    from pianossm.features import load_midi
+
+    pairs = []
+    for audio in sorted(glob.glob(os.path.join(src, "**", "*.*"), recursive=True)):
+        stem, ext = os.path.splitext(audio)
+        midi = next((stem + e for e in (".midi", ".mid") if os.path.isfile(stem + e)), None)
+        if ext.lower() in (".wav", ".flac") and midi:
+            pairs.append((audio, midi))
+    if not pairs:
+        raise PianoSSMError(f"no audio + MIDI pairs (same stem) found under {src!r}")
+    os.makedirs(folder, exist_ok=True)
+    for audio_path, midi_path in tqdm(pairs, desc="import", disable=quiet):
+        name = os.path.basename(os.path.splitext(audio_path)[0])
+        audio, _ = read_audio(audio_path, SAMPLE_RATE)
+        _save_item(folder, name, audio, load_midi(midi_path), {"source": audio_path})
+    return len(pairs)
+
+
+def list_items(folder: str) -> list[str]:
+    """Sorted item paths (without extension) of a data folder; error when empty."""
+    items = sorted(p[:-4] for p in glob.glob(os.path.join(folder, "*.npz")))
+    if not items:
+        raise PianoSSMError(f"no alignment data (*.npz) in {folder!r}; run align-data first")
+    return items
+
+
+def load_item(stem: str) -> tuple[np.ndarray, Notes]:
+    """``(T, 88)`` float32 CQT and the aligned notes of one item."""
+    with np.load(stem + ".npz") as z:
+        return z["cqt"].astype(np.float32), Notes(z["onset"], z["offset"], z["pitch"],
+                                                  z["velocity"])
+
+
+class SegmentDataset:
+    """Random training segments ``(x, y)`` with a new perturbation on every read.
+
+    Parameters
+    ----------
+    stems : list of str
+        Items (see :func:`list_items`), loaded into memory once.
+    frames : int
+        Segment length ``T`` in frames.
+    perturb : PerturbConfig
+        Timing-error model for the input roll.
+    seed : int
+        Seed of the segment positions and perturbations.
+    """
+
+    def __init__(self, stems: list[str], frames: int, perturb: PerturbConfig,
+                 seed: int = 0) -> None:
+        self.items = [load_item(s) for s in stems]
+        self.frames, self.perturb = frames, perturb
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """One segment: ``x`` ``(3, T, 88)`` [CQT, perturbed onsets, perturbed frames] and
+        ``y`` ``(2, T, 88)`` [aligned onsets, aligned frames], float32."""
+        cqt, notes = self.items[int(self.rng.integers(len(self.items)))]
+        start = int(self.rng.integers(0, max(1, cqt.shape[0] - self.frames)))
+        seg = np.zeros((self.frames, cqt.shape[1]), np.float32)
+        part = cqt[start:start + self.frames]
+        seg[:len(part)] = part
+        seg = _augment_cqt(seg, self.rng)
+        t0 = start / FPS
+        bad = perturb_notes(notes, self.perturb.scaled(self.rng.uniform(0.3, 1.0)), self.rng)
+        x_roll = midi_to_piano_roll(bad, self.frames, FPS, t0)
+        y = midi_to_piano_roll(notes, self.frames, FPS, t0)
+        return np.concatenate([seg[None], x_roll]), y
+
+
+def _augment_cqt(seg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random level, spectral tilt and smooth EQ on a ``(T, 88)`` log CQT (timbre variety
+    beyond the training SoundFont)."""
+    k = np.linspace(-1, 1, seg.shape[1], dtype=np.float32)
+    eq = rng.uniform(-0.08, 0.08) * k + np.interp(
+        k, np.linspace(-1, 1, 6), rng.normal(0, 0.04, 6)).astype(np.float32)
+    out = seg * rng.uniform(0.85, 1.15) + eq[None] + rng.uniform(-0.1, 0.05)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)

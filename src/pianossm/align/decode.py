@@ -1,0 +1,139 @@
+"""Note-level decoding: move every input note to its predicted onset (and offset).
+
+No note is invented or dropped: for each key, the input notes (in time order) are
+assigned onset frames inside ``+-search`` of their input onset by a dynamic programme
+that maximises the summed log onset probability (plus a weak pull towards the input
+time) while keeping the notes of one key in order and at least ``min_gap`` apart.  The
+chosen frame is refined to sub-frame precision by a parabola through the neighbouring
+probabilities.  Notes whose chosen probability is below ``threshold`` take the local shift
+of their confident neighbours instead.  Offsets move by the note's onset shift and then
+snap to a falling edge of the predicted frame channel when one is near.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from pianossm.align.notes import FPS, LOWEST_KEY, N_KEYS, Notes, local_shift
+from pianossm.errors import PianoSSMError
+
+__all__ = ["roll_to_notes"]
+
+
+@njit(cache=True)
+def _assign(logp: np.ndarray, centre: np.ndarray, radius: int, gap: int,
+            pull: float) -> np.ndarray:  # pragma: no cover - jitted
+    """Order-keeping assignment of K notes (sorted centres) to frames of one key."""
+    k, t, w = len(centre), len(logp), 2 * radius + 1
+    score = np.full((k, w), -np.inf)
+    back = np.zeros((k, w), np.int64)
+    for i in range(k):
+        for a in range(w):
+            f = centre[i] - radius + a
+            if f < 0 or f >= t:
+                continue
+            own = logp[f] - pull * ((f - centre[i]) / radius) ** 2
+            if i == 0:
+                score[i, a] = own
+                continue
+            best, arg = -np.inf, -1
+            for b in range(w):
+                g = centre[i - 1] - radius + b
+                if g + gap <= f and score[i - 1, b] > best:
+                    best, arg = score[i - 1, b], b
+            if arg < 0:  # no room after the previous note: allow the tie, penalised
+                for b in range(w):
+                    if score[i - 1, b] - 10.0 > best:
+                        best, arg = score[i - 1, b] - 10.0, b
+            score[i, a] = own + best
+            back[i, a] = arg
+    out = np.zeros(k, np.int64)
+    a = np.argmax(score[k - 1])
+    for i in range(k - 1, -1, -1):
+        out[i] = centre[i] - radius + a
+        a = back[i, a]
+    return out
+
+
+def _refine(p: np.ndarray, f: int) -> float:
+    """Sub-frame peak position by a parabola through ``p[f-1], p[f], p[f+1]``."""
+    if f <= 0 or f >= len(p) - 1:
+        return float(f)
+    a, b, c = p[f - 1], p[f], p[f + 1]
+    den = a - 2 * b + c
+    return float(f) if den >= 0 else f + float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+
+
+def _offsets(frame: np.ndarray, key: np.ndarray, on: np.ndarray, off: np.ndarray,
+             radius: int, fps: float) -> np.ndarray:
+    """Snap expected offsets ``off`` (s) to the nearest falling edge of ``frame`` (T, 88)."""
+    active = frame >= 0.5
+    out = off.copy()
+    for i in range(len(key)):
+        e = round(off[i] * fps)
+        lo, hi = max(int(on[i] * fps) + 2, e - radius), min(len(frame) - 1, e + radius)
+        if hi <= lo:
+            continue
+        col = active[lo - 1:hi + 1, key[i]]
+        falls = np.nonzero(col[:-1] & ~col[1:])[0] + lo
+        if len(falls):
+            out[i] = falls[np.argmin(np.abs(falls - e))] / fps
+    return np.maximum(out, on + 0.02)
+
+
+def roll_to_notes(onset_prob: np.ndarray, frame_prob: np.ndarray, notes: Notes,
+                  search: float = 0.15, threshold: float = 0.1, min_gap: float = 0.02,
+                  pull: float = 0.5, fps: float = FPS) -> Notes:
+    """Move the unaligned ``notes`` to the onsets predicted in ``onset_prob``.
+
+    Parameters
+    ----------
+    onset_prob, frame_prob : np.ndarray
+        ``(T, 88)`` aligned onset / frame probabilities; frame ``k`` is at ``k / fps`` s.
+    notes : Notes
+        ``N`` unaligned notes (their times are the search centres).
+    search : float
+        Half-width in seconds of the window searched around each input onset.
+    threshold : float
+        Onset probability below which a note follows its neighbours' shift instead.
+    min_gap : float
+        Smallest distance in seconds between two aligned onsets of one key.
+    pull : float
+        Log-probability penalty at the edge of the window (prefers the input time on ties).
+    fps : float
+        Frame rate.
+
+    Returns
+    -------
+    Notes
+        ``N`` notes, same order, pitches and velocities, at the decoded times.
+    """
+    if onset_prob.shape != frame_prob.shape or onset_prob.shape[1:] != (N_KEYS,):
+        raise PianoSSMError(f"expected two (T, 88) probability rolls, got "
+                            f"{onset_prob.shape} and {frame_prob.shape}")
+    if search <= 0 or not 0 <= threshold < 1:
+        raise PianoSSMError(f"search must be > 0 and threshold in [0, 1), got "
+                            f"{search!r}, {threshold!r}")
+    radius, gap = max(1, round(search * fps)), max(1, round(min_gap * fps))
+    key = np.clip(notes.pitch - LOWEST_KEY, 0, N_KEYS - 1)
+    centre = np.round(notes.onset * fps).astype(np.int64)
+    onset, conf = notes.onset.copy(), np.zeros(len(notes), bool)
+    logp = np.log(np.clip(onset_prob, 1e-6, 1.0)).astype(np.float64)
+    for k in np.unique(key):
+        idx = np.nonzero(key == k)[0]
+        idx = idx[np.argsort(centre[idx], kind="stable")]
+        frames = _assign(logp[:, k], centre[idx], radius, gap, pull)
+        for i, f in zip(idx, frames):
+            if 0 <= f < len(onset_prob):
+                conf[i] = onset_prob[f, k] >= threshold
+                onset[i] = _refine(onset_prob[:, k], int(f)) / fps
+    if conf.any() and not conf.all():
+        shift = local_shift(notes.onset[conf], onset[conf], notes.onset[~conf])
+        onset[~conf] = notes.onset[~conf] + shift
+    elif not conf.any():
+        onset = notes.onset.copy()
+    onset = np.maximum(onset, 0.0)
+    offset = _offsets(frame_prob, key, onset, notes.offset + (onset - notes.onset),
+                      radius, fps)
+    return notes.with_times(onset, offset)

@@ -1,0 +1,142 @@
+"""The alignment CRNN (Murgul et al. 2025): unaligned roll + CQT -> aligned onsets/frames.
+
+Input ``(B, 3, T, 88)``: the log CQT (bin k = key k), the onset and the frame channel of
+the unaligned piano roll.  Two convolutional blocks over (time, key) let every key see
+its own and neighbouring CQT bins and roll entries within +-80 ms (4 convolutions of 5 frames); a dense projection and
+one bidirectional GRU block give each frame the context of the whole window; a linear
+head predicts the aligned onset and frame logits ``(B, 2, T, 88)``.
+
+Checkpoints are versioned dicts ``{"format": "pianossm-align-crnn", "version": 1,
+"config": {...}, "model": state_dict(float16), ...}``; loading refuses anything else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from importlib import resources
+from typing import Any
+
+import torch
+from torch import nn
+
+from pianossm.align.notes import N_KEYS
+from pianossm.errors import PianoSSMError
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "AlignCRNN",
+    "CRNNConfig",
+    "default_crnn_path",
+    "load_crnn",
+    "save_crnn",
+]
+
+FORMAT = "pianossm-align-crnn"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class CRNNConfig:
+    """Sizes of :class:`AlignCRNN`."""
+
+    channels: int = 12
+    kernel_time: int = 5
+    hidden: int = 128
+    proj: int = 192
+    dropout: float = 0.1
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CRNNConfig:
+        """Rebuild from :func:`dataclasses.asdict` output; unknown keys are an error."""
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise PianoSSMError(f"unknown CRNN config keys {sorted(unknown)}")
+        return cls(**d)
+
+
+def _conv_block(c_in: int, c_out: int, kt: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, (kt, 3), padding=(kt // 2, 1)), nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.Conv2d(c_out, c_out, (kt, 3), padding=(kt // 2, 1)), nn.BatchNorm2d(c_out),
+        nn.ReLU())
+
+
+class AlignCRNN(nn.Module):
+    """Two conv blocks, a BiGRU block and a per-key onset/frame head.
+
+    Parameters
+    ----------
+    config : CRNNConfig
+        Sizes.
+    """
+
+    def __init__(self, config: CRNNConfig = CRNNConfig()) -> None:
+        super().__init__()
+        c = config.channels
+        self.config = config
+        self.block1 = _conv_block(3, c, config.kernel_time)
+        self.block2 = _conv_block(c, c, config.kernel_time)
+        self.proj = nn.Sequential(nn.Linear((c + 3) * N_KEYS, config.proj), nn.ReLU(),
+                                  nn.Dropout(config.dropout))
+        self.rnn = nn.GRU(config.proj, config.hidden, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(2 * config.hidden + 3 * N_KEYS, 2 * N_KEYS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, T, 88)`` input -> ``(B, 2, T, 88)`` onset and frame logits."""
+        b, _, t, k = x.shape
+        h = self.block2(self.block1(x))  # (B, C, T, 88)
+        h = torch.cat([h, x], dim=1).permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+3)*88)
+        h, _ = self.rnn(self.proj(h))  # (B, T, 2H)
+        skip = x.permute(0, 2, 1, 3).reshape(b, t, 3 * k)  # (B, T, 3*88)
+        out = self.head(torch.cat([h, skip], dim=-1))  # (B, T, 2*88)
+        return out.reshape(b, t, 2, k).permute(0, 2, 1, 3)
+
+
+def save_crnn(path: str | os.PathLike[str], model: AlignCRNN, **extra: Any) -> None:
+    """Write a versioned checkpoint atomically (weights in float16 unless ``extra`` holds
+    training state, which keeps float32)."""
+    from pianossm.checkpoint import atomic_write
+
+    half = "optimizer" not in extra
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
+             for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "version": VERSION, "config": asdict(model.config),
+               "model": state, **extra}
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_crnn(path: str | os.PathLike[str] | None = None,
+              ) -> tuple[AlignCRNN, dict[str, Any]]:
+    """Load a CRNN checkpoint (default: the shipped one) in eval mode.
+
+    Returns
+    -------
+    model : AlignCRNN
+        float32, eval mode.
+    payload : dict
+        The whole checkpoint (training state, recipe).
+    """
+    path = os.fspath(path) if path is not None else default_crnn_path()
+    if not os.path.isfile(path):
+        raise PianoSSMError(f"alignment checkpoint not found: {path!r}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for a corrupt file
+        raise PianoSSMError(f"not a readable checkpoint: {path!r} ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise PianoSSMError(f"{path!r} is not an alignment CRNN checkpoint")
+    if payload.get("version") != VERSION:
+        raise PianoSSMError(f"{path!r} has checkpoint version {payload.get('version')!r}; "
+                            f"this pianossm reads version {VERSION}")
+    model = AlignCRNN(CRNNConfig.from_dict(payload["config"]))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                           for k, v in payload["model"].items()})
+    return model.eval(), payload
+
+
+def default_crnn_path() -> str:
+    """Path of the shipped checkpoint ``pianossm/assets/align_crnn.pt``."""
+    return os.fspath(resources.files("pianossm") / "assets" / "align_crnn.pt")

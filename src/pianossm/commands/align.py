@@ -1,0 +1,154 @@
+"""Alignment commands: ``align``, ``align-eval``, ``align-data``, ``align-train``,
+``align-timing``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register"]
+
+_METHODS = ["crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn"]
+
+
+def _seeds(text: str) -> range:
+    from pianossm.errors import PianoSSMError
+
+    try:
+        a, b = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise PianoSSMError(f"seed range must look like START:STOP, got {text!r}") from None
+    return range(a, b)
+
+
+def _add_perturb(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("perturbation model (seconds; see pianossm.align.perturb)")
+    g.add_argument("--max-shift", type=float, default=0.1, help="clip of each displacement")
+    g.add_argument("--offset", type=float, default=0.05, help="global offset amplitude")
+    g.add_argument("--drift", type=float, default=0.05, help="smooth tempo-drift amplitude")
+    g.add_argument("--jitter", type=float, default=0.03, help="per-note onset jitter")
+    g.add_argument("--offset-jitter", type=float, default=0.05, help="per-note offset jitter")
+
+
+def _perturb(args: argparse.Namespace) -> PerturbConfig:  # noqa: F821
+    from pianossm.align.perturb import PerturbConfig
+
+    return PerturbConfig(args.max_shift, args.offset, args.drift, args.jitter,
+                         args.offset_jitter)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the alignment subcommands to ``sub``."""
+    p = sub.add_parser("align", help="align a MIDI file to a piano recording, note by note")
+    p.add_argument("audio", help="recording (.wav, .flac, ...)")
+    p.add_argument("midi", help="roughly timed .mid")
+    p.add_argument("-o", "--output", required=True, help="aligned .mid")
+    p.add_argument("--method", choices=_METHODS, default="dtw+crnn")
+    p.add_argument("--model", default=None, help="CRNN checkpoint (default: shipped)")
+    p.add_argument("--report", default=None, help="CSV of every note's old and new times")
+    p.add_argument("--search", type=float, default=0.15,
+                   help="CRNN decoding window half-width in seconds")
+    p.add_argument("--force", action="store_true", help="overwrite outputs")
+    p.set_defaults(func=_align)
+
+    p = sub.add_parser("align-eval", help="perturb aligned MIDI, align back, compare methods")
+    p.add_argument("data", help="data folder (align-data) or a folder of audio+MIDI pairs")
+    p.add_argument("--methods", default="dtw,mrmsdtw,crnn,dtw+crnn",
+                   help=f"comma-separated, from {_METHODS}")
+    p.add_argument("--model", default=None, help="CRNN checkpoint (default: shipped)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N items")
+    p.add_argument("--per-piece", default=None, help="CSV of per-piece results")
+    _add_perturb(p)
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("align-data", help="render generated pieces (or import pairs)")
+    p.add_argument("output", help="data folder")
+    p.add_argument("--seeds", default="0:200", help="START:STOP seeds of generated pieces")
+    p.add_argument("--soundfont", action="append", default=None,
+                   help="SoundFont name or path (repeatable; default fluidr3)")
+    p.add_argument("--seconds", type=float, default=30.0, help="piece length")
+    p.add_argument("--import-pairs", default=None,
+                   help="import real audio+MIDI pairs (MAESTRO, MAPS) from this folder")
+    p.set_defaults(func=_data)
+
+    p = sub.add_parser("align-train", help="train the alignment CRNN (resumable)")
+    p.add_argument("data", help="training data folder")
+    p.add_argument("--val", default=None, help="validation data folder")
+    p.add_argument("--run", required=True, help="run folder (resumes from run/last.pt)")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=10.0, help="segment length")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--minutes", type=float, default=0.0, help="stop after (0: no limit)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--export", default=None, help="write the shipped form here at the end")
+    _add_perturb(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("align-timing",
+                       help="onset-timing accuracy of synthesised audio vs its MIDI")
+    p.add_argument("audio", help="synthesised audio")
+    p.add_argument("midi", help="the MIDI it was rendered from")
+    p.add_argument("--method", choices=_METHODS, default="dtw+crnn")
+    p.set_defaults(func=_timing)
+
+
+def _align(args: argparse.Namespace) -> None:
+    import os
+
+    from pianossm.align.api import align_files
+    from pianossm.errors import PianoSSMError
+
+    for path in (args.output, args.report):
+        if path and os.path.exists(path) and not args.force:
+            raise PianoSSMError(f"output exists: {path!r} (use --force to overwrite)")
+    info = align_files(args.audio, args.midi, args.output, args.method, args.model,
+                       args.report, args.search)
+    print(f"wrote {args.output}: {info['notes']} notes aligned by {args.method}; onset "
+          f"shift median {info['median_shift_ms']:.1f} ms, max {info['max_shift_ms']:.1f} ms "
+          f"({info['seconds']:.1f} s)", file=sys.stderr)
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from pianossm.align.evaluate import evaluate_folder
+    from pianossm.align.metrics import format_table
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    rows = evaluate_folder(args.data, methods, _perturb(args), args.seed, args.model,
+                           args.limit, args.per_piece)
+    print(format_table(rows))
+
+
+def _data(args: argparse.Namespace) -> None:
+    from pianossm.align.data import build_from_pairs, build_rendered
+
+    if args.import_pairs:
+        n = build_from_pairs(args.import_pairs, args.output)
+        print(f"imported {n} pairs into {args.output}", file=sys.stderr)
+        return
+    build_rendered(args.output, _seeds(args.seeds), tuple(args.soundfont or ["fluidr3"]),
+                   args.seconds)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from pianossm.align.notes import FPS
+    from pianossm.align.train import TrainConfig, export, train
+
+    cfg = TrainConfig(steps=args.steps, batch=args.batch, frames=int(args.seconds * FPS),
+                      lr=args.lr, threads=args.threads, minutes=args.minutes)
+    last = train(args.data, args.run, cfg, args.val, _perturb(args),
+                 log=lambda s: print(s, file=sys.stderr, flush=True))
+    if args.export:
+        export(last, args.export, command="pianossm " + " ".join(sys.argv[1:]))
+        print(f"wrote {args.export}", file=sys.stderr)
+
+
+def _timing(args: argparse.Namespace) -> None:
+    from pianossm.align.timing import synthesis_timing_report
+    from pianossm.audio import read_audio
+
+    audio, sr = read_audio(args.audio)
+    rep = synthesis_timing_report(audio, sr, args.midi, args.method)
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                   for k, v in rep.items()))
