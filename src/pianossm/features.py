@@ -83,7 +83,10 @@ class PianoRoll:
         self.fs = fs
         self.tracks = [self._track(inst, fs, pedal_threshold)
                        for inst in midi.instruments if inst.notes and not inst.is_drum]
-        self.n_frames = max([t.n_frames for t in self.tracks], default=0)
+        # pretty_midi sizes the roll by every instrument's end, drums included.
+        ends = [int(fs * inst.get_end_time()) for inst in midi.instruments
+                if inst.notes or inst.is_drum]
+        self.n_frames = max(ends, default=0)
         self.n_notes = int(sum(len(t.pitch) for t in self.tracks))
 
     @staticmethod

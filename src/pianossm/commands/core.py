@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tail", type=float, default=0.0,
                    help="seconds rendered after the last MIDI event (release)")
     p.add_argument("--float64", action="store_true", help="compute in float64")
+    p.add_argument("--numerics", choices=["exact", "reference"], default="exact",
+                   help="exact: streaming, memory bounded (default); reference: the published "
+                        "code's float32 whole-file scan, to reproduce its audio bit-closely")
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_render)
@@ -83,7 +86,10 @@ def _render(args: argparse.Namespace) -> None:
             total=total * hop / rate, unit="s", unit_scale=False, disable=args.quiet,
             desc="render", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio "
             "[{elapsed}<{remaining}]") as bar:
-        for block in render_blocks(model, roll, rate, head, args.tail, BLOCK_FRAMES, dtype):
+        blocks = (_reference_blocks(model, roll, rate, head, total) if args.numerics ==
+                  "reference" else render_blocks(model, roll, rate, head, args.tail,
+                                                 BLOCK_FRAMES, dtype))
+        for block in blocks:
             out.write(block)
             bar.update(len(block) / rate)
     wall = time.perf_counter() - start
@@ -94,6 +100,18 @@ def _render(args: argparse.Namespace) -> None:
         msg += f"; {out.clipped} samples clipped to [-1, 1]"
     if not args.quiet:
         print(msg, file=sys.stderr)
+
+
+def _reference_blocks(model: "PianoSSM", roll: "PianoRoll", rate: int, head: int,  # noqa: F821
+                      total: int) -> "Iterator[np.ndarray]":  # noqa: F821
+    """The whole file through :func:`pianossm.compat.reference_forward`, as one block."""
+    import torch
+
+    from pianossm.compat import reference_forward
+    from pianossm.features import frame_hop
+
+    feats = torch.from_numpy(roll.frames(0, total))[None]
+    yield reference_forward(model, feats, frame_hop(rate), model.ts_for(rate), head)[0].numpy()
 
 
 def _info(args: argparse.Namespace) -> None:
