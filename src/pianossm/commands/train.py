@@ -1,0 +1,172 @@
+"""Data and training commands: ``dataset build``, ``dataset render``, ``train``, ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the dataset, train and evaluate subcommands to ``sub``."""
+    from pianossm.train.config import TrainConfig
+
+    p = sub.add_parser("dataset", help="build the built-in dataset or a training cache")
+    dsub = p.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    b = dsub.add_parser("build", help="generate MIDI, render it with FluidSynth, cache it")
+    b.add_argument("-o", "--output", required=True, help="dataset folder to create")
+    b.add_argument("--soundfont", default="fluidr3",
+                   help="SoundFont: fluidr3, musescore or a .sf2/.sf3 path (default fluidr3)")
+    b.add_argument("--sample-rate", type=int, default=16000, help="rate in Hz (default 16000)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the generated MIDI")
+    b.add_argument("--size", choices=["full", "tiny"], default="full",
+                   help="full (about 25 min of audio) or tiny (for tests)")
+    b.add_argument("--force", action="store_true", help="replace an existing folder")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=_dataset_build)
+
+    c = dsub.add_parser("cache", help="cache MAESTRO or MAPS for training")
+    c.add_argument("kind", choices=["maestro", "maps"])
+    c.add_argument("root", help="MAESTRO v3 folder (with maestro-v3.0.0.csv) or MAPS folder")
+    c.add_argument("-o", "--output", required=True, help="cache folder to create")
+    c.add_argument("--sample-rate", type=int, default=16000, help="rate in Hz (default 16000)")
+    c.add_argument("--force", action="store_true", help="replace an existing cache")
+    c.set_defaults(func=_dataset_cache)
+
+    r = dsub.add_parser("render", help="render a split's MIDI with another SoundFont "
+                        "(a yardstick for evaluate --wavs)")
+    r.add_argument("--data", required=True, help="dataset folder")
+    r.add_argument("--soundfont", required=True, help="fluidr3, musescore or a path")
+    r.add_argument("--split", default="test", help="split to render (default test)")
+    r.add_argument("-o", "--output", required=True, help="folder for NAME.wav files")
+    r.set_defaults(func=_dataset_render)
+
+    t = sub.add_parser("train", help="train a Piano-SSM model on a dataset cache")
+    t.add_argument("--config", default=None, help="TOML/JSON file of defaults (keys = flags)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT/last.pt (model, optimizer, schedule, RNG, step)")
+    t.add_argument("--force", action="store_true", help="start over in an existing OUT")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            t.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            kind = {"int": int, "float": float, "str": str, "int | None": int}.get(str(f.type), str)
+            t.add_argument(flag, type=kind, default=None, help=f"(default {f.default!r})")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="MSSL over 10 s windows, per piece and mean")
+    e.add_argument("--data", required=True, help="dataset or cache folder with references")
+    e.add_argument("--model", action="append", default=[], help="checkpoint (repeatable; "
+                   "'default' is the built-in model)")
+    e.add_argument("--wavs", action="append", default=[],
+                   help="folder of NAME.wav/.flac candidates (repeatable)")
+    e.add_argument("--silence", action="store_true", help="also score silence")
+    e.add_argument("--split", default="test", help="split to score (default test)")
+    e.add_argument("--synth-rate", type=int, default=None,
+                   help="synthesise models at this rate, resampled to the reference rate")
+    e.add_argument("--seconds", type=float, default=10.0, help="window length (default 10)")
+    e.add_argument("--csv", default=None, help="write per-window scores to this CSV")
+    e.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    e.set_defaults(func=_evaluate)
+
+
+def _dataset_build(args: argparse.Namespace) -> None:
+    from pianossm.data.builtin import build_builtin
+
+    cache = build_builtin(args.output, args.soundfont, args.sample_rate, args.seed, args.size,
+                          progress=not args.quiet, force=args.force)
+    parts = ", ".join(f"{s} {cache.seconds(s):.0f} s" for s in ("train", "validation", "test"))
+    print(f"wrote {args.output}: {parts}", file=sys.stderr)
+
+
+def _dataset_cache(args: argparse.Namespace) -> None:
+    from pianossm.data.cache import build_cache
+
+    if args.kind == "maestro":
+        from pianossm.data.maestro import maestro_items as items_of
+    else:
+        from pianossm.data.maps import maps_items as items_of
+    cache = build_cache(items_of(args.root), args.output, args.sample_rate, force=args.force)
+    print(f"wrote {args.output}: {cache.seconds() / 3600:.2f} h", file=sys.stderr)
+
+
+def _dataset_render(args: argparse.Namespace) -> None:
+    import soundfile as sf
+
+    from pianossm.data.builtin import builtin_items
+    from pianossm.fluid import render_fluidsynth
+    from pianossm.train.trainer import open_cache
+
+    rate = open_cache(args.data).sample_rate
+    os.makedirs(args.output, exist_ok=True)
+    for item in builtin_items(args.data):
+        if item.split == args.split:
+            audio = render_fluidsynth(item.midi, rate, args.soundfont)
+            sf.write(os.path.join(args.output, item.name + ".wav"), audio, rate, "FLOAT")
+    print(f"wrote {args.output}", file=sys.stderr)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from pianossm.errors import PianoSSMError
+    from pianossm.train import TrainConfig, Trainer
+    from pianossm.train.config import load_config_file
+
+    values = load_config_file(args.config) if args.config else {}
+    for f in dataclasses.fields(TrainConfig):
+        given = getattr(args, f.name)
+        if given is not None:
+            values[f.name] = given
+    cfg = TrainConfig(**values)
+    last = os.path.join(cfg.out, "last.pt")
+    if os.path.exists(last) and not (args.resume or args.force):
+        raise PianoSSMError(f"{last!r} exists: pass --resume to continue or --force to restart")
+    trainer = Trainer(cfg, progress=not args.quiet)
+    if args.resume and os.path.exists(last):
+        trainer.resume(last)
+    elif args.force and os.path.exists(os.path.join(cfg.out, "metrics.jsonl")):
+        os.unlink(os.path.join(cfg.out, "metrics.jsonl"))
+    trainer.run()
+    print(f"done: {cfg.out}/last.pt, best validation MSSL {trainer.best:.4f} "
+          f"({cfg.out}/best.pt)", file=sys.stderr)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    import torch
+
+    from pianossm.checkpoint import load_model
+    from pianossm.errors import PianoSSMError
+    from pianossm.evaluate import (
+        evaluate_windows,
+        folder_source,
+        format_table,
+        model_source,
+        silence_source,
+        write_csv,
+    )
+    from pianossm.render import default_model_path
+    from pianossm.train.trainer import open_cache
+
+    torch.set_num_threads(args.threads)
+    cache = open_cache(args.data)
+    sources = {}
+    for m in args.model:
+        path = default_model_path() if m == "default" else m
+        sources[os.path.basename(path)] = model_source(load_model(path), cache, args.synth_rate)
+    for w in args.wavs:
+        if not os.path.isdir(w):
+            raise PianoSSMError(f"--wavs folder not found: {w!r}")
+        sources[os.path.basename(os.path.normpath(w))] = folder_source(w, cache)
+    if args.silence:
+        sources["silence"] = silence_source(cache)
+    if not sources:
+        raise PianoSSMError("nothing to evaluate: pass --model, --wavs or --silence")
+    columns = {name: evaluate_windows(cache, src, args.split, args.seconds, progress=True)
+               for name, src in sources.items()}
+    print(format_table(columns))
+    if args.csv:
+        write_csv(args.csv, columns)

@@ -1,0 +1,103 @@
+"""Training configuration: a dataclass whose fields are the ``pianossm train`` flags.
+
+A config file (TOML or JSON, keys = field names) gives defaults; flags given on the
+command line override it.  The resolved config is stored in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from pianossm.errors import PianoSSMError
+
+__all__ = ["TrainConfig", "load_config_file"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (the paper's settings are the defaults)."""
+
+    data: str = ""  # dataset folder (with cache/) or cache folder
+    out: str = "runs/train"  # checkpoints and TensorBoard logs
+    preset: str = "S"
+    sample_rate: int = 16000
+    d_state: int | None = None  # override the preset's state size (tiny test models)
+    steps: int = 100000  # main phase (SMML)
+    batch: int = 8
+    crop_seconds: float = 4.0
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    decay_eigenvalues: bool = False  # weight decay on *.ssm.log_mag / *.ssm.angle
+    warmup_steps: int = 1000
+    restart_steps: int = 20000  # first cosine period; later ones grow by restart_mult
+    restart_mult: float = 2.0
+    min_lr_ratio: float = 0.01
+    loss: str = "smml"  # main-phase loss: smml or mssl
+    finetune_steps: int = 0  # MSSL fine-tuning after the main phase
+    finetune_lr: float = 2e-5
+    grad_clip: float = 1.0
+    val_every: int = 500
+    val_seconds: float = 10.0
+    val_max_windows: int = 0  # 0: every validation window
+    ckpt_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+    threads: int = 1
+    device: str = "cpu"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for checkpoints and logs."""
+        return dataclasses.asdict(self)
+
+    def total_steps(self) -> int:
+        """Main plus fine-tuning steps."""
+        return self.steps + self.finetune_steps
+
+    def check(self) -> None:
+        """Raise :class:`PianoSSMError` naming the first invalid value."""
+        positive = ("steps", "batch", "crop_seconds", "lr", "val_every", "ckpt_every",
+                    "log_every", "threads", "val_seconds", "restart_steps")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise PianoSSMError(f"--{name.replace('_', '-')} must be > 0, "
+                                    f"got {getattr(self, name)!r}")
+        if self.loss not in ("smml", "mssl"):
+            raise PianoSSMError(f"unknown loss {self.loss!r}; allowed: mssl, smml")
+        if self.finetune_steps < 0 or self.warmup_steps < 0:
+            raise PianoSSMError("--finetune-steps and --warmup-steps must be >= 0")
+        if not self.data:
+            raise PianoSSMError("no training data given; pass --data FOLDER")
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML or JSON training config; unknown keys are an error.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        ``.toml`` or ``.json`` file.
+
+    Returns
+    -------
+    dict
+        Field values.
+    """
+    import tomllib
+
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        raise PianoSSMError(f"config file not found: {name!r}")
+    try:
+        with open(name, "rb") as f:
+            data = tomllib.load(f) if name.endswith(".toml") else json.load(f)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PianoSSMError(f"not a readable config file: {name!r} ({exc})") from None
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise PianoSSMError(f"unknown keys {unknown} in config file {name!r}")
+    return data

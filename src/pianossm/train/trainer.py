@@ -1,0 +1,314 @@
+"""The training loop: random crops from the cache, SMML then MSSL fine-tuning, exact resume.
+
+A run lives in one folder (``TrainConfig.out``)::
+
+    last.pt        everything needed to continue: model, optimizer, scheduler, numpy and
+                   torch RNG states, step (written atomically every ``ckpt_every`` steps)
+    best.pt        the model with the lowest validation MSSL so far
+    metrics.jsonl  one line per logged step and per validation
+    tb/            TensorBoard scalars, audio examples and spectrogram images
+
+Resuming reloads ``last.pt`` and continues with the same crops and the same updates, so
+the loss curve is the one an uninterrupted run draws.  Under ``torchrun`` every rank
+keeps the same crop RNG, draws ``batch * world`` crops and trains on its own slice
+(DistributedDataParallel averages the gradients); only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from pianossm.data.cache import AudioCache
+from pianossm.errors import PianoSSMError
+from pianossm.train.config import TrainConfig
+from pianossm.train.schedule import WarmupCosineRestarts
+
+__all__ = ["EIGENVALUE_SUFFIXES", "Trainer", "open_cache", "param_groups"]
+
+#: Parameters that hold the SSM eigenvalues (no weight decay unless asked).
+EIGENVALUE_SUFFIXES = (".ssm.log_mag", ".ssm.angle")
+
+
+def open_cache(path: str | os.PathLike[str]) -> AudioCache:
+    """A cache folder, or a dataset folder holding ``cache/``."""
+    path = os.fspath(path)
+    inner = os.path.join(path, "cache")
+    return AudioCache(inner if os.path.isfile(os.path.join(inner, "index.json")) else path)
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float, decay_eigenvalues: bool,
+                 ) -> list[dict[str, Any]]:
+    """Adam groups: weight decay on everything but (by default) the eigenvalues."""
+    eig, rest = [], []
+    for name, p in model.named_parameters():
+        (eig if name.endswith(EIGENVALUE_SUFFIXES) else rest).append(p)
+    return [{"params": rest, "weight_decay": weight_decay},
+            {"params": eig, "weight_decay": weight_decay if decay_eigenvalues else 0.0}]
+
+
+class Trainer:
+    """One training run described by a :class:`TrainConfig`.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run's settings.
+    progress : bool
+        Show a tqdm bar (rank 0 only).
+    """
+
+    def __init__(self, cfg: TrainConfig, progress: bool = True) -> None:
+        from pianossm.config import preset
+        from pianossm.features import frame_hop
+        from pianossm.model import PianoSSM
+
+        cfg.check()
+        self.cfg = cfg
+        torch.set_num_threads(cfg.threads)
+        self.rank, self.world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+        self.device = torch.device(cfg.device)
+        if self.world > 1:
+            self._init_distributed()
+        self.cache = open_cache(cfg.data)
+        if self.cache.sample_rate != cfg.sample_rate:
+            raise PianoSSMError(f"data cache {self.cache.path!r} is at {self.cache.sample_rate} Hz, "
+                                f"not --sample-rate {cfg.sample_rate}; build it at that rate")
+        self.hop = frame_hop(cfg.sample_rate)
+        changes: dict[str, Any] = {"train_sample_rate": cfg.sample_rate,
+                                   "heads": tuple(self.cache.heads),
+                                   "audio_mean": self.cache.index["audio_mean"],
+                                   "audio_std": self.cache.index["audio_std"]}
+        if cfg.d_state:
+            changes.update(d_state=cfg.d_state, preset="custom")
+        torch.manual_seed(cfg.seed)
+        self.model = PianoSSM(preset(cfg.preset, **changes)).to(self.device)
+        self.net: torch.nn.Module = self.model
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.step = 0
+        self.best = float("inf")
+        self.progress = progress and self.rank == 0
+        self._phase_setup()
+        self.writer = None
+
+    # -- setup ---------------------------------------------------------------------
+    def _init_distributed(self) -> None:
+        import torch.distributed as dist
+
+        backend = "nccl" if self.cfg.device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend)
+        if self.cfg.device.startswith("cuda"):
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
+
+    def _phase(self) -> str:
+        return "main" if self.step < self.cfg.steps else "finetune"
+
+    def _phase_setup(self) -> None:
+        """Optimizer, schedule and loss of the current phase."""
+        from pianossm.losses import MSSL, SMML
+
+        cfg = self.cfg
+        self.phase = self._phase()
+        main = self.phase == "main"
+        groups = param_groups(self.model, cfg.weight_decay, cfg.decay_eigenvalues)
+        self.optimizer = torch.optim.Adam(groups, lr=cfg.lr if main else cfg.finetune_lr)
+        if main:
+            self.scheduler = WarmupCosineRestarts(self.optimizer, cfg.warmup_steps,
+                                                  cfg.restart_steps, cfg.restart_mult,
+                                                  cfg.min_lr_ratio)
+        else:  # constant rate
+            self.scheduler = WarmupCosineRestarts(self.optimizer, 0, 1, 1.0, 1.0)
+        name = cfg.loss if main else "mssl"
+        rate = cfg.sample_rate
+        self.loss_fn = (SMML(rate) if name == "smml" else MSSL(rate)).to(self.device)
+        self.val_loss = MSSL(rate)
+
+    # -- checkpoints ---------------------------------------------------------------
+    def _rng_state(self) -> dict[str, Any]:
+        state = self.rng.bit_generator.state
+        return {"numpy": json.dumps(state), "torch": torch.get_rng_state()}
+
+    def save(self, path: str) -> None:
+        """Write the full training state (rank 0 only)."""
+        from pianossm.checkpoint import save_checkpoint
+
+        if self.rank == 0:
+            save_checkpoint(path, self.model, optimizer=self.optimizer.state_dict(),
+                            scheduler=self.scheduler.state_dict(), step=self.step,
+                            rng=self._rng_state(), best=self.best,
+                            train_config=self.cfg.to_dict())
+
+    def resume(self, path: str) -> None:
+        """Continue from a checkpoint written by :meth:`save`."""
+        from pianossm.checkpoint import load_checkpoint
+
+        payload = load_checkpoint(path)
+        if "optimizer" not in payload or "step" not in payload:
+            raise PianoSSMError(f"checkpoint {path!r} holds no training state to resume")
+        self.model.load_state_dict(payload["model"])
+        self.step = int(payload["step"])
+        self.best = float(payload.get("best", float("inf")))
+        self._phase_setup()
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.rng.bit_generator.state = json.loads(payload["rng"]["numpy"])
+        torch.set_rng_state(payload["rng"]["torch"])
+        self._trim_metrics()
+
+    def _trim_metrics(self) -> None:
+        """Drop metric lines written after the resumed step (they will be redone)."""
+        path = os.path.join(self.cfg.out, "metrics.jsonl")
+        if self.rank != 0 or not os.path.isfile(path):
+            return
+        with open(path) as f:
+            keep = [ln for ln in f if ln.strip() and json.loads(ln)["step"] <= self.step]
+        with open(path, "w") as f:
+            f.writelines(keep)
+
+    # -- one step ------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        """Draw a batch, update once; returns the loss parts as floats."""
+        cfg = self.cfg
+        feats, audio, heads = self.cache.sample_crops(self.rng, cfg.batch * self.world,
+                                                      cfg.crop_seconds)
+        part = slice(self.rank * cfg.batch, (self.rank + 1) * cfg.batch)
+        feats = torch.from_numpy(feats[part]).to(self.device)
+        audio = torch.from_numpy(audio[part]).to(self.device)
+        heads = torch.from_numpy(heads[part]).to(self.device)
+        self.net.train()
+        pred = self.net(feats, self.hop, 1.0, heads)
+        parts = self.loss_fn(pred, audio)
+        self.optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        if self.step == cfg.steps and cfg.finetune_steps:
+            self._phase_setup()
+        return {k: v.item() for k, v in parts.items()} | {"lr": lr}
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean MSSL over the validation windows (model in eval mode)."""
+        from pianossm.evaluate import evaluate_windows, model_source
+
+        split = "validation" if self.cache.split("validation") else "test"
+        self.model.eval()
+        scores = evaluate_windows(self.cache, model_source(self.model, self.cache), split,
+                                  self.cfg.val_seconds, self.cfg.val_max_windows or None)
+        return float(np.mean([s.mssl for s in scores]))
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self, until: int | None = None) -> list[dict[str, float]]:
+        """Train to ``cfg.total_steps()`` (or stop after step ``until``, saving ``last.pt``
+        as an interruption would leave it); returns the per-step records of this call."""
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        total = cfg.total_steps()
+        stop = min(total, until) if until is not None else total
+        if self.rank == 0:
+            os.makedirs(cfg.out, exist_ok=True)
+            self.writer = _tensorboard(os.path.join(cfg.out, "tb"))
+        history: list[dict[str, float]] = []
+        bar = tqdm(total=total, initial=self.step, desc="train", disable=not self.progress)
+        seconds_per_step = cfg.batch * self.world * cfg.crop_seconds
+        t0, s0 = time.perf_counter(), self.step
+        while self.step < stop:
+            rec = self.train_step() | {"step": self.step}
+            history.append(rec)
+            speed = (self.step - s0) * seconds_per_step / (time.perf_counter() - t0)
+            bar.update(1)
+            bar.set_postfix(loss=f"{rec['loss']:.3f}", audio_s_per_s=f"{speed:.2f}")
+            if self.step % cfg.log_every == 0:
+                self._log(rec | {"audio_s_per_s": speed}, "train")
+            if self.step % cfg.val_every == 0 or self.step == total:
+                val = self.validate()
+                rec["val_mssl"] = val
+                self._log({"step": self.step, "val_mssl": val}, "val")
+                if val < self.best:
+                    self.best = val
+                    if self.rank == 0:
+                        from pianossm.checkpoint import save_checkpoint
+
+                        save_checkpoint(os.path.join(cfg.out, "best.pt"), self.model,
+                                        step=self.step, val_mssl=val)
+                self._examples()
+                bar.write(f"step {self.step}: validation MSSL {val:.4f} (best {self.best:.4f})")
+            if self.step % cfg.ckpt_every == 0 or self.step in (total, stop):
+                self.save(os.path.join(cfg.out, "last.pt"))
+        bar.close()
+        if self.writer is not None:
+            self.writer.close()
+        return history
+
+    def _log(self, rec: dict[str, float], kind: str) -> None:
+        if self.rank != 0:
+            return
+        with open(os.path.join(self.cfg.out, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps({"kind": kind, **rec}) + "\n")
+        if self.writer is not None:
+            for k, v in rec.items():
+                if k != "step":
+                    self.writer.add_scalar(f"{kind}/{k}", v, self.step)
+
+    def _examples(self) -> None:
+        """TensorBoard audio and spectrogram images of the first validation window."""
+        if self.writer is None:
+            return
+        from pianossm.evaluate import model_source
+
+        split = "validation" if self.cache.split("validation") else "test"
+        item, first, n = self.cache.windows(split, self.cfg.val_seconds)[0]
+        _, ref = self.cache.segment(item, first, n)
+        with torch.no_grad():
+            pred = model_source(self.model, self.cache)(item, first, n)
+        rate = self.cfg.sample_rate
+        self.writer.add_audio("val/prediction", torch.from_numpy(np.clip(pred, -1, 1))[None],
+                              self.step, rate)
+        self.writer.add_audio("val/reference", torch.from_numpy(ref)[None], self.step, rate)
+        self.writer.add_figure("val/spectrograms", _spectrogram_figure(pred, ref, rate),
+                               self.step)
+
+
+def _tensorboard(folder: str) -> Any:
+    """A SummaryWriter, or ``None`` (with a warning) when tensorboard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        import logging
+
+        logging.getLogger(__name__).warning("tensorboard is not installed; no TensorBoard logs")
+        return None
+    return SummaryWriter(folder)
+
+
+def _spectrogram_figure(pred: np.ndarray, ref: np.ndarray, rate: int) -> Any:
+    """Log-magnitude spectrograms of prediction and reference, one above the other."""
+    import librosa
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    for ax, audio, title in ((axes[0], pred, "prediction"), (axes[1], ref, "reference")):
+        spec = np.abs(librosa.stft(audio, n_fft=1024, hop_length=256))
+        ax.imshow(20 * np.log10(spec + 1e-5), origin="lower", aspect="auto", vmin=-100,
+                  extent=(0, len(audio) / rate, 0, rate / 2000))
+        ax.set_title(title)
+        ax.set_ylabel("kHz")
+    axes[1].set_xlabel("s")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,134 @@
+"""Trainer: schedule, parameter groups, learning on a tiny model, exact resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+import soundfile as sf
+import torch
+
+from pianossm.cli import main
+from pianossm.data.cache import Item, build_cache
+from pianossm.errors import PianoSSMError
+from pianossm.train import TrainConfig, Trainer
+from pianossm.train.config import load_config_file
+from pianossm.train.schedule import lr_factor
+from pianossm.train.trainer import param_groups
+
+
+def _tone_cache(root: Path) -> str:
+    """A few 'recordings': decaying sines at each note's pitch, split train/validation."""
+    rng = np.random.default_rng(0)
+    items = []
+    for k, split in enumerate(["train", "train", "train", "validation"]):
+        pm, inst = pretty_midi.PrettyMIDI(), pretty_midi.Instrument(0)
+        audio = np.zeros(3 * 16000)
+        for t0 in np.arange(0.1, 2.6, 0.5):
+            pitch, vel = int(rng.integers(48, 72)), int(rng.integers(40, 120))
+            inst.notes.append(pretty_midi.Note(vel, pitch, float(t0), float(t0 + 0.4)))
+            t = np.arange(int(0.45 * 16000)) / 16000
+            f = 440 * 2 ** ((pitch - 69) / 12)
+            a = int(t0 * 16000)
+            audio[a:a + len(t)] += vel / 400 * np.sin(2 * np.pi * f * t) * np.exp(-6 * t)
+        pm.instruments.append(inst)
+        pm.write(str(root / f"t{k}.mid"))
+        sf.write(str(root / f"t{k}.wav"), audio, 16000, subtype="FLOAT")
+        items.append(Item(f"t{k}", str(root / f"t{k}.mid"), str(root / f"t{k}.wav"), split))
+    build_cache(items, root / "cache", 16000, progress=False)
+    return str(root / "cache")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _tone_cache(tmp_path_factory.mktemp("tones"))
+
+
+def _cfg(cache_dir: str, out: Path, **kw: object) -> TrainConfig:
+    base: dict[str, object] = {
+        "data": cache_dir, "out": str(out), "d_state": 4, "steps": 4, "finetune_steps": 2,
+        "batch": 2, "crop_seconds": 0.2, "warmup_steps": 2, "restart_steps": 3, "lr": 3e-3,
+        "val_every": 100, "ckpt_every": 100, "log_every": 1, "val_seconds": 1.0,
+        "val_max_windows": 1, "seed": 5}
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_schedule_warmup_cosine_restarts() -> None:
+    assert lr_factor(0, 4, 10, 2.0, 0.0) == pytest.approx(0.25)
+    assert lr_factor(3, 4, 10, 2.0, 0.0) == pytest.approx(1.0)
+    assert lr_factor(4, 4, 10, 2.0, 0.0) == pytest.approx(1.0)
+    assert lr_factor(9, 4, 10, 2.0, 0.1) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 2)))
+    assert lr_factor(14, 4, 10, 2.0, 0.0) == pytest.approx(1.0)  # restart
+    assert lr_factor(24, 4, 10, 2.0, 0.0) == pytest.approx(0.5)  # halfway through a 20-step cycle
+
+
+def test_eigenvalues_have_no_weight_decay(cache_dir: str, tmp_path: Path) -> None:
+    model = Trainer(_cfg(cache_dir, tmp_path), progress=False).model
+    groups = param_groups(model, 1e-4, decay_eigenvalues=False)
+    eig_ids = {id(b.ssm.log_mag) for b in model.blocks} | {id(b.ssm.angle) for b in model.blocks}
+    assert {id(p) for p in groups[1]["params"]} == eig_ids and groups[1]["weight_decay"] == 0
+    assert groups[0]["weight_decay"] == 1e-4
+    assert param_groups(model, 1e-4, decay_eigenvalues=True)[1]["weight_decay"] == 1e-4
+
+
+def test_model_takes_audio_statistics_and_heads_from_the_cache(cache_dir: str,
+                                                               tmp_path: Path) -> None:
+    tr = Trainer(_cfg(cache_dir, tmp_path), progress=False)
+    assert tr.model.config.audio_std == pytest.approx(tr.cache.index["audio_std"])
+    assert tr.model.config.heads == ("default",) and tr.model.config.d_state == 4
+
+
+def test_training_lowers_validation_mssl(cache_dir: str, tmp_path: Path) -> None:
+    tr = Trainer(_cfg(cache_dir, tmp_path, steps=40, finetune_steps=0, lr=1e-2, loss="mssl",
+                      d_state=8,
+                      warmup_steps=1, restart_steps=40, crop_seconds=0.5, val_every=40),
+                 progress=False)
+    before = tr.validate()
+    hist = tr.run()
+    assert hist[-1]["val_mssl"] < 0.9 * before
+
+
+@pytest.mark.parametrize("stop", [3, 4])  # mid-phase, and exactly at the fine-tuning switch
+def test_resume_continues_the_same_curve(cache_dir: str, tmp_path: Path, stop: int) -> None:
+    full = Trainer(_cfg(cache_dir, tmp_path / "full"), progress=False)
+    ref = [r["loss"] for r in full.run()]
+    first = Trainer(_cfg(cache_dir, tmp_path / "cut"), progress=False)
+    part1 = [r["loss"] for r in first.run(until=stop)]  # interrupted after `stop` steps
+    again = Trainer(_cfg(cache_dir, tmp_path / "cut"), progress=False)
+    again.resume(str(tmp_path / "cut" / "last.pt"))
+    assert again.step == stop
+    part2 = [r["loss"] for r in again.run()]
+    assert part1 + part2 == ref  # bit for bit
+    for a, b in zip(full.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+    lines = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if x["kind"] == "train"] == list(range(1, 7))
+
+
+def test_cli_train_resume_and_config(cache_dir: str, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'data = "{cache_dir}"\nd_state = 4\nsteps = 2\nbatch = 1\n'
+                    f'crop_seconds = 0.2\nval_max_windows = 1\nval_seconds = 1.0\n')
+    out = str(tmp_path / "run")
+    args = ["train", "--config", str(conf), "--out", out, "-q", "--finetune-steps", "0"]
+    assert main(args) == 0
+    assert os.path.isfile(os.path.join(out, "last.pt"))
+    assert main(args) == 1 and "--resume" in capsys.readouterr().err
+    assert main(args + ["--resume", "--steps", "3"]) == 0
+    from pianossm.checkpoint import load_checkpoint
+
+    payload = load_checkpoint(os.path.join(out, "last.pt"))
+    assert payload["step"] == 3 and payload["train_config"]["steps"] == 3
+    bad = tmp_path / "bad.toml"
+    bad.write_text("lerning_rate = 1\n")
+    with pytest.raises(PianoSSMError, match="lerning_rate"):
+        load_config_file(bad)
+    assert main(["train", "--data", cache_dir, "--out", out, "--batch", "0", "--force"]) == 1
+    assert "--batch must be > 0" in capsys.readouterr().err
