@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pianossm.checkpoint import (VERSION, atomic_write, import_official, load_checkpoint,
-                                 load_model, save_checkpoint)
+from pianossm.checkpoint import (
+    VERSION,
+    atomic_write,
+    import_official,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
 from pianossm.config import preset
 from pianossm.errors import PianoSSMError
 from pianossm.model import PianoSSM
@@ -54,7 +60,8 @@ def test_weights_that_do_not_fit_the_config(tmp_path) -> None:
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path) -> None:
     def fail(tmp: str) -> None:
-        open(tmp, "wb").write(b"partial")
+        with open(tmp, "wb") as fh:
+            fh.write(b"partial")
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):

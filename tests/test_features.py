@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pretty_midi
 import pytest
@@ -55,7 +57,7 @@ def test_frame_ranges_concatenate_to_whole(rng: np.random.Generator) -> None:
     roll = PianoRoll(midi, 1000.0)
     whole = roll.frames(0, roll.n_frames + 50)
     cuts = [0, 1, 333, 1024, 2048, 4500, roll.n_frames + 50]
-    parts = [roll.frames(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+    parts = [roll.frames(a, b) for a, b in itertools.pairwise(cuts)]
     np.testing.assert_array_equal(np.concatenate(parts), whole)
     assert not whole[roll.n_frames:].any()
 

@@ -7,10 +7,11 @@ import tempfile
 from types import TracebackType
 
 import numpy as np
+from typing_extensions import Self
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["AudioWriter", "read_audio", "SUBTYPES"]
+__all__ = ["SUBTYPES", "AudioWriter", "read_audio"]
 
 #: ``--bits`` choices to libsndfile subtypes.
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
@@ -78,7 +79,7 @@ class AudioWriter:
         elif os.path.exists(self._tmp):
             os.unlink(self._tmp)
 
-    def __enter__(self) -> "AudioWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -111,7 +112,7 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int | None = None,
         raise PianoSSMError(f"audio file not found: {name!r}")
     try:
         audio, sr = sf.read(name, dtype="float32", always_2d=True)
-    except Exception as exc:  # libsndfile errors come as several types
+    except Exception as exc:  # noqa: BLE001  (libsndfile errors come as several types)
         raise PianoSSMError(f"not a readable audio file: {name!r} ({exc})") from None
     audio = audio.mean(axis=1)
     if audio.size == 0:

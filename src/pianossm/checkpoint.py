@@ -24,8 +24,17 @@ from pianossm.config import MAESTRO_YEARS, PianoSSMConfig
 from pianossm.errors import PianoSSMError
 from pianossm.model import PianoSSM
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_model", "import_official",
-           "atomic_write", "FORMAT", "VERSION", "OFFICIAL_AUDIO_MEAN", "OFFICIAL_AUDIO_STD"]
+__all__ = [
+    "FORMAT",
+    "OFFICIAL_AUDIO_MEAN",
+    "OFFICIAL_AUDIO_STD",
+    "VERSION",
+    "atomic_write",
+    "import_official",
+    "load_checkpoint",
+    "load_model",
+    "save_checkpoint",
+]
 
 FORMAT = "pianossm"
 VERSION = 1
@@ -96,7 +105,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise PianoSSMError(f"checkpoint not found: {name!r}")
     try:
         payload = torch.load(name, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged file
+    except Exception as exc:  # noqa: BLE001  (torch raises many types for a damaged file)
         raise PianoSSMError(f"not a readable checkpoint: {name!r} ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         hint = (" (a published Piano-SSM state_dict? convert it with "
@@ -170,7 +179,7 @@ def import_official(path: str | os.PathLike[str], train_sample_rate: int | None 
         raise PianoSSMError(f"checkpoint not found: {name!r}")
     try:
         sd = torch.load(name, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (as above)
         raise PianoSSMError(f"not a readable checkpoint: {name!r} ({type(exc).__name__})") from None
     if not isinstance(sd, dict) or _LAYER_PREFIX[0] + "angle" not in sd:
         raise PianoSSMError(f"not a published Piano-SSM state_dict: {name!r} "

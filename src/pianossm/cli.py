@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["PianoSSMConfig", "PRESETS", "preset", "MAESTRO_YEARS", "FEATURE_KINDS"]
+__all__ = ["FEATURE_KINDS", "MAESTRO_YEARS", "PRESETS", "PianoSSMConfig", "preset"]
 
 #: Recording years of MAESTRO v3, the heads of the published multi-head models, in order.
 MAESTRO_YEARS: tuple[str, ...] = (
@@ -70,7 +70,7 @@ class PianoSSMConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PianoSSMConfig":
+    def from_dict(cls, data: dict[str, Any]) -> PianoSSMConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
@@ -82,7 +82,7 @@ class PianoSSMConfig:
                 data[key] = tuple(data[key])
         return cls(**data)
 
-    def replace(self, **changes: Any) -> "PianoSSMConfig":
+    def replace(self, **changes: Any) -> PianoSSMConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["frame_hop", "PianoRoll", "load_midi", "LOWEST_KEY", "N_KEYS"]
+__all__ = ["LOWEST_KEY", "N_KEYS", "PianoRoll", "frame_hop", "load_midi"]
 
 LOWEST_KEY = 21
 N_KEYS = 88
@@ -78,7 +78,7 @@ class PianoRoll:
         CC64 value at and above which the pedal is down.
     """
 
-    def __init__(self, midi: "pretty_midi.PrettyMIDI", fs: float,  # noqa: F821
+    def __init__(self, midi: pretty_midi.PrettyMIDI, fs: float,  # noqa: F821
                  pedal_threshold: int = 64) -> None:
         self.fs = fs
         self.tracks = [self._track(inst, fs, pedal_threshold)
@@ -90,7 +90,7 @@ class PianoRoll:
         self.n_notes = int(sum(len(t.pitch) for t in self.tracks))
 
     @staticmethod
-    def _track(inst: "pretty_midi.Instrument", fs: float, threshold: int) -> _Track:  # noqa: F821
+    def _track(inst: pretty_midi.Instrument, fs: float, threshold: int) -> _Track:  # noqa: F821
         notes = inst.notes
         pitch = np.array([n.pitch for n in notes], dtype=np.int64)
         start = np.array([int(n.start * fs) for n in notes], dtype=np.int64)
@@ -156,7 +156,7 @@ class PianoRoll:
         return roll
 
 
-def load_midi(path: str | os.PathLike[str]) -> "pretty_midi.PrettyMIDI":  # noqa: F821
+def load_midi(path: str | os.PathLike[str]) -> pretty_midi.PrettyMIDI:  # noqa: F821
     """Read a MIDI file, with one clear error for a missing, corrupt or empty file.
 
     Parameters
@@ -174,7 +174,7 @@ def load_midi(path: str | os.PathLike[str]) -> "pretty_midi.PrettyMIDI":  # noqa
         raise PianoSSMError(f"MIDI file not found: {os.fspath(path)!r}")
     try:
         midi = pretty_midi.PrettyMIDI(os.fspath(path))
-    except Exception as exc:  # mido/pretty_midi raise many types for corrupt data
+    except Exception as exc:  # noqa: BLE001  (mido/pretty_midi raise many types)
         raise PianoSSMError(f"not a readable MIDI file: {os.fspath(path)!r} ({exc})") from None
     if not any(inst.notes for inst in midi.instruments if not inst.is_drum):
         raise PianoSSMError(f"MIDI file has no notes to play: {os.fspath(path)!r}")

@@ -12,7 +12,7 @@ from pianossm.errors import PianoSSMError
 from pianossm.scan import DEFAULT_CHUNK
 from pianossm.ssm import DiagonalSSM, Discretised
 
-__all__ = ["PianoSSM", "SSMBlock", "ModelState"]
+__all__ = ["ModelState", "PianoSSM", "SSMBlock"]
 
 #: Per-layer complex SSM states, ``[(B, H)] * n_layers``.
 ModelState = list[torch.Tensor]
@@ -79,6 +79,21 @@ class PianoSSM(nn.Module):
         elif str(head) in names:
             return names.index(str(head))
         raise PianoSSMError(f"unknown head {head!r}; allowed: {list(names)}")
+
+    def set_alias_mode(self, mode: str) -> None:
+        """How every layer discretises modes above the synthesis Nyquist frequency.
+
+        Parameters
+        ----------
+        mode : str
+            One of :data:`pianossm.alias.ALIAS_MODES` (``none`` is the paper's).
+        """
+        from pianossm.alias import ALIAS_MODES
+
+        if mode not in ALIAS_MODES:
+            raise PianoSSMError(f"unknown alias mode {mode!r}; allowed: {list(ALIAS_MODES)}")
+        for block in self.blocks:
+            block.ssm.alias_mode = mode
 
     def default_state(self, batch: int, dtype: torch.dtype = torch.complex64) -> ModelState:
         """Zero state of every layer."""

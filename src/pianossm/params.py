@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pianossm.config import PianoSSMConfig
 
-__all__ = ["paper_count", "model_count", "layer_counts"]
+__all__ = ["layer_counts", "model_count", "paper_count"]
 
 
 def layer_counts(config: PianoSSMConfig, skip_first: bool = False) -> list[dict[str, int]]:

@@ -13,7 +13,7 @@ from pianossm.errors import PianoSSMError
 from pianossm.features import PianoRoll, frame_hop
 from pianossm.model import PianoSSM
 
-__all__ = ["render_blocks", "default_model_path", "BLOCK_FRAMES"]
+__all__ = ["BLOCK_FRAMES", "default_model_path", "render_blocks"]
 
 #: MIDI frames per block: about one second of audio, so memory does not grow with length.
 BLOCK_FRAMES = 1024

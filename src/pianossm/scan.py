@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["lti_scan", "DEFAULT_CHUNK"]
+__all__ = ["DEFAULT_CHUNK", "lti_scan"]
 
 DEFAULT_CHUNK = 32
 

@@ -52,8 +52,21 @@ class Discretised:
         return torch.exp(self.log_a)
 
 
-def _zoh_gain(lam: torch.Tensor, ts: float) -> torch.Tensor:
-    """``(exp(lambda Ts) - 1) / lambda``, with its Taylor series where ``|lambda Ts|`` is tiny."""
+def zoh_gain(lam: torch.Tensor, ts: float) -> torch.Tensor:
+    """``(exp(lambda Ts) - 1) / lambda``, with its Taylor series where ``|lambda Ts|`` is tiny.
+
+    Parameters
+    ----------
+    lam : torch.Tensor
+        ``(H,)`` complex eigenvalues.
+    ts : float
+        Step.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(H,)`` complex gain.
+    """
     z = lam * ts
     small = z.abs() < 1e-4
     safe = torch.where(small, torch.ones_like(lam), lam)
@@ -83,6 +96,9 @@ class DiagonalSSM(nn.Module):
         self.B_bias = nn.Parameter(torch.zeros(d_state, 2))  # (H, re/im)
         self.C = nn.Parameter(torch.zeros(d_out, d_state, 2))  # (d_out, H, re/im)
         self.C_bias = nn.Parameter(torch.zeros(d_out))  # (d_out,) real: Re() drops the rest
+        #: How modes above the synthesis Nyquist frequency are discretised (a run-time
+        #: property like ``Ts``, not saved): see :mod:`pianossm.alias`.
+        self.alias_mode = "none"
         self.reset_parameters(dt_min, dt_max)
 
     @torch.no_grad()
@@ -132,10 +148,15 @@ class DiagonalSSM(nn.Module):
             ``log_a (H,)``, ``bd (H, d_in)``, ``bias (H,)``, ``c (d_out, H)``, ``c_bias (d_out,)``.
         """
         lam = self.eigenvalues()  # (H,)
-        gain = _zoh_gain(lam, ts)  # (H,)
         b = torch.view_as_complex(self.B.contiguous())  # (H, d_in)
         bias = torch.view_as_complex(self.B_bias.contiguous())  # (H,)
         c = torch.view_as_complex(self.C.contiguous())  # (d_out, H)
+        if self.alias_mode != "none":
+            from pianossm.alias import apply_alias_mode
+
+            log_a, bd, bias_d = apply_alias_mode(lam, b, bias, ts, self.alias_mode)
+            return Discretised(log_a, bd, bias_d, c, self.C_bias)
+        gain = zoh_gain(lam, ts)  # (H,)
         return Discretised(lam * ts, gain[:, None] * b, gain * bias, c, self.C_bias)
 
     def default_state(self, batch: int, dtype: torch.dtype = torch.complex64) -> torch.Tensor:

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_import)
 
 
-def _default_head(model: "PianoSSM") -> str:  # noqa: F821
+def _default_head(model: PianoSSM) -> str:  # noqa: F821
     return "2009" if "2009" in model.config.heads else model.config.heads[0]
 
 
@@ -79,7 +79,7 @@ def _render(args: argparse.Namespace) -> None:
                              args.head not in model.config.heads else args.head))
     roll = PianoRoll(midi, rate / hop, model.config.pedal_threshold)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    total = roll.n_frames + int(round(args.tail * roll.fs))
+    total = roll.n_frames + round(args.tail * roll.fs)
     start = time.perf_counter()
     dtype = torch.float64 if args.float64 else torch.float32
     with AudioWriter(args.output, rate, args.bits, force=args.force) as out, tqdm(
@@ -102,8 +102,8 @@ def _render(args: argparse.Namespace) -> None:
         print(msg, file=sys.stderr)
 
 
-def _reference_blocks(model: "PianoSSM", roll: "PianoRoll", rate: int, head: int,  # noqa: F821
-                      total: int) -> "Iterator[np.ndarray]":  # noqa: F821
+def _reference_blocks(model: PianoSSM, roll: PianoRoll, rate: int, head: int,  # noqa: F821
+                      total: int) -> Iterator[np.ndarray]:  # noqa: F821
     """The whole file through :func:`pianossm.compat.reference_forward`, as one block."""
     import torch
 

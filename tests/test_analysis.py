@@ -1,0 +1,99 @@
+"""Eigenvalue analysis and alias modes: counts from the raw weights, closed-form DC gains."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pianossm.alias import ALIAS_MODES, aliased_mask
+from pianossm.analysis import alias_table, layer_spectra
+from pianossm.checkpoint import import_official
+from pianossm.cli import main
+from pianossm.config import preset
+from pianossm.model import PianoSSM
+from pianossm.ssm import DiagonalSSM
+
+PREFIX = ["seq_midi.1.seq.0.seq.", "seq_midi.2.s5.seq.", "seq_midi.3.s5.seq.", "seq_midi.4.s5.seq."]
+
+
+@pytest.mark.parametrize("cfg", ["S", "XL"])
+def test_alias_counts_match_direct_computation(official_dir, cfg: str) -> None:
+    path = official_dir / "checkpoints" / f"PianoSSM_{cfg}_MH_maestro_all_44100_model.pth"
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    model = import_official(path)
+    rows = {r["rate"]: r for r in alias_table(model, (24000, 16000))}
+    for rate in (24000, 16000):
+        direct = []
+        for p in PREFIX:  # |Im(exp(norm + i angle))| * f_train / (2 pi) > rate / 2
+            lam = np.exp(sd[p + "norm"].double().numpy() + 1j * sd[p + "angle"].double().numpy())
+            direct.append(int(np.sum(np.abs(lam.imag) * 44100 / (2 * np.pi) > rate / 2)))
+        assert rows[rate]["per_layer"] == direct
+    if cfg == "XL":  # the paper's Table 3: 324 of 1024 aliased at 16 kHz
+        assert rows[16000]["total"] == 324
+
+
+def test_spectra_closed_form() -> None:
+    model = PianoSSM(preset("S", train_sample_rate=16000))
+    with torch.no_grad():
+        ssm = model.blocks[0].ssm
+        ssm.log_mag.fill_(math.log(0.5))
+        ssm.angle.fill_(2 * math.pi / 3)  # lambda = 0.5 (-1/2 + i sqrt(3)/2)
+    s = layer_spectra(model)[0]
+    np.testing.assert_allclose(s.freq_hz, 0.5 * math.sqrt(3) / 2 * 16000 / (2 * math.pi))
+    np.testing.assert_allclose(s.tau_s, 1 / (0.25 * 16000))
+
+
+def random_layer(seed: int) -> DiagonalSSM:
+    g = torch.Generator().manual_seed(seed)
+    layer = DiagonalSSM(3, 12, 2).double()
+    with torch.no_grad():
+        layer.log_mag.copy_(torch.rand(12, generator=g) * 3 - 2.0)  # |lambda| up to e
+        layer.angle.copy_(torch.pi / 2 + torch.rand(12, generator=g) * 1.4)
+        for p in (layer.B, layer.B_bias, layer.C):
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    return layer
+
+
+def dc_output(layer: DiagonalSSM, ts: float, u: torch.Tensor) -> torch.Tensor:
+    d = layer.discretise(ts)
+    x = (d.bd @ u.to(torch.complex128) + d.bias) / (1 - d.a)  # discrete steady state
+    return (d.c @ x).real + d.c_bias
+
+
+@pytest.mark.parametrize("mode", ["static", "clamp"])
+def test_alias_modes_keep_dc_gain(mode: str) -> None:
+    layer = random_layer(1)
+    ts = 2.75625
+    assert aliased_mask(layer.eigenvalues(), ts).any()
+    u = torch.tensor([0.3, -1.0, 0.5], dtype=torch.float64)
+    want = dc_output(layer, ts, u)
+    layer.alias_mode = mode
+    torch.testing.assert_close(dc_output(layer, ts, u), want)
+
+
+def test_mode_none_is_plain_zoh_and_drop_removes_aliased() -> None:
+    layer = random_layer(2)
+    ts = 2.75625
+    plain = layer.discretise(ts)
+    mask = aliased_mask(layer.eigenvalues(), ts)
+    for mode in ALIAS_MODES:
+        layer.alias_mode = mode
+        d = layer.discretise(ts)
+        keep = ~mask
+        torch.testing.assert_close(d.bd[keep], plain.bd[keep])  # unaliased modes untouched
+        if mode == "none":
+            torch.testing.assert_close(d.bd, plain.bd)
+        if mode == "drop":
+            assert torch.all(d.bd[mask] == 0) and torch.all(d.bias[mask] == 0)
+
+
+def test_analyze_cli(official_dir, tmp_path, capsys) -> None:
+    path = official_dir / "checkpoints" / "PianoSSM_XL_MH_maestro_all_44100_model.pth"
+    assert main(["analyze", str(path), "--synth-rate", "16000", "--plot",
+                 str(tmp_path / "eig.png")]) == 0
+    out = capsys.readouterr().out
+    assert "   16000" in out and "  324" in out
+    assert (tmp_path / "eig.png").read_bytes()[:4] == b"\x89PNG"
