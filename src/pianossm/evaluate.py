@@ -125,7 +125,8 @@ def model_source(model: PianoSSM, cache: AudioCache, synth_rate: int | None = No
                                         model.config.pedal_threshold)
             t0, t1 = first * cache.hop / ref_rate, (first + n) * cache.hop / ref_rate
             feats = rolls[item].frames(round(t0 * rate / hop), round(t1 * rate / hop))
-        audio = model(torch.from_numpy(feats)[None], hop, ts, head_of(item))[0].numpy()
+        with torch.no_grad():
+            audio = model(torch.from_numpy(feats)[None], hop, ts, head_of(item))[0].numpy()
         if rate != ref_rate:
             import soxr
 

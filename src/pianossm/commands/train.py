@@ -28,6 +28,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=_dataset_build)
 
+    m = dsub.add_parser("from-midi", help="render given MIDI files with FluidSynth into a "
+                        "dataset (references for evaluate)")
+    m.add_argument("midi", nargs="+", help=".mid files")
+    m.add_argument("-o", "--output", required=True, help="dataset folder to create")
+    m.add_argument("--soundfont", default="fluidr3", help="fluidr3, musescore or a path")
+    m.add_argument("--sample-rate", type=int, default=16000, help="rate in Hz (default 16000)")
+    m.add_argument("--split", default="test", help="split of the files (default test)")
+    m.add_argument("--force", action="store_true", help="replace an existing folder")
+    m.set_defaults(func=_dataset_from_midi)
+
     c = dsub.add_parser("cache", help="cache MAESTRO or MAPS for training")
     c.add_argument("kind", choices=["maestro", "maps"])
     c.add_argument("root", help="MAESTRO v3 folder (with maestro-v3.0.0.csv) or MAPS folder")
@@ -82,6 +92,15 @@ def _dataset_build(args: argparse.Namespace) -> None:
                           progress=not args.quiet, force=args.force)
     parts = ", ".join(f"{s} {cache.seconds(s):.0f} s" for s in ("train", "validation", "test"))
     print(f"wrote {args.output}: {parts}", file=sys.stderr)
+
+
+def _dataset_from_midi(args: argparse.Namespace) -> None:
+    from pianossm.data.builtin import build_from_midi
+
+    cache = build_from_midi(args.midi, args.output, args.soundfont, args.sample_rate,
+                            args.split, force=args.force)
+    print(f"wrote {args.output}: {len(cache.items)} file(s), {cache.seconds():.1f} s",
+          file=sys.stderr)
 
 
 def _dataset_cache(args: argparse.Namespace) -> None:

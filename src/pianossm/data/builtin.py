@@ -25,7 +25,7 @@ import numpy as np
 from pianossm.data.cache import AudioCache, Item, build_cache
 from pianossm.errors import PianoSSMError
 
-__all__ = ["SIZES", "build_builtin", "builtin_items"]
+__all__ = ["SIZES", "build_builtin", "build_from_midi", "builtin_items", "render_dataset"]
 
 #: Counts per size: velocities of the isolated notes, keys step, chords, pieces.
 SIZES: dict[str, dict] = {
@@ -113,7 +113,7 @@ def build_builtin(out_dir: str | os.PathLike[str], soundfont: str = "fluidr3",
     seed : int
         Seed of every generated file.
     size : str
-        ``full`` (about 20 minutes of audio) or ``tiny`` (seconds, for tests).
+        ``full`` (about 25 minutes of audio) or ``tiny`` (about a minute, for tests).
     progress : bool
         Show tqdm bars.
     force : bool
@@ -124,14 +124,47 @@ def build_builtin(out_dir: str | os.PathLike[str], soundfont: str = "fluidr3",
     AudioCache
         The cache inside the folder.
     """
+    if size not in SIZES:
+        raise PianoSSMError(f"unknown dataset size {size!r}; allowed: {sorted(SIZES)}")
+    return render_dataset(_programs(size, seed), out_dir, soundfont, sample_rate,
+                          {"seed": seed, "size": size}, progress, force)
+
+
+def build_from_midi(midi_paths: list[str], out_dir: str | os.PathLike[str],
+                    soundfont: str = "fluidr3", sample_rate: int = 16000, split: str = "test",
+                    progress: bool = True, force: bool = False) -> AudioCache:
+    """A dataset of given MIDI files rendered with FluidSynth (e.g. to score a phrase).
+
+    Parameters
+    ----------
+    midi_paths : list of str
+        ``.mid`` files; names are their stems.
+    out_dir, soundfont, sample_rate, progress, force
+        As :func:`build_builtin`.
+    split : str
+        Split of every file.
+
+    Returns
+    -------
+    AudioCache
+    """
+    from pianossm.features import load_midi
+
+    programs = [(os.path.splitext(os.path.basename(p))[0], split, load_midi(p))
+                for p in midi_paths]
+    return render_dataset(programs, out_dir, soundfont, sample_rate, {}, progress, force)
+
+
+def render_dataset(programs: list[tuple[str, str, pretty_midi.PrettyMIDI]],  # noqa: F821
+                   out_dir: str | os.PathLike[str], soundfont: str, sample_rate: int,
+                   meta: dict, progress: bool = True, force: bool = False) -> AudioCache:
+    """Write ``(name, split, midi)`` programs, render them with FluidSynth, cache them."""
     import soundfile as sf
     from tqdm import tqdm
 
     from pianossm.fluid import find_soundfont, render_fluidsynth
 
     out_dir = os.fspath(out_dir).rstrip("/")
-    if size not in SIZES:
-        raise PianoSSMError(f"unknown dataset size {size!r}; allowed: {sorted(SIZES)}")
     if os.path.exists(out_dir) and not force:
         raise PianoSSMError(f"dataset folder exists: {out_dir!r} (use --force to rebuild)")
     sf_path = find_soundfont(soundfont)
@@ -140,16 +173,15 @@ def build_builtin(out_dir: str | os.PathLike[str], soundfont: str = "fluidr3",
     for sub in ("midi", "audio"):
         os.makedirs(os.path.join(tmp, sub))
     items = []
-    for name, split, pm in tqdm(_programs(size, seed), desc="render", unit="file",
-                                disable=not progress):
+    for name, split, pm in tqdm(programs, desc="render", unit="file", disable=not progress):
         midi_rel, audio_rel = f"midi/{name}.mid", f"audio/{name}.flac"
         pm.write(os.path.join(tmp, midi_rel))
         audio = render_fluidsynth(os.path.join(tmp, midi_rel), sample_rate, sf_path)
         sf.write(os.path.join(tmp, audio_rel), np.clip(audio, -1, 1), sample_rate,
                  subtype="PCM_16")
         items.append(Item(name, midi_rel, audio_rel, split))
-    manifest = {"seed": seed, "size": size, "soundfont": os.path.basename(sf_path),
-                "sample_rate": sample_rate, "items": [asdict(i) for i in items]}
+    manifest = {**meta, "soundfont": os.path.basename(sf_path), "sample_rate": sample_rate,
+                "items": [asdict(i) for i in items]}
     with open(os.path.join(tmp, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     if os.path.exists(out_dir):
