@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tail", type=float, default=0.0,
                    help="seconds rendered after the last MIDI event (release)")
     p.add_argument("--float64", action="store_true", help="compute in float64")
+    p.add_argument("--alias-mode", choices=["none", "drop", "static", "clamp"], default="none",
+                   help="how modes above the synthesis Nyquist frequency are discretised "
+                        "(see pianossm.alias; none = the paper's)")
     p.add_argument("--numerics", choices=["exact", "reference"], default="exact",
                    help="exact: streaming, memory bounded (default); reference: the published "
                         "code's float32 whole-file scan, to reproduce its audio bit-closely")
@@ -72,6 +75,7 @@ def _render(args: argparse.Namespace) -> None:
         raise PianoSSMError(f"output exists: {args.output!r} (use --force to overwrite)")
     midi = load_midi(midi_path)
     model = load_model(args.model or default_model_path())
+    model.set_alias_mode(args.alias_mode)
     rate = args.sample_rate or model.config.train_sample_rate
     hop = frame_hop(rate)
     head = model.head_index(_default_head(model) if args.head is None else
