@@ -146,3 +146,21 @@ def test_corrupt_files_name_the_file(tmp_path: os.PathLike) -> None:
     with pytest.raises(PianoSSMError, match="badmid.mid"):
         build_cache([item], os.path.join(tmp, "c"), 16000, progress=False)
     assert not os.path.exists(os.path.join(tmp, "c"))
+
+
+def test_cli_from_midi_and_render_yardstick(tmp_path: os.PathLike) -> None:
+    from pianossm.cli import main
+    from pianossm.data import generate
+
+    midi = os.path.join(tmp_path, "phrase.mid")
+    generate.piece(np.random.default_rng(0), bars=1).write(midi)
+    out = os.path.join(tmp_path, "ds")
+    assert main(["dataset", "from-midi", midi, "-o", out]) == 0
+    cache = AudioCache(os.path.join(out, "cache"))
+    assert [it["name"] for it in cache.items] == ["phrase"] and cache.split("test") == [0]
+    wavs = os.path.join(tmp_path, "muse")
+    assert main(["dataset", "render", "--data", out, "--soundfont", "musescore",
+                 "-o", wavs]) == 0
+    audio, rate = sf.read(os.path.join(wavs, "phrase.wav"))
+    assert rate == 16000 and np.abs(audio).max() > 0.001
+    assert main(["dataset", "build", "-o", out, "--size", "tiny"]) == 1  # exists, no --force
