@@ -115,3 +115,27 @@ def test_bench_cli_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert [ln.split()[:2] for ln in out.splitlines() if ln.strip().startswith("S ")] == [
         ["S", "16k"]]
     assert main(["bench", "--threads", "0"]) == 1
+
+
+def test_play_without_sounddevice_is_a_user_error() -> None:
+    from pianossm.cli import main
+
+    pytest.importorskip("pretty_midi")
+    try:
+        import sounddevice  # noqa: F401
+    except (ImportError, OSError):
+        path = resources.files("pianossm") / "assets" / "demo.mid"
+        assert main(["play", str(path)]) == 1
+    else:  # pragma: no cover - a sound card is not for CI
+        pytest.skip("sounddevice installed")
+
+
+def test_engine_rejects_short_input() -> None:
+    from pianossm.engine import Engine
+
+    s = _synth()
+    v = s.engine.project_frames(np.zeros((1, 88), dtype=np.float32))
+    with pytest.raises(PianoSSMError):
+        s.engine.render(v, np.array([16]), np.empty(17), skip=0)
+    with pytest.raises(PianoSSMError):
+        Engine(s.weights).render(v, np.array([16]), np.empty(8), skip=9)

@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rates", default=",".join(map(str, _RATES)), help="comma-separated Hz")
     p.add_argument("--seconds", type=float, default=None,
                    help="seconds of audio for the offline measurement (default 10, quick 0.5)")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="wall time (default) or process CPU time, for a shared machine")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the published-method and training-forward baselines")
     p.set_defaults(func=_bench)
@@ -50,6 +52,7 @@ def _bench(args: argparse.Namespace) -> None:
             from None
     presets = [p.strip().upper() for p in args.presets.split(",") if p.strip()]
     bench.configure_threads(args.threads)
+    bench.set_clock(args.clock)
     dur = bench.QUICK if args.quick else bench.FULL
     if args.seconds is not None:
         dur = dataclasses.replace(dur, offline=args.seconds)
@@ -64,7 +67,7 @@ def _bench(args: argparse.Namespace) -> None:
             print(f"  measured {name} at {rate} Hz", file=sys.stderr, flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"pianossm bench: {args.threads} thread(s), {platform.processor() or platform.machine()}"
-          f", float32 GEMM peak {peak:.1f} GFLOP/s, load average {load:.2f}, "
+          f", {args.clock} clock, float32 GEMM peak {peak:.1f} GFLOP/s, load average {load:.2f}, "
           f"offline {dur.offline:g} s of audio per row")
     print(bench.format_table(rows, peak))
     print("RTF = compute time / audio time (lower is faster). off: offline engine; b64/b1: "
