@@ -197,3 +197,24 @@ def test_published_weights(cfg: str, rate: int) -> None:
     assert _rel(render_frames(Engine(pack_model(model, rate, 3)), frames), ref) < 1e-5
     streamed = _stream(Synth(model, rate, head=3), events_from_roll(roll, hop), 64, n)
     assert _rel(streamed, ref) < 1e-5
+
+
+def test_streaming_with_changing_block_sizes(rng: np.random.Generator) -> None:
+    model = _model(d_state=16)
+    roll = _demo_roll(16000)
+    n = 12000
+    offline = render_frames(Engine(pack_model(model, 16000, 0, np.float64)),
+                            roll.frames(0, n // 16))
+    synth = Synth(model, 16000, dtype=np.float64)
+    events, i, pos, out = events_from_roll(roll, 16), 0, 0, []
+    while pos < n + 4096:
+        block = int(rng.choice([1, 5, 64, 333, 4096])) if pos else 100
+        batch = []
+        while i < len(events) and events[i][0] < pos + block:
+            batch.append((events[i][0] - pos, events[i][1]))
+            i += 1
+        out.append(synth.process(batch, block))
+        pos += block
+    audio = np.concatenate(out)
+    assert synth.latency == 100 and not np.any(audio[:100])
+    assert _rel(audio[100:100 + n], offline) < 1e-6
