@@ -12,8 +12,9 @@ layer is causal):
   the skip add (numpy, vectorised);
 * head: one matrix-vector product.
 
-Chunks of :data:`CHUNK` samples keep the activations in cache; blocks shorter than
-:data:`SAMPLE_PATH_MAX` run the whole model per sample in one compiled call instead.
+Chunks of a few hundred samples (:data:`CHUNK_BYTES`) keep the activations in cache;
+blocks shorter than :data:`SAMPLE_PATH_MAX` run the whole model per sample in one
+compiled call instead.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from pianossm.engine import kernels
 from pianossm.engine.weights import EngineWeights
 from pianossm.errors import PianoSSMError
 
-__all__ = ["CHUNK", "SAMPLE_PATH_MAX", "Engine", "set_blas_threads"]
+__all__ = ["CHUNK_BYTES", "SAMPLE_PATH_MAX", "Engine", "set_blas_threads"]
 
-#: Samples per layer-major chunk (XL activations of ~0.6 MiB stay in the 1 MiB L2;
-#: 128..1024 measured within 10% of each other on the development machine).
-CHUNK = 256
+#: Bytes of the widest per-chunk activation buffer the automatic chunk aims at: it and the
+#: weights it meets stay in the 1 MiB L2 (measured: XL best at 256 samples, S at 512).
+CHUNK_BYTES = 600 * 1024
 #: Blocks shorter than this run sample-major (one compiled call) when numba is present.
 SAMPLE_PATH_MAX = 16
 
@@ -55,24 +56,28 @@ class Engine:
     ----------
     weights : EngineWeights
         The packed model.
-    chunk : int
-        Samples per layer-major chunk.
+    chunk : int, optional
+        Samples per layer-major chunk; default from :data:`CHUNK_BYTES` (a power of two,
+        128..1024).
     blas_threads : int, optional
         Threads of numpy's BLAS, set process-wide when given (default 1: the products are
         small, and on a busy machine extra BLAS threads spin and stall each block).
     """
 
-    def __init__(self, weights: EngineWeights, chunk: int = CHUNK,
+    def __init__(self, weights: EngineWeights, chunk: int | None = None,
                  blas_threads: int | None = 1) -> None:
         if blas_threads is not None:
             set_blas_threads(blas_threads)
         self.weights = weights
-        self.chunk = int(chunk)
         dt = weights.dtype
+        widths = [lw.w_in.shape[1] for lw in weights.layers]
+        if chunk is None:
+            fit = CHUNK_BYTES // (max(widths) * dt.itemsize)
+            chunk = min(1024, max(128, 1 << (max(fit, 1).bit_length() - 1)))
+        self.chunk = int(chunk)
         self._flatten()
         self.state = np.zeros(self._state_size, dtype=np.float64)  # see kernels
         self._states = [self.state[m[10]:m[10] + 2 * m[9]] for m in self.meta]
-        widths = [lw.w_in.shape[1] for lw in weights.layers]
         self._buf = [np.empty((self.chunk, w), dtype=dt) for w in widths]
         self._y = [np.empty((self.chunk, lw.d_out), dtype=dt) for lw in weights.layers]
         self._scratch = np.zeros(3 * max(widths + [lw.d_out for lw in weights.layers]), dt)
