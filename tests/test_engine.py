@@ -218,3 +218,17 @@ def test_streaming_with_changing_block_sizes(rng: np.random.Generator) -> None:
     audio = np.concatenate(out)
     assert synth.latency == 100 and not np.any(audio[:100])
     assert _rel(audio[100:100 + n], offline) < 1e-6
+
+
+@pytest.mark.parametrize("mode", ["drop", "clamp"])
+def test_engine_honours_alias_mode(mode: str) -> None:
+    import copy
+
+    model = _model(train=44100, d_state=16)
+    model.set_alias_mode(mode)  # 16 kHz from a 44.1 kHz model: some modes alias
+    m64 = copy.deepcopy(model).double()
+    frames = _demo_roll(16000).frames(0, 200)
+    with torch.no_grad():
+        ref = m64(torch.from_numpy(frames).double()[None], 16, m64.ts_for(16000), 0)[0].numpy()
+    out = render_frames(Engine(pack_model(model, 16000, 0, np.float64)), frames)
+    assert _rel(out, ref) < 1e-10
