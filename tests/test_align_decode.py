@@ -14,11 +14,12 @@ def rng():
 
 
 def _peaks(t: int, frames: list[int], keys: list[int], width: float = 1.0) -> np.ndarray:
+    """Onset logits: log of Gaussian bumps at ``frames`` on ``keys``, (t, 88)."""
     p = np.full((t, 88), 1e-4, np.float32)
     k = np.arange(t)
     for f, key in zip(frames, keys):
         p[:, key] = np.maximum(p[:, key], np.exp(-0.5 * ((k - f) / width) ** 2))
-    return p
+    return np.log(p)
 
 
 def test_notes_move_to_their_peaks():
@@ -34,8 +35,9 @@ def test_notes_move_to_their_peaks():
 
 
 def test_subframe_refinement_is_symmetric():
-    onset = np.full((100, 88), 1e-4, np.float32)
-    onset[49, 10] = onset[50, 10] = 0.8  # the true peak lies at 49.5
+    onset = np.full((100, 88), -9.0, np.float32)
+    onset[48, 10] = onset[51, 10] = 0.0
+    onset[49, 10] = onset[50, 10] = 2.0  # the true peak lies at 49.5
     notes = Notes(np.array([0.5]), np.array([0.7]), np.array([31]), np.array([64]))
     out = roll_to_notes(onset, np.zeros_like(onset), notes)
     assert abs(out.onset[0] - 0.495) < 1e-6
@@ -57,7 +59,7 @@ def test_unconfident_notes_follow_neighbours(rng):
     notes = Notes(on, on + 0.3, keys + 21, np.full(n, 64))
     true = on + 0.06
     onset = _peaks(1000, list(np.round(true * 100).astype(int)), list(keys))
-    onset[:, keys[5]] = 1e-4  # no evidence for note 5's key at all
+    onset[:, keys[5]] = -9.0  # no evidence for note 5's key at all
     out = roll_to_notes(onset, np.zeros_like(onset), notes)
     assert len(out) == n
     np.testing.assert_allclose(out.onset, true, atol=0.006)
@@ -75,8 +77,8 @@ def test_offsets_snap_to_falling_edge():
 def test_no_evidence_keeps_input():
     notes = Notes(np.array([0.5, 1.0]), np.array([0.8, 1.2]), np.array([60, 62]),
                   np.array([64, 64]))
-    flat = np.full((200, 88), 1e-4, np.float32)
-    out = roll_to_notes(flat, flat, notes)
+    flat = np.full((200, 88), -9.0, np.float32)
+    out = roll_to_notes(flat, np.zeros_like(flat), notes)
     np.testing.assert_allclose(out.onset, notes.onset)
 
 

@@ -49,7 +49,8 @@ def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
     Returns
     -------
     np.ndarray
-        ``(2, T, 88)`` float32 probabilities (onsets, frames).
+        ``(2, T, 88)`` float32: onset logits (trained as a softmax over each note's
+        search window) and frame probabilities.
     """
     import torch
 
@@ -60,7 +61,8 @@ def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
     with torch.inference_mode():
         for start in range(0, t, hop):
             a, b = max(0, start - overlap), min(t, start + hop + overlap)
-            y = torch.sigmoid(model(torch.from_numpy(x[None, :, a:b].copy())))[0].numpy()
+            y = model(torch.from_numpy(x[None, :, a:b].copy()))[0]  # (2, b - a, 88)
+            y = torch.stack([y[0], torch.sigmoid(y[1])]).numpy()
             keep_to = min(t, start + hop)
             out[:, start:keep_to] = y[:, start - a:keep_to - a]
     return out
@@ -118,8 +120,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     need = int(np.ceil(notes.end_time * FPS)) + 10
     if need > len(cqt):  # notes past the audio's end see silence
         cqt = np.concatenate([cqt, np.zeros((need - len(cqt), cqt.shape[1]), cqt.dtype)])
-    probs = predict_rolls(_model(model), cqt, notes)
-    return roll_to_notes(probs[0], probs[1], notes, search=search)
+    rolls = predict_rolls(_model(model), cqt, notes)
+    return roll_to_notes(rolls[0], rolls[1], notes, search=search)
 
 
 def _write_report(path: str, before: Notes, after: Notes) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
-from pianossm.align.notes import FPS, Notes, midi_to_notes, midi_to_piano_roll
+from pianossm.align.notes import FPS, LOWEST_KEY, N_KEYS, Notes, midi_to_notes, midi_to_piano_roll
 from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.errors import PianoSSMError
 
@@ -160,9 +160,19 @@ class SegmentDataset:
         self.frames, self.perturb = frames, perturb
         self.rng = np.random.default_rng(seed)
 
-    def sample(self) -> tuple[np.ndarray, np.ndarray]:
-        """One segment: ``x`` ``(3, T, 88)`` [CQT, perturbed onsets, perturbed frames] and
-        ``y`` ``(2, T, 88)`` [aligned onsets, aligned frames], float32."""
+    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One segment.
+
+        Returns
+        -------
+        x : np.ndarray
+            ``(3, T, 88)`` [CQT, perturbed onsets, perturbed frames], float32.
+        y : np.ndarray
+            ``(2, T, 88)`` [aligned onsets, aligned frames], float32.
+        pairs : np.ndarray
+            ``(M, 3)`` int64 rows ``(key, input onset frame, aligned onset frame)`` of the
+            notes whose both onsets fall inside the segment.
+        """
         cqt, notes = self.items[int(self.rng.integers(len(self.items)))]
         start = int(self.rng.integers(0, max(1, cqt.shape[0] - self.frames)))
         seg = np.zeros((self.frames, cqt.shape[1]), np.float32)
@@ -173,7 +183,13 @@ class SegmentDataset:
         bad = perturb_notes(notes, self.perturb.scaled(self.rng.uniform(0.3, 1.0)), self.rng)
         x_roll = midi_to_piano_roll(bad, self.frames, FPS, t0)
         y = midi_to_piano_roll(notes, self.frames, FPS, t0)
-        return np.concatenate([seg[None], x_roll]), y
+        c_in = np.round((bad.onset - t0) * FPS).astype(np.int64)
+        c_true = np.round((notes.onset - t0) * FPS).astype(np.int64)
+        key = notes.pitch - LOWEST_KEY
+        ok = ((c_in >= 0) & (c_in < self.frames) & (c_true >= 0) & (c_true < self.frames)
+              & (key >= 0) & (key < N_KEYS))
+        pairs = np.stack([key[ok], c_in[ok], c_true[ok]], axis=1)
+        return np.concatenate([seg[None], x_roll]), y, pairs
 
 
 def _augment_cqt(seg: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -2,11 +2,12 @@
 
 No note is invented or dropped: for each key, the input notes (in time order) are
 assigned onset frames inside ``+-search`` of their input onset by a dynamic programme
-that maximises the summed log onset probability (plus a weak pull towards the input
-time) while keeping the notes of one key in order and at least ``min_gap`` apart.  The
-chosen frame is refined to sub-frame precision by a parabola through the neighbouring
-probabilities.  Notes whose chosen probability is below ``threshold`` take the local shift
-of their confident neighbours instead.  Offsets move by the note's onset shift and then
+that maximises the summed onset logits (the CRNN is trained with a softmax over exactly
+these windows, so a logit is a log-probability up to a per-note constant), plus a weak
+pull towards the input time, while keeping the notes of one key in order and at least
+``min_gap`` apart.  The chosen frame is refined to sub-frame precision by a parabola
+through the neighbouring logits.  Notes whose window-softmax probability is below
+``threshold`` take the local shift of their confident neighbours instead.  Offsets move by the note's onset shift and then
 snap to a falling edge of the predicted frame channel when one is near.
 """
 
@@ -82,21 +83,24 @@ def _offsets(frame: np.ndarray, key: np.ndarray, on: np.ndarray, off: np.ndarray
     return np.maximum(out, on + 0.02)
 
 
-def roll_to_notes(onset_prob: np.ndarray, frame_prob: np.ndarray, notes: Notes,
+def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
                   search: float = 0.15, threshold: float = 0.1, min_gap: float = 0.02,
                   pull: float = 0.5, fps: float = FPS) -> Notes:
     """Move the unaligned ``notes`` to the onsets predicted in ``onset_prob``.
 
     Parameters
     ----------
-    onset_prob, frame_prob : np.ndarray
-        ``(T, 88)`` aligned onset / frame probabilities; frame ``k`` is at ``k / fps`` s.
+    onset_logit : np.ndarray
+        ``(T, 88)`` aligned onset scores (logits; ``log p`` of any onset probability
+        works too); frame ``k`` is at ``k / fps`` s.
+    frame_prob : np.ndarray
+        ``(T, 88)`` aligned frame (key held) probabilities.
     notes : Notes
         ``N`` unaligned notes (their times are the search centres).
     search : float
         Half-width in seconds of the window searched around each input onset.
     threshold : float
-        Onset probability below which a note follows its neighbours' shift instead.
+        Window-softmax probability below which a note follows its neighbours' shift.
     min_gap : float
         Smallest distance in seconds between two aligned onsets of one key.
     pull : float
@@ -109,9 +113,9 @@ def roll_to_notes(onset_prob: np.ndarray, frame_prob: np.ndarray, notes: Notes,
     Notes
         ``N`` notes, same order, pitches and velocities, at the decoded times.
     """
-    if onset_prob.shape != frame_prob.shape or onset_prob.shape[1:] != (N_KEYS,):
+    if onset_logit.shape != frame_prob.shape or onset_logit.shape[1:] != (N_KEYS,):
         raise PianoSSMError(f"expected two (T, 88) probability rolls, got "
-                            f"{onset_prob.shape} and {frame_prob.shape}")
+                            f"{onset_logit.shape} and {frame_prob.shape}")
     if search <= 0 or not 0 <= threshold < 1:
         raise PianoSSMError(f"search must be > 0 and threshold in [0, 1), got "
                             f"{search!r}, {threshold!r}")
@@ -119,15 +123,17 @@ def roll_to_notes(onset_prob: np.ndarray, frame_prob: np.ndarray, notes: Notes,
     key = np.clip(notes.pitch - LOWEST_KEY, 0, N_KEYS - 1)
     centre = np.round(notes.onset * fps).astype(np.int64)
     onset, conf = notes.onset.copy(), np.zeros(len(notes), bool)
-    logp = np.log(np.clip(onset_prob, 1e-6, 1.0)).astype(np.float64)
+    logit = np.maximum(onset_logit.astype(np.float64), -50.0)
+    t = len(logit)
     for k in np.unique(key):
         idx = np.nonzero(key == k)[0]
         idx = idx[np.argsort(centre[idx], kind="stable")]
-        frames = _assign(logp[:, k], centre[idx], radius, gap, pull)
+        frames = _assign(logit[:, k], centre[idx], radius, gap, pull)
         for i, f in zip(idx, frames):
-            if 0 <= f < len(onset_prob):
-                conf[i] = onset_prob[f, k] >= threshold
-                onset[i] = _refine(onset_prob[:, k], int(f)) / fps
+            if 0 <= f < t:
+                win = logit[max(0, centre[i] - radius):min(t, centre[i] + radius + 1), k]
+                conf[i] = np.exp(logit[f, k] - np.logaddexp.reduce(win)) >= threshold
+                onset[i] = _refine(logit[:, k], int(f)) / fps
     if conf.any() and not conf.all():
         shift = local_shift(notes.onset[conf], onset[conf], notes.onset[~conf])
         onset[~conf] = notes.onset[~conf] + shift

@@ -1,0 +1,122 @@
+"""``pianossm align`` / ``align-timing`` end to end, and clear errors for bad inputs."""
+
+import shutil
+
+import numpy as np
+import pretty_midi
+import pytest
+import soundfile as sf
+
+from pianossm.align.api import align_notes
+from pianossm.align.features import SAMPLE_RATE, check_audio
+from pianossm.align.notes import Notes, midi_to_notes
+from pianossm.cli import main
+from pianossm.errors import PianoSSMError
+
+needs_fluidsynth = pytest.mark.skipif(shutil.which("fluidsynth") is None,
+                                      reason="needs the fluidsynth program")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A rendered 6 s piece (audio + exact MIDI) and a copy 50 ms late."""
+    from pianossm.align.pieces import generate_piece
+    from pianossm.fluid import render_fluidsynth
+
+    if shutil.which("fluidsynth") is None:
+        pytest.skip("needs the fluidsynth program")
+    d = tmp_path_factory.mktemp("cli")
+    midi = generate_piece(seed=77, seconds=6.0)
+    midi.write(str(d / "exact.mid"))
+    audio = render_fluidsynth(d / "exact.mid", 22050, "fluidr3")
+    sf.write(d / "audio.wav", audio, 22050)
+    for inst in midi.instruments:
+        for n in inst.notes:
+            n.start, n.end = n.start + 0.05, n.end + 0.05
+    midi.write(str(d / "late.mid"))
+    return d
+
+
+def _one_line_error(capsys, argv, match):
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0], err
+
+
+@needs_fluidsynth
+def test_align_cli_writes_every_note(files, capsys):
+    out, report = files / "out.mid", files / "report.csv"
+    assert main(["align", str(files / "audio.wav"), str(files / "late.mid"), "-o", str(out),
+                 "--report", str(report), "--method", "dtw+crnn"]) == 0
+    exact, got = midi_to_notes(str(files / "exact.mid")), midi_to_notes(str(out))
+    assert len(got) == len(exact)
+    # a MIDI file keeps its notes in time order: compare key by key, in time
+    a, b = np.lexsort((exact.onset, exact.pitch)), np.lexsort((got.onset, got.pitch))
+    np.testing.assert_array_equal(got.pitch[b], exact.pitch[a])
+    np.testing.assert_array_equal(got.velocity[b], exact.velocity[a])
+    assert np.median(np.abs(got.onset[b] - exact.onset[a])) < 0.02
+    pedal_in = [c for c in pretty_midi.PrettyMIDI(str(files / "late.mid")).instruments[0]
+                .control_changes if c.number == 64]
+    pedal_out = [c for c in pretty_midi.PrettyMIDI(str(out)).instruments[0].control_changes
+                 if c.number == 64]
+    assert [c.value for c in pedal_in] == [c.value for c in pedal_out]
+    assert len(report.read_text().splitlines()) == len(exact) + 1
+    capsys.readouterr()
+    _one_line_error(capsys, ["align", str(files / "audio.wav"), str(files / "late.mid"),
+                             "-o", str(out)], "output exists")
+
+
+@needs_fluidsynth
+def test_timing_report_measures_a_known_delay(files):
+    from pianossm.align.timing import synthesis_timing_report
+
+    audio, sr = sf.read(files / "audio.wav", dtype="float32")
+    rep = synthesis_timing_report(audio, sr, files / "exact.mid")
+    assert rep["median_ms"] < 15 and rep["n"] > 10
+    late = np.concatenate([np.zeros(int(0.03 * sr), np.float32), audio])
+    rep = synthesis_timing_report(late, sr, files / "exact.mid")
+    assert abs(rep["bias_ms"] - 30) < 8, rep
+
+
+def test_silent_audio_is_refused(tmp_path, capsys):
+    sf.write(tmp_path / "silent.wav", np.zeros(SAMPLE_RATE * 2, np.float32), SAMPLE_RATE)
+    midi = pretty_midi.PrettyMIDI()
+    midi.instruments.append(pretty_midi.Instrument(0))
+    midi.instruments[0].notes.append(pretty_midi.Note(80, 60, 0.1, 0.5))
+    midi.write(str(tmp_path / "one.mid"))
+    _one_line_error(capsys, ["align", str(tmp_path / "silent.wav"), str(tmp_path / "one.mid"),
+                             "-o", str(tmp_path / "o.mid")], "silent")
+
+
+def test_midi_without_notes_is_refused(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "a.wav", 0.1 * rng.normal(size=SAMPLE_RATE), SAMPLE_RATE)
+    pretty_midi.PrettyMIDI().write(str(tmp_path / "empty.mid"))
+    _one_line_error(capsys, ["align", str(tmp_path / "a.wav"), str(tmp_path / "empty.mid"),
+                             "-o", str(tmp_path / "o.mid")], "no notes")
+
+
+def test_audio_much_shorter_than_midi_is_refused():
+    rng = np.random.default_rng(1)
+    audio = (0.1 * rng.normal(size=SAMPLE_RATE * 2)).astype(np.float32)
+    notes = Notes(np.arange(0.0, 60.0, 0.5), np.arange(0.0, 60.0, 0.5) + 0.4,
+                  np.full(120, 60), np.full(120, 64))
+    with pytest.raises(PianoSSMError, match="lasts 2.0 s"):
+        align_notes(audio, notes, "dtw")
+
+
+def test_bad_method_and_bad_audio():
+    rng = np.random.default_rng(2)
+    audio = (0.1 * rng.normal(size=SAMPLE_RATE)).astype(np.float32)
+    notes = Notes(np.array([0.1]), np.array([0.5]), np.array([60]), np.array([64]))
+    with pytest.raises(PianoSSMError, match="unknown alignment method 'hmm'"):
+        align_notes(audio, notes, "hmm")
+    with pytest.raises(PianoSSMError, match="NaN"):
+        check_audio(np.array([0.0, np.nan] * 2000), SAMPLE_RATE)
+    with pytest.raises(PianoSSMError, match="too short"):
+        check_audio(np.ones(100), SAMPLE_RATE)
+
+
+def test_missing_files_are_refused(tmp_path, capsys):
+    _one_line_error(capsys, ["align", str(tmp_path / "no.wav"), str(tmp_path / "no.mid"),
+                             "-o", str(tmp_path / "o.mid")], "not found")

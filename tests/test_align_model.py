@@ -1,0 +1,92 @@
+"""The CRNN: shapes, versioned checkpoints, the loss, metrics."""
+
+import numpy as np
+import pytest
+import torch
+
+from pianossm.align.metrics import format_table, summarize
+from pianossm.align.model import FORMAT, AlignCRNN, CRNNConfig, load_crnn, save_crnn
+from pianossm.align.train import alignment_loss
+from pianossm.errors import PianoSSMError
+
+
+@pytest.fixture
+def small():
+    torch.manual_seed(0)
+    return AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16)).eval()
+
+
+def test_forward_shape(small):
+    y = small(torch.rand(2, 3, 37, 88))
+    assert y.shape == (2, 2, 37, 88)
+
+
+def test_checkpoint_roundtrip_float16(small, tmp_path):
+    path = tmp_path / "m.pt"
+    save_crnn(path, small, step=3)
+    model, payload = load_crnn(path)
+    assert payload["step"] == 3 and payload["format"] == FORMAT
+    x = torch.rand(1, 3, 20, 88)
+    with torch.no_grad():
+        np.testing.assert_allclose(model(x).numpy(), small(x).numpy(), atol=0.05)
+
+
+def test_unknown_version_and_format_refused(small, tmp_path):
+    path = tmp_path / "m.pt"
+    save_crnn(path, small)
+    payload = torch.load(path, weights_only=False)
+    payload["version"] = 99
+    torch.save(payload, tmp_path / "v99.pt")
+    with pytest.raises(PianoSSMError, match="version 99"):
+        load_crnn(tmp_path / "v99.pt")
+    torch.save({"format": "other"}, tmp_path / "other.pt")
+    with pytest.raises(PianoSSMError, match="not an alignment CRNN"):
+        load_crnn(tmp_path / "other.pt")
+    with pytest.raises(PianoSSMError, match="not found"):
+        load_crnn(tmp_path / "missing.pt")
+
+
+def test_shipped_checkpoint_is_small_and_loads():
+    import os
+
+    from pianossm.align.model import default_crnn_path
+
+    path = default_crnn_path()
+    assert os.path.getsize(path) < 5 * 2 ** 20
+    _, payload = load_crnn(path)
+    assert "train_config" in payload and payload["step"] > 0
+
+
+def test_loss_closed_form():
+    logits = torch.zeros(1, 2, 100, 88)
+    target = torch.zeros(1, 2, 100, 88)
+    pairs = torch.tensor([[0, 10, 50, 55]])  # batch, key, input frame, aligned frame
+    loss = alignment_loss(logits, target, pairs, radius=15)
+    assert abs(float(loss["onset"]) - np.log(31)) < 1e-5
+    assert abs(float(loss["total"]) - np.log(31) - np.log(2)) < 1e-5
+
+
+def test_summarize_known_values():
+    r = summarize(np.array([0.005, 0.02, 0.04, 0.2]))
+    assert r["n"] == 4 and abs(r["mean_ms"] - 66.25) < 1e-9 and abs(r["median_ms"] - 30) < 1e-9
+    assert (r["within_10ms"], r["within_25ms"], r["within_50ms"], r["within_100ms"]) == \
+        (0.25, 0.5, 0.75, 0.75)
+    assert "dtw" in format_table({"dtw": r})
+    with pytest.raises(PianoSSMError):
+        summarize(np.array([]))
+
+
+def test_window_loss_targets_and_edges():
+    from pianossm.align.train import window_onset_loss
+
+    logits = torch.full((1, 100, 88), -5.0)
+    logits[0, 55, 10] = 20.0  # confident and right
+    pairs = torch.tensor([[0, 10, 50, 55],
+                          [0, 20, 50, 90]])  # aligned onset outside the window: ignored
+    assert float(window_onset_loss(logits, pairs, radius=15)) < 1e-6
+    logits[0, 55, 10] = -5.0
+    logits[0, 2, 30] = 20.0  # near the start: frames before 0 are not classes
+    pairs = torch.tensor([[0, 30, 5, 2]])
+    assert float(window_onset_loss(logits, pairs, radius=15)) < 1e-6
+    none = torch.tensor([[0, 20, 50, 90]])
+    assert float(window_onset_loss(logits, none, radius=15)) == 0.0
