@@ -110,18 +110,28 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         raise PianoSSMError("no notes to align")
     check_lengths(len(audio16) / SAMPLE_RATE, notes)
     cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
-    first = method.split("+")[0]
+    first, rough = method.split("+")[0], notes
     if first == "dtw":
         notes = align_dtw(cqt, notes)
     elif first == "mrmsdtw":
         notes = align_mrmsdtw(audio16, notes)
     if "crnn" not in method:
         return notes
-    need = int(np.ceil(notes.end_time * FPS)) + 10
+    need = int(np.ceil(max(notes.end_time, rough.end_time) * FPS)) + 10
     if need > len(cqt):  # notes past the audio's end see silence
         cqt = np.concatenate([cqt, np.zeros((need - len(cqt), cqt.shape[1]), cqt.dtype)])
     rolls = predict_rolls(_model(model), cqt, notes)
-    return roll_to_notes(rolls[0], rolls[1], notes, search=search)
+    out, conf = roll_to_notes(rolls[0], rolls[1], notes, search=search, with_confidence=True)
+    if method == "crnn" or np.median(np.abs(notes.onset - rough.onset)) > search:
+        return out
+    # The input was already roughly in time: DTW can still misplace sparse passages by
+    # more than the CRNN's search window (seen on the madmom sample), so each note also
+    # gets a CRNN decode from its input time and keeps the more confident of the two.
+    rolls = predict_rolls(_model(model), cqt, rough)
+    alt, conf2 = roll_to_notes(rolls[0], rolls[1], rough, search=search, with_confidence=True)
+    pick = conf2 > conf
+    return out.with_times(np.where(pick, alt.onset, out.onset),
+                          np.where(pick, alt.offset, out.offset))
 
 
 def _write_report(path: str, before: Notes, after: Notes) -> None:

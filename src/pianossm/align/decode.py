@@ -85,7 +85,8 @@ def _offsets(frame: np.ndarray, key: np.ndarray, on: np.ndarray, off: np.ndarray
 
 def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
                   search: float = 0.15, threshold: float = 0.1, min_gap: float = 0.02,
-                  pull: float = 0.5, fps: float = FPS) -> Notes:
+                  pull: float = 0.5, fps: float = FPS, with_confidence: bool = False,
+                  ) -> Notes | tuple[Notes, np.ndarray]:
     """Move the unaligned ``notes`` to the onsets predicted in ``onset_prob``.
 
     Parameters
@@ -107,11 +108,14 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
         Log-probability penalty at the edge of the window (prefers the input time on ties).
     fps : float
         Frame rate.
+    with_confidence : bool
+        Also return each note's window-softmax probability ``(N,)``.
 
     Returns
     -------
     Notes
-        ``N`` notes, same order, pitches and velocities, at the decoded times.
+        ``N`` notes, same order, pitches and velocities, at the decoded times (and the
+        confidences when ``with_confidence``).
     """
     if onset_logit.shape != frame_prob.shape or onset_logit.shape[1:] != (N_KEYS,):
         raise PianoSSMError(f"expected two (T, 88) probability rolls, got "
@@ -122,7 +126,7 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
     radius, gap = max(1, round(search * fps)), max(1, round(min_gap * fps))
     key = np.clip(notes.pitch - LOWEST_KEY, 0, N_KEYS - 1)
     centre = np.round(notes.onset * fps).astype(np.int64)
-    onset, conf = notes.onset.copy(), np.zeros(len(notes), bool)
+    onset, prob = notes.onset.copy(), np.zeros(len(notes))
     logit = np.maximum(onset_logit.astype(np.float64), -50.0)
     t = len(logit)
     for k in np.unique(key):
@@ -132,8 +136,9 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
         for i, f in zip(idx, frames):
             if 0 <= f < t:
                 win = logit[max(0, centre[i] - radius):min(t, centre[i] + radius + 1), k]
-                conf[i] = np.exp(logit[f, k] - np.logaddexp.reduce(win)) >= threshold
+                prob[i] = np.exp(logit[f, k] - np.logaddexp.reduce(win))
                 onset[i] = _refine(logit[:, k], int(f)) / fps
+    conf = prob >= threshold
     if conf.any() and not conf.all():
         shift = local_shift(notes.onset[conf], onset[conf], notes.onset[~conf])
         onset[~conf] = notes.onset[~conf] + shift
@@ -142,4 +147,5 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
     onset = np.maximum(onset, 0.0)
     offset = _offsets(frame_prob, key, onset, notes.offset + (onset - notes.onset),
                       radius, fps)
-    return notes.with_times(onset, offset)
+    out = notes.with_times(onset, offset)
+    return (out, prob) if with_confidence else out
