@@ -33,10 +33,10 @@ __all__ = ["TrainConfig", "alignment_loss", "export", "train"]
 class TrainConfig:
     """The recipe (stored inside every checkpoint)."""
 
-    steps: int = 600
+    steps: int = 220
     batch: int = 8
     frames: int = 1000
-    lr: float = 3e-3
+    lr: float = 2e-3
     warmup: int = 10
     radius: int = 15
     seed: int = 0

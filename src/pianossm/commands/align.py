@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_align)
 
     p = sub.add_parser("align-eval", help="perturb aligned MIDI, align back, compare methods")
-    p.add_argument("data", help="data folder (align-data) or a folder of audio+MIDI pairs")
+    p.add_argument("data", help="data folder made by align-data (real pairs: --import-pairs)")
     p.add_argument("--methods", default="dtw,mrmsdtw,crnn,dtw+crnn",
                    help=f"comma-separated, from {_METHODS}")
     p.add_argument("--model", default=None, help="CRNN checkpoint (default: shipped)")
@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="training data folder")
     p.add_argument("--val", default=None, help="validation data folder")
     p.add_argument("--run", required=True, help="run folder (resumes from run/last.pt)")
-    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--steps", type=int, default=220)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seconds", type=float, default=10.0, help="segment length")
     p.add_argument("--lr", type=float, default=2e-3)
