@@ -1,0 +1,43 @@
+"""The shipped default model: beats silence on golden_phrase against the FluidR3 rendering."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import shared_dir
+from pianossm.checkpoint import load_model
+from pianossm.errors import PianoSSMError
+from pianossm.losses import MSSL
+from pianossm.render import default_model_path
+
+
+def test_default_model_beats_silence_on_golden_phrase() -> None:
+    midi = shared_dir() / "reference" / "official-piano-ssm" / "golden" / "golden_phrase.mid"
+    if not midi.is_file():
+        pytest.skip(f"golden phrase not found: {midi}")
+    if shutil.which("fluidsynth") is None:
+        pytest.skip("fluidsynth is not installed")
+    try:
+        path = default_model_path()
+    except PianoSSMError:
+        pytest.skip("no default model installed")
+    from pianossm.features import PianoRoll, frame_hop, load_midi
+    from pianossm.fluid import render_fluidsynth
+    from pianossm.render import render_blocks
+
+    torch.set_num_threads(1)
+    model = load_model(path)
+    rate = model.config.train_sample_rate
+    ref = render_fluidsynth(Path(midi), rate, "fluidr3")
+    roll = PianoRoll(load_midi(midi), rate / frame_hop(rate))
+    audio = np.concatenate(list(render_blocks(model, roll, rate)))
+    n = min(len(ref), len(audio), 10 * rate)  # the first 10 s window
+    loss = MSSL(rate)
+    ours = loss(torch.from_numpy(audio[:n]), torch.from_numpy(ref[:n]))["loss"].item()
+    silence = loss(torch.zeros(n), torch.from_numpy(ref[:n]))["loss"].item()
+    assert np.isfinite(ours) and ours < silence
