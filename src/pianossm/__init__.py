@@ -4,4 +4,4 @@ from pianossm.config import PRESETS, PianoSSMConfig, preset
 from pianossm.errors import PianoSSMError
 
 __version__ = "0.1.0"
-__all__ = ["PianoSSMConfig", "PRESETS", "preset", "PianoSSMError", "__version__"]
+__all__ = ["PRESETS", "PianoSSMConfig", "PianoSSMError", "__version__", "preset"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from types import TracebackType
+from typing import Self
 
 import numpy as np
-from typing_extensions import Self
 
 from pianossm.errors import PianoSSMError
+from pianossm.fsutil import temp_beside
 
 __all__ = ["SUBTYPES", "AudioWriter", "read_audio"]
 
@@ -47,11 +47,7 @@ class AudioWriter:
             raise PianoSSMError("FLAC cannot hold float samples; use --bits 16 or 24, or a .wav")
         if os.path.exists(self.path) and not force:
             raise PianoSSMError(f"output exists: {self.path!r} (use --force to overwrite)")
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
-            raise PianoSSMError(f"output folder does not exist: {folder!r}")
-        fd, self._tmp = tempfile.mkstemp(prefix=".pianossm-", suffix=ext, dir=folder)
-        os.close(fd)
+        self._tmp = temp_beside(self.path)
         self._file = sf.SoundFile(self._tmp, "w", samplerate=sample_rate, channels=1,
                                   format=_FORMATS[ext], subtype=SUBTYPES[bits])
         self._integer = bits != "float"

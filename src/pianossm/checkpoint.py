@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from pianossm.config import MAESTRO_YEARS, PianoSSMConfig
 from pianossm.errors import PianoSSMError
+from pianossm.fsutil import atomic_write
 from pianossm.model import PianoSSM
 
 __all__ = [
@@ -41,32 +40,6 @@ VERSION = 1
 #: Output de-normalisation of the published models (MAESTRO statistics).
 OFFICIAL_AUDIO_MEAN = -2.1367119188653305e-05
 OFFICIAL_AUDIO_STD = 0.060498714447021484
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so no half-written file remains.
-
-    Parameters
-    ----------
-    path : str or PathLike
-        Final destination.
-    write : callable
-        Writes the whole file to the temporary path it is given.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise PianoSSMError(f"output folder does not exist: {folder!r}")
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".pianossm-", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: PianoSSM, **extra: Any) -> None:

@@ -80,6 +80,25 @@ class PianoSSM(nn.Module):
             return names.index(str(head))
         raise PianoSSMError(f"unknown head {head!r}; allowed: {list(names)}")
 
+    def resolve_head(self, arg: str | None) -> int:
+        """Head index from a command-line value.
+
+        Parameters
+        ----------
+        arg : str or None
+            A head name, or a numeric index that is not itself a head name; ``None``
+            picks ``2009`` where the model has it (the published models' reference head),
+            else the first head.
+
+        Returns
+        -------
+        int
+        """
+        names = self.config.heads
+        if arg is None:
+            return self.head_index("2009" if "2009" in names else names[0])
+        return self.head_index(int(arg) if arg.isdigit() and arg not in names else arg)
+
     def set_alias_mode(self, mode: str) -> None:
         """How every layer discretises modes above the synthesis Nyquist frequency.
 

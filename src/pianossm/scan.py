@@ -93,3 +93,30 @@ def lti_scan(
     decay = torch.exp(log_a[None, :] * torch.arange(1, k + 1, device=v.device)[:, None])  # (K, H)
     x = local + decay[None, None] * prev[:, :, None, :]  # (B, C, K, H)
     return x.reshape(bsz, n_chunks * k, h)[:, :t_len]
+
+
+def sequential_scan(log_a: torch.Tensor, v: torch.Tensor, x0: torch.Tensor | None = None,
+                    ) -> torch.Tensor:
+    """The same recurrence one step at a time: the slow reference for tests and benchmarks.
+
+    Parameters
+    ----------
+    log_a : torch.Tensor
+        ``(H,)`` complex ``log a``.
+    v : torch.Tensor
+        ``(B, T, H)`` complex inputs.
+    x0 : torch.Tensor, optional
+        ``(B, H)`` complex initial state; zero when omitted.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, T, H)`` complex states.
+    """
+    a = torch.exp(log_a)
+    x = torch.zeros_like(v[:, 0]) if x0 is None else x0
+    out = []
+    for t in range(v.shape[1]):
+        x = a * x + v[:, t]
+        out.append(x)
+    return torch.stack(out, dim=1)

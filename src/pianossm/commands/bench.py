@@ -80,7 +80,6 @@ def _bench(args: argparse.Namespace) -> None:
 
 def _play(args: argparse.Namespace) -> None:
     from pianossm.checkpoint import load_model
-    from pianossm.commands.core import _default_head
     from pianossm.engine.events import events_from_roll
     from pianossm.engine.synth import MAX_BLOCK, Synth
     from pianossm.errors import PianoSSMError
@@ -98,9 +97,7 @@ def _play(args: argparse.Namespace) -> None:
     model = load_model(args.model or default_model_path())
     rate = args.sample_rate or model.config.train_sample_rate
     hop = frame_hop(rate)
-    head = model.head_index(_default_head(model) if args.head is None else
-                            (int(args.head) if args.head.isdigit() and
-                             args.head not in model.config.heads else args.head))
+    head = model.resolve_head(args.head)
     roll = PianoRoll(midi, rate / hop, model.config.pedal_threshold)
     events = events_from_roll(roll, hop)
     synth = Synth(model, rate, head)

@@ -53,10 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_import)
 
 
-def _default_head(model: PianoSSM) -> str:  # noqa: F821
-    return "2009" if "2009" in model.config.heads else model.config.heads[0]
-
-
 def _render(args: argparse.Namespace) -> None:
     import os
     from importlib import resources
@@ -78,11 +74,8 @@ def _render(args: argparse.Namespace) -> None:
     model.set_alias_mode(args.alias_mode)
     rate = args.sample_rate or model.config.train_sample_rate
     hop = frame_hop(rate)
-    head = model.head_index(_default_head(model) if args.head is None else
-                            (int(args.head) if args.head.isdigit() and
-                             args.head not in model.config.heads else args.head))
+    head = model.resolve_head(args.head)
     roll = PianoRoll(midi, rate / hop, model.config.pedal_threshold)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     total = roll.n_frames + round(args.tail * roll.fs)
     start = time.perf_counter()
     dtype = torch.float64 if args.float64 else torch.float32
