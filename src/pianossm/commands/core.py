@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from pianossm.alias import ALIAS_MODES
+
 __all__ = ["register"]
 
 _PAPER_K = {"XL": 268.4, "L": 142.4, "S": 79.4}
@@ -27,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tail", type=float, default=0.0,
                    help="seconds rendered after the last MIDI event (release)")
     p.add_argument("--float64", action="store_true", help="compute in float64")
-    p.add_argument("--alias-mode", choices=["none", "drop", "static", "clamp"], default="none",
+    p.add_argument("--alias-mode", choices=list(ALIAS_MODES), default="none",
                    help="how modes above the synthesis Nyquist frequency are discretised "
                         "(see pianossm.alias; none = the paper's)")
     p.add_argument("--numerics", choices=["exact", "reference"], default="exact",
@@ -60,6 +62,7 @@ def _render(args: argparse.Namespace) -> None:
     import torch
     from tqdm import tqdm
 
+    from pianossm.alias import internal_rate, resample_blocks
     from pianossm.audio import AudioWriter
     from pianossm.checkpoint import load_model
     from pianossm.errors import PianoSSMError
@@ -72,26 +75,28 @@ def _render(args: argparse.Namespace) -> None:
     midi = load_midi(midi_path)
     model = load_model(args.model or default_model_path())
     model.set_alias_mode(args.alias_mode)
-    rate = args.sample_rate or model.config.train_sample_rate
+    out_rate = args.sample_rate or model.config.train_sample_rate
+    rate = internal_rate(args.alias_mode, model.config.train_sample_rate, out_rate)
     hop = frame_hop(rate)
     head = model.resolve_head(args.head)
     roll = PianoRoll(midi, rate / hop, model.config.pedal_threshold)
     total = roll.n_frames + round(args.tail * roll.fs)
     start = time.perf_counter()
     dtype = torch.float64 if args.float64 else torch.float32
-    with AudioWriter(args.output, rate, args.bits, force=args.force) as out, tqdm(
+    with AudioWriter(args.output, out_rate, args.bits, force=args.force) as out, tqdm(
             total=total * hop / rate, unit="s", unit_scale=False, disable=args.quiet,
             desc="render", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio "
             "[{elapsed}<{remaining}]") as bar:
         blocks = (_reference_blocks(model, roll, rate, head, total) if args.numerics ==
                   "reference" else render_blocks(model, roll, rate, head, args.tail,
                                                  BLOCK_FRAMES, dtype))
-        for block in blocks:
+        for block in resample_blocks(blocks, rate, out_rate):
             out.write(block)
-            bar.update(len(block) / rate)
+            bar.update(len(block) / out_rate)
     wall = time.perf_counter() - start
-    seconds = out.frames / rate
-    msg = (f"wrote {args.output}: {seconds:.2f} s at {rate} Hz, head "
+    seconds = out.frames / out_rate
+    via = f" (synthesised at {rate} Hz)" if rate != out_rate else ""
+    msg = (f"wrote {args.output}: {seconds:.2f} s at {out_rate} Hz{via}, head "
            f"{model.config.heads[head]}, real-time factor {wall / max(seconds, 1e-9):.3f}")
     if out.clipped:
         msg += f"; {out.clipped} samples clipped to [-1, 1]"
