@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from pianossm.alias import ALIAS_MODES, aliased_mask
+from pianossm.alias import (
+    ALIAS_MODES,
+    alias_penalty,
+    aliased_mask,
+    internal_rate,
+    resample_blocks,
+)
 from pianossm.analysis import alias_table, layer_spectra
 from pianossm.checkpoint import import_official
 from pianossm.cli import main
@@ -63,7 +70,7 @@ def dc_output(layer: DiagonalSSM, ts: float, u: torch.Tensor) -> torch.Tensor:
     return (d.c @ x).real + d.c_bias
 
 
-@pytest.mark.parametrize("mode", ["static", "clamp"])
+@pytest.mark.parametrize("mode", ["static", "clamp", "oversample"])
 def test_alias_modes_keep_dc_gain(mode: str) -> None:
     layer = random_layer(1)
     ts = 2.75625
@@ -97,3 +104,63 @@ def test_analyze_cli(official_dir, tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "   16000" in out and "  324" in out
     assert (tmp_path / "eig.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_internal_rate_of_oversample() -> None:
+    assert internal_rate("oversample", 44100, 16000) == 24000
+    assert internal_rate("oversample", 44100, 32000) == 44100  # never above the training rate
+    assert internal_rate("oversample", 16000, 16000) == 16000
+    for mode in ALIAS_MODES[:-1]:
+        assert internal_rate(mode, 44100, 16000) == 16000
+
+
+def test_resample_blocks_equals_one_shot(rng: np.random.Generator) -> None:
+    import soxr
+
+    x = rng.standard_normal(24000 * 2 + 123).astype(np.float32)
+    sizes = rng.integers(1, 3000, size=100)
+    edges = np.minimum(np.concatenate([[0], np.cumsum(sizes)]), len(x))
+    blocks = [x[a:b] for a, b in itertools.pairwise(edges) if b > a] + [x[edges[-1]:]]
+    got = np.concatenate(list(resample_blocks(blocks, 24000, 16000)))
+    want = soxr.resample(x, 24000, 16000, quality="VHQ")
+    assert len(got) == len(want) == round(len(x) * 2 / 3)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert next(iter(resample_blocks([x], 16000, 16000))) is x
+
+
+def test_alias_penalty_closed_form() -> None:
+    """Zero with every mode below the margin; the weighted hinge when one mode is above."""
+    torch.manual_seed(0)
+    model = PianoSSM(preset("S", train_sample_rate=44100))
+    ts = 44100 / 16000
+    with torch.no_grad():
+        for block in model.blocks:  # all modes at 0.5 of the 16 kHz Nyquist frequency
+            block.ssm.angle.copy_(torch.full_like(block.ssm.angle, 2.0))
+            mag = 0.5 * math.pi / ts / math.sin(2.0)
+            block.ssm.log_mag.copy_(torch.full_like(block.ssm.log_mag, math.log(mag)))
+    assert float(alias_penalty(model, 44100, [16000, 24000]).detach()) == 0.0
+    ssm = model.blocks[2].ssm
+    with torch.no_grad():  # mode 5 of layer 3 at 1.5 x the 16 kHz Nyquist (24 kHz: 1.0 x)
+        ssm.log_mag[5] = math.log(1.5 * math.pi / ts / math.sin(2.0))
+    c = torch.view_as_complex(ssm.C.detach().contiguous()).abs().sum(0)
+    b = torch.view_as_complex(ssm.B.detach().contiguous()).abs().sum(1)
+    w = (c * b / (c * b).sum())[5]
+    want = w * ((1.5 - 0.9) + (1.0 - 0.9)) / (4 * 2)  # mean over 4 layers, 2 rates below 44.1k
+    got = alias_penalty(model, 44100, [16000, 24000, 48000])
+    assert float(got.detach()) == pytest.approx(float(want), rel=1e-5)
+    got.backward()
+    assert ssm.log_mag.grad[5] > 0 and torch.count_nonzero(ssm.log_mag.grad) == 1
+
+
+def test_render_oversample_cli(tmp_path) -> None:
+    import soundfile as sf
+
+    out = tmp_path / "os.wav"
+    assert main(["render", "-o", str(out), "--sample-rate", "8000", "--alias-mode",
+                 "oversample", "-q"]) == 0
+    plain = tmp_path / "plain.wav"
+    assert main(["render", "-o", str(plain), "--sample-rate", "8000", "-q"]) == 0
+    a, ra = sf.read(out)
+    b, rb = sf.read(plain)
+    assert ra == rb == 8000 and len(a) == len(b)
+    assert np.corrcoef(a, b)[0, 1] > 0.5  # the same music, not a different signal
