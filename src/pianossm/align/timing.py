@@ -13,7 +13,59 @@ import numpy as np
 
 from pianossm.align.metrics import summarize
 
-__all__ = ["synthesis_timing_report"]
+__all__ = ["synthesis_onset_errors", "synthesis_timing_report", "timing_summary"]
+
+
+def synthesis_onset_errors(audio: np.ndarray, sr: int,
+                           midi_path: str | os.PathLike[str],
+                           method: str = "dtw+crnn", model: str | None = None,
+                           ) -> np.ndarray:
+    """Signed onset error of every note of ``midi_path`` in synthesised ``audio``.
+
+    Parameters
+    ----------
+    audio : np.ndarray
+        ``(n,)`` or ``(n, channels)`` synthesised audio, starting at MIDI time 0.
+    sr : int
+        Its rate in Hz.
+    midi_path : str or PathLike
+        The MIDI file it was rendered from.
+    method : str
+        Alignment method (see :data:`pianossm.align.api.METHODS`).
+    model : str, optional
+        CRNN checkpoint (default: shipped).
+
+    Returns
+    -------
+    np.ndarray
+        ``(N,)`` float64 seconds, aligned onset minus MIDI onset (positive = audio late),
+        one per note in the MIDI file's note order.
+    """
+    from pianossm.align.api import align_notes
+    from pianossm.align.features import check_audio
+    from pianossm.align.notes import midi_to_notes
+
+    notes = midi_to_notes(midi_path)
+    audio16 = check_audio(audio, sr, os.path.basename(os.fspath(midi_path)) + " audio")
+    aligned = align_notes(audio16, notes, method, model)
+    return np.asarray(aligned.onset - notes.onset, np.float64)
+
+
+def timing_summary(signed: np.ndarray) -> dict[str, float]:
+    """Statistics of ``(N,)`` signed onset errors in seconds.
+
+    Returns
+    -------
+    dict
+        ``n``, ``mean_ms``, ``median_ms``, ``within_10ms`` .. ``within_100ms`` of the
+        absolute errors, plus ``bias_ms`` (mean signed error, positive = audio late) and
+        ``std_ms`` (spread of the signed error).
+    """
+    signed = np.asarray(signed, np.float64)
+    out = summarize(np.abs(signed))
+    out["bias_ms"] = 1000 * float(signed.mean())
+    out["std_ms"] = 1000 * float(signed.std())
+    return out
 
 
 def synthesis_timing_report(audio: np.ndarray, sr: int,
@@ -38,19 +90,6 @@ def synthesis_timing_report(audio: np.ndarray, sr: int,
     Returns
     -------
     dict
-        ``n``, ``mean_ms``, ``median_ms``, ``within_10ms`` .. ``within_100ms`` of the
-        absolute errors, plus ``bias_ms`` (mean signed error, positive = audio late) and
-        ``std_ms`` (spread of the signed error).
+        See :func:`timing_summary`.
     """
-    from pianossm.align.api import align_notes
-    from pianossm.align.features import check_audio
-    from pianossm.align.notes import midi_to_notes
-
-    notes = midi_to_notes(midi_path)
-    audio16 = check_audio(audio, sr, os.path.basename(os.fspath(midi_path)) + " audio")
-    aligned = align_notes(audio16, notes, method, model)
-    signed = aligned.onset - notes.onset
-    out = summarize(np.abs(signed))
-    out["bias_ms"] = 1000 * float(signed.mean())
-    out["std_ms"] = 1000 * float(signed.std())
-    return out
+    return timing_summary(synthesis_onset_errors(audio, sr, midi_path, method, model))

@@ -69,7 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             t.add_argument(flag, type=kind, default=None, help=f"(default {f.default!r})")
     t.set_defaults(func=_train)
 
-    e = sub.add_parser("evaluate", help="MSSL over 10 s windows, per piece and mean")
+    from pianossm.alias import ALIAS_MODES
+
+    e = sub.add_parser("evaluate", help="MSSL over 10 s windows, per piece and mean "
+                       "(--timing: onset timing of whole pieces against their MIDI)")
     e.add_argument("--data", required=True, help="dataset or cache folder with references")
     e.add_argument("--model", action="append", default=[], help="checkpoint (repeatable; "
                    "'default' is the built-in model)")
@@ -80,7 +83,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--synth-rate", type=int, default=None,
                    help="synthesise models at this rate, resampled to the reference rate")
     e.add_argument("--seconds", type=float, default=10.0, help="window length (default 10)")
-    e.add_argument("--csv", default=None, help="write per-window scores to this CSV")
+    e.add_argument("--alias-mode", default="none", metavar="MODE",
+                   help="how models discretise modes above the synthesis Nyquist frequency: "
+                   f"{', '.join(ALIAS_MODES)} (default none, the paper's; oversample runs "
+                   "the model faster and resamples down with soxr)")
+    e.add_argument("--timing", action="store_true",
+                   help="instead of MSSL: synthesise (or read) each whole piece of the split, "
+                   "align it to its own MIDI file and report the onset errors per piece and "
+                   "over all notes (mean/median |error|, bias, share within 10/25/50/100 ms)")
+    e.add_argument("--timing-method", default="crnn", metavar="METHOD",
+                   help="alignment method of --timing (default crnn: each note is searched "
+                   "within 150 ms of its MIDI onset, so errors above that are not measured; "
+                   "dtw / dtw+crnn first align globally, which can fail on poor audio)")
+    e.add_argument("--csv", default=None, help="write per-window scores (with --timing: "
+                   "per-piece and overall timing statistics) to this CSV")
     e.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     e.set_defaults(func=_evaluate)
 
@@ -157,33 +173,65 @@ def _train(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     import torch
 
+    from pianossm.alias import ALIAS_MODES
+    from pianossm.align.api import METHODS
     from pianossm.checkpoint import load_model
     from pianossm.errors import PianoSSMError
     from pianossm.evaluate import (
+        evaluate_timing,
         evaluate_windows,
+        folder_piece_source,
         folder_source,
         format_table,
+        format_timing_table,
+        model_piece_source,
         model_source,
         silence_source,
         write_csv,
+        write_timing_csv,
     )
     from pianossm.render import default_model_path
     from pianossm.train.trainer import open_cache
 
+    if args.alias_mode not in ALIAS_MODES:
+        raise PianoSSMError(f"unknown --alias-mode {args.alias_mode!r}; allowed: "
+                            f"{', '.join(ALIAS_MODES)}")
+    if args.timing and args.timing_method not in METHODS:
+        raise PianoSSMError(f"unknown --timing-method {args.timing_method!r}; allowed: "
+                            f"{', '.join(METHODS)}")
+    if args.timing and args.silence:
+        raise PianoSSMError("--silence has no onsets to time: leave it out with --timing")
+    if args.synth_rate is not None and args.synth_rate <= 0:
+        raise PianoSSMError(f"--synth-rate must be a positive rate in Hz, got {args.synth_rate}")
     torch.set_num_threads(args.threads)
     cache = open_cache(args.data)
     sources = {}
     for m in args.model:
         path = default_model_path() if m == "default" else m
-        sources[os.path.basename(path)] = model_source(load_model(path), cache, args.synth_rate)
+        model = load_model(path)
+        if args.timing:
+            src = model_piece_source(model, cache, args.synth_rate or cache.sample_rate,
+                                     alias_mode=args.alias_mode)
+        else:
+            src = model_source(model, cache, args.synth_rate, alias_mode=args.alias_mode)
+        sources[os.path.basename(path)] = src
     for w in args.wavs:
         if not os.path.isdir(w):
             raise PianoSSMError(f"--wavs folder not found: {w!r}")
-        sources[os.path.basename(os.path.normpath(w))] = folder_source(w, cache)
+        sources[os.path.basename(os.path.normpath(w))] = (
+            folder_piece_source(w, cache) if args.timing else folder_source(w, cache))
     if args.silence:
         sources["silence"] = silence_source(cache)
     if not sources:
         raise PianoSSMError("nothing to evaluate: pass --model, --wavs or --silence")
+    if args.timing:
+        timings = {name: evaluate_timing(cache, src, args.split, args.timing_method,
+                                         progress=True, desc=f"timing {name}")
+                   for name, src in sources.items()}
+        print(format_timing_table(timings))
+        if args.csv:
+            write_timing_csv(args.csv, timings)
+        return
     columns = {name: evaluate_windows(cache, src, args.split, args.seconds, progress=True)
                for name, src in sources.items()}
     print(format_table(columns))
