@@ -18,7 +18,7 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v '^WARNING: Location' || true
 # synctoolbox (the MrMsDTW baseline of `pianossm align --method mrmsdtw`, and its tests)
-# pins numba<0.66: a plain install would downgrade our numba or fail to resolve.  Its code
+# pins numba<0.66: a plain install downgrades our numba (to 0.65.1 and its llvmlite).  Its code
 # runs on our numba (1.4.2 on numba 0.68.1: the MrMsDTW test of tests/test_align_methods.py
 # passes), so synctoolbox and libfmp go in with --no-deps, after the dependencies they
 # import that the package does not already bring: pandas, and music21 + IPython, which
