@@ -14,7 +14,10 @@ from typing import Any
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["TrainConfig", "load_config_file"]
+__all__ = ["AMP_MODES", "TrainConfig", "load_config_file"]
+
+#: Values of ``--amp``: ``off`` (float32 throughout) or ``bf16`` autocast of the real matmuls.
+AMP_MODES = ("off", "bf16")
 
 
 @dataclass
@@ -48,6 +51,10 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
+    amp: str = "off"  # off or bf16: autocast on the real matmuls, the scan stays complex64
+    alias_reg: float = 0.0  # weight of pianossm.alias.alias_penalty in the training loss
+    alias_rates: str = "16000,24000"  # comma-separated synthesis rates (Hz) to keep alias-free
+    alias_margin: float = 0.9  # fraction of each target Nyquist frequency that counts as safe
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for checkpoints and logs."""
@@ -56,6 +63,27 @@ class TrainConfig:
     def total_steps(self) -> int:
         """Main plus fine-tuning steps."""
         return self.steps + self.finetune_steps
+
+    def alias_rate_list(self) -> list[int]:
+        """``alias_rates`` parsed: the target synthesis rates in Hz, ascending.
+
+        Returns
+        -------
+        list of int
+            ``(R,)`` distinct positive rates.
+        """
+        rates = set()
+        for part in str(self.alias_rates).split(","):
+            part = part.strip()
+            try:
+                rate = int(part)
+            except ValueError:
+                rate = 0
+            if rate <= 0:
+                raise PianoSSMError(f"--alias-rates must be comma-separated positive rates in Hz "
+                                    f"(like 16000,24000), got {self.alias_rates!r}")
+            rates.add(rate)
+        return sorted(rates)
 
     def check(self) -> None:
         """Raise :class:`PianoSSMError` naming the first invalid value."""
@@ -69,6 +97,18 @@ class TrainConfig:
             raise PianoSSMError(f"unknown loss {self.loss!r}; allowed: mssl, smml")
         if self.finetune_steps < 0 or self.warmup_steps < 0:
             raise PianoSSMError("--finetune-steps and --warmup-steps must be >= 0")
+        if self.amp not in AMP_MODES:
+            raise PianoSSMError(f"unknown --amp {self.amp!r}; allowed: {', '.join(AMP_MODES)} "
+                                "(fp16 would need loss scaling, which this trainer does not do)")
+        if self.alias_reg < 0:
+            raise PianoSSMError(f"--alias-reg must be >= 0, got {self.alias_reg!r}")
+        if not 0 < self.alias_margin <= 1:
+            raise PianoSSMError(f"--alias-margin must be in (0, 1], got {self.alias_margin!r}")
+        rates = self.alias_rate_list()
+        if self.alias_reg > 0 and min(rates) >= self.sample_rate:
+            raise PianoSSMError(f"--alias-reg {self.alias_reg} has nothing to do: no rate in "
+                                f"--alias-rates {self.alias_rates!r} is below --sample-rate "
+                                f"{self.sample_rate}")
         if not self.data:
             raise PianoSSMError("no training data given; pass --data FOLDER")
 

@@ -11,7 +11,16 @@ A run lives in one folder (``TrainConfig.out``)::
 Resuming reloads ``last.pt`` and continues with the same crops and the same updates, so
 the loss curve is the one an uninterrupted run draws.  Under ``torchrun`` every rank
 keeps the same crop RNG, draws ``batch * world`` crops and trains on its own slice
-(DistributedDataParallel averages the gradients); only rank 0 writes.
+(DistributedDataParallel averages the gradients, so with the MSSL loss ``N`` ranks of
+``--batch B`` take the same steps as one process with ``--batch N*B``); the logged losses
+are averaged over ranks, validation windows are shared out between them, and only rank 0
+writes.
+
+``--amp bf16`` runs the real matmuls (input and output projections, skips, heads) under
+autocast while the discretisation and the complex scan stay float32/complex64
+(:func:`mixed_forward`).  ``--alias-reg W`` adds ``W *`` :func:`pianossm.alias.alias_penalty`
+to the loss; the penalty and the count of eigenvalues aliased at the lowest
+``--alias-rates`` rate are logged either way.
 """
 
 from __future__ import annotations
@@ -29,10 +38,13 @@ from pianossm.errors import PianoSSMError
 from pianossm.train.config import TrainConfig
 from pianossm.train.schedule import WarmupCosineRestarts
 
-__all__ = ["EIGENVALUE_SUFFIXES", "Trainer", "open_cache", "param_groups"]
+__all__ = ["EIGENVALUE_SUFFIXES", "TrainForward", "Trainer", "alias_stats", "mixed_forward",
+           "open_cache", "param_groups"]
 
 #: Parameters that hold the SSM eigenvalues (no weight decay unless asked).
 EIGENVALUE_SUFFIXES = (".ssm.log_mag", ".ssm.angle")
+#: Autocast dtype of each ``--amp`` value (``None``: no autocast).
+AMP_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16}
 
 
 def open_cache(path: str | os.PathLike[str]) -> AudioCache:
@@ -50,6 +62,124 @@ def param_groups(model: torch.nn.Module, weight_decay: float, decay_eigenvalues:
         (eig if name.endswith(EIGENVALUE_SUFFIXES) else rest).append(p)
     return [{"params": rest, "weight_decay": weight_decay},
             {"params": eig, "weight_decay": weight_decay if decay_eigenvalues else 0.0}]
+
+
+def mixed_forward(model: torch.nn.Module, features: torch.Tensor, hop: int,
+                  head: torch.Tensor | int = 0, dtype: torch.dtype | None = torch.bfloat16,
+                  ) -> torch.Tensor:
+    """:meth:`PianoSSM.forward` at ``Ts = 1`` with autocast on the real matmuls only.
+
+    The input and output projections, skips and heads run under
+    ``torch.autocast(dtype=dtype)``; the discretisation (``exp`` of the eigenvalues, ZOH
+    gains) and the complex scan run with autocast disabled, in float32/complex64, as do
+    ``tanh`` and every sum with a float32 bias (autocast's type promotion), so the state
+    never holds fewer bits than without autocast.  With ``dtype=None`` this is bit for bit
+    ``model(features, hop, 1.0, head)``.
+
+    Parameters
+    ----------
+    model : PianoSSM
+        The model.
+    features : torch.Tensor
+        ``(B, F, C)`` features at the MIDI rate.
+    hop : int
+        Audio samples per MIDI frame.
+    head : torch.Tensor or int
+        ``(B,)`` head indices, or one index for the whole batch.
+    dtype : torch.dtype or None
+        Autocast dtype (``torch.bfloat16``), or ``None`` for no autocast.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, F * hop)`` float32 audio.
+    """
+    from pianossm.scan import lti_scan
+    from pianossm.ssm import DiagonalSSM
+
+    kind = features.device.type
+    bsz = features.shape[0]
+    if isinstance(head, int):
+        head = torch.full((bsz,), head, dtype=torch.long, device=features.device)
+
+    def low() -> torch.autocast:
+        return torch.autocast(kind, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+    def full() -> torch.autocast:
+        return torch.autocast(kind, enabled=False)
+
+    z = features
+    for i, block in enumerate(model.blocks):
+        with full():
+            d = block.ssm.discretise(1.0)
+        with low():
+            bu = DiagonalSSM.input_projection(z, d)  # (B, T or F, H) complex64
+        if i == 0:  # the first layer's input is constant over each frame
+            bu = bu.repeat_interleave(hop, dim=1)
+        with full():
+            x = lti_scan(d.log_a, bu)  # (B, T, H) complex64
+        with low():
+            y = DiagonalSSM.output_projection(x, d)  # (B, T, d_out)
+            z = block.finish(None if i == 0 else z, y)
+    with low():
+        audio = model._head(z, head)  # (B, T)
+    return audio.float()
+
+
+class TrainForward(torch.nn.Module):
+    """The training forward pass as a module (what DistributedDataParallel wraps).
+
+    Parameters
+    ----------
+    model : PianoSSM
+        The model; its parameters are this module's.
+    amp : str
+        ``off`` (the model's own forward) or ``bf16`` (:func:`mixed_forward`).
+    """
+
+    def __init__(self, model: torch.nn.Module, amp: str = "off") -> None:
+        super().__init__()
+        self.model = model
+        self.amp = amp
+
+    def forward(self, features: torch.Tensor, hop: int, head: torch.Tensor) -> torch.Tensor:
+        """``(B, F, C)`` features, ``(B,)`` heads to ``(B, F * hop)`` float32 audio at ``Ts = 1``."""
+        if self.amp == "off":
+            return self.model(features, hop, 1.0, head)
+        return mixed_forward(self.model, features, hop, head, AMP_DTYPES[self.amp])
+
+
+def alias_stats(model: torch.nn.Module, train_rate: int, rates: list[int], margin: float,
+                ) -> tuple[torch.Tensor, int]:
+    """The aliasing penalty and the count of modes aliased at the lowest target rate.
+
+    Parameters
+    ----------
+    model : PianoSSM
+        The model.
+    train_rate : int
+        Its training rate, Hz.
+    rates : list of int
+        ``(R,)`` target synthesis rates, Hz.
+    margin : float
+        Safe fraction of each target Nyquist frequency.
+
+    Returns
+    -------
+    penalty : torch.Tensor
+        Scalar ``()`` :func:`pianossm.alias.alias_penalty` (differentiable).
+    aliased : int
+        Eigenvalues over all layers with ``|Im(lambda)| f_train / min(rates) > pi``.
+    """
+    from pianossm.alias import alias_penalty, aliased_mask
+    from pianossm.ssm import DiagonalSSM
+
+    penalty = alias_penalty(model, train_rate, rates, margin)
+    ts = train_rate / min(rates)
+    with torch.no_grad():
+        aliased = sum(int(aliased_mask(m.eigenvalues(), ts).sum()) for m in model.modules()
+                      if isinstance(m, DiagonalSSM))
+    return penalty, aliased
 
 
 class Trainer:
@@ -88,9 +218,10 @@ class Trainer:
             changes.update(d_state=cfg.d_state, preset="custom")
         torch.manual_seed(cfg.seed)
         self.model = PianoSSM(preset(cfg.preset, **changes)).to(self.device)
-        self.net: torch.nn.Module = self.model
+        self.net: torch.nn.Module = TrainForward(self.model, cfg.amp)
         if self.world > 1:
-            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+            self.net = torch.nn.parallel.DistributedDataParallel(self.net)
+        self.alias_rates = cfg.alias_rate_list()
         self.rng = np.random.default_rng(cfg.seed)
         self.step = 0
         self.best = float("inf")
@@ -175,19 +306,31 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
-        """Draw a batch, update once; returns the loss parts as floats."""
+        """Draw a batch, update once.
+
+        Returns
+        -------
+        dict
+            The loss parts (averaged over ranks), ``alias_penalty`` and ``aliased`` (the
+            model before this update), and the learning rate used, as floats.
+        """
         cfg = self.cfg
         feats, audio, heads = self.cache.sample_crops(self.rng, cfg.batch * self.world,
                                                       cfg.crop_seconds)
         part = slice(self.rank * cfg.batch, (self.rank + 1) * cfg.batch)
-        feats = torch.from_numpy(feats[part]).to(self.device)
-        audio = torch.from_numpy(audio[part]).to(self.device)
+        dtype = self.model.heads.weight.dtype  # float32 (float64 where a test asks for it)
+        feats = torch.from_numpy(feats[part]).to(self.device, dtype)
+        audio = torch.from_numpy(audio[part]).to(self.device, dtype)
         heads = torch.from_numpy(heads[part]).to(self.device)
         self.net.train()
-        pred = self.net(feats, self.hop, 1.0, heads)
+        pred = self.net(feats, self.hop, heads)
         parts = self.loss_fn(pred, audio)
+        with torch.set_grad_enabled(cfg.alias_reg > 0):
+            penalty, aliased = alias_stats(self.model, cfg.sample_rate, self.alias_rates,
+                                           cfg.alias_margin)
+        objective = parts["loss"] + cfg.alias_reg * penalty if cfg.alias_reg > 0 else parts["loss"]
         self.optimizer.zero_grad(set_to_none=True)
-        parts["loss"].backward()
+        objective.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -196,18 +339,69 @@ class Trainer:
         self.step += 1
         if self.step == cfg.steps and cfg.finetune_steps:
             self._phase_setup()
-        return {k: v.item() for k, v in parts.items()} | {"lr": lr}
+        values = self._mean_over_ranks({k: v.detach() for k, v in parts.items()})
+        return values | {"alias_penalty": penalty.item(), "aliased": float(aliased), "lr": lr}
+
+    def _mean_over_ranks(self, parts: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Scalar tensors averaged over the ranks (one all-reduce), as floats."""
+        if self.world == 1:
+            return {k: v.item() for k, v in parts.items()}
+        import torch.distributed as dist
+
+        stacked = torch.stack([v.double() for v in parts.values()])  # (P,)
+        dist.all_reduce(stacked)
+        return dict(zip(parts, (stacked / self.world).tolist()))
 
     @torch.no_grad()
     def validate(self) -> float:
-        """Mean MSSL over the validation windows (model in eval mode)."""
-        from pianossm.evaluate import evaluate_windows, model_source
+        """Mean MSSL over the validation windows (model in eval mode).
 
+        The first ``val_max_windows`` windows of ``val_seconds`` (every window when 0) of
+        the validation split (the test split when there is none); under ``torchrun`` each
+        rank scores every ``world``-th window and the sums are all-reduced.
+
+        Returns
+        -------
+        float
+            Mean MSSL per window.
+        """
         split = "validation" if self.cache.split("validation") else "test"
+        windows = self.cache.windows(split, self.cfg.val_seconds)
+        if not windows:
+            raise PianoSSMError(f"cache {self.cache.path!r} has no {split!r} windows to "
+                                f"validate on; lower --val-seconds")
+        windows = windows[:self.cfg.val_max_windows or None]
+        total = torch.zeros((), dtype=torch.float64)
+        for item, first, n in windows[self.rank::self.world]:
+            pred, ref = self._window(item, first, n)
+            total += self.val_loss(pred, ref)["loss"].item()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(total)
+        return float(total) / len(windows)
+
+    @torch.no_grad()
+    def _window(self, item: int, first: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's audio for one window from zero state, and the reference.
+
+        Parameters
+        ----------
+        item, first, n : int
+            Cache item, first frame, frames.
+
+        Returns
+        -------
+        pred, ref : torch.Tensor
+            ``(n * hop,)`` each, on the CPU, in the model's dtype.
+        """
+        feats, ref = self.cache.segment(item, first, n)
+        dtype = self.model.heads.weight.dtype
+        head = self.cache.heads.index(self.cache.items[item]["head"])
         self.model.eval()
-        scores = evaluate_windows(self.cache, model_source(self.model, self.cache), split,
-                                  self.cfg.val_seconds, self.cfg.val_max_windows or None)
-        return float(np.mean([s.mssl for s in scores]))
+        pred = self.model(torch.from_numpy(feats)[None].to(self.device, dtype), self.hop, 1.0,
+                          head)[0]
+        return pred.cpu(), torch.from_numpy(ref).to(dtype)
 
     # -- the loop ------------------------------------------------------------------
     def run(self, until: int | None = None) -> list[dict[str, float]]:
@@ -245,12 +439,19 @@ class Trainer:
                         save_checkpoint(os.path.join(cfg.out, "best.pt"), self.model,
                                         step=self.step, val_mssl=val)
                 self._examples()
-                bar.write(f"step {self.step}: validation MSSL {val:.4f} (best {self.best:.4f})")
+                if self.rank == 0:
+                    bar.write(f"step {self.step}: validation MSSL {val:.4f} "
+                              f"(best {self.best:.4f})")
             if self.step % cfg.ckpt_every == 0 or self.step in (total, stop):
                 self.save(os.path.join(cfg.out, "last.pt"))
         bar.close()
         if self.writer is not None:
             self.writer.close()
+        if self.world > 1 and self.step >= total:
+            import torch.distributed as dist
+
+            dist.barrier()  # rank 0 has written last.pt when every rank returns
+            dist.destroy_process_group()
         return history
 
     def _log(self, rec: dict[str, float], kind: str) -> None:
@@ -267,13 +468,9 @@ class Trainer:
         """TensorBoard audio and spectrogram images of the first validation window."""
         if self.writer is None:
             return
-        from pianossm.evaluate import model_source
-
         split = "validation" if self.cache.split("validation") else "test"
-        item, first, n = self.cache.windows(split, self.cfg.val_seconds)[0]
-        _, ref = self.cache.segment(item, first, n)
-        with torch.no_grad():
-            pred = model_source(self.model, self.cache)(item, first, n)
+        pred_t, ref_t = self._window(*self.cache.windows(split, self.cfg.val_seconds)[0])
+        pred, ref = pred_t.float().numpy(), ref_t.float().numpy()
         rate = self.cfg.sample_rate
         self.writer.add_audio("val/prediction", torch.from_numpy(np.clip(pred, -1, 1))[None],
                               self.step, rate)
