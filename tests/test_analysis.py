@@ -164,3 +164,58 @@ def test_render_oversample_cli(tmp_path) -> None:
     b, rb = sf.read(plain)
     assert ra == rb == 8000 and len(a) == len(b)
     assert np.corrcoef(a, b)[0, 1] > 0.5  # the same music, not a different signal
+
+
+def test_grid_edges_closed_form() -> None:
+    from fractions import Fraction
+
+    from pianossm.engine.offline import grid_edges
+
+    np.testing.assert_array_equal(grid_edges(3, 7, Fraction(25)), 25 * np.arange(3, 8))
+    frac = Fraction(16000 * 25, 44100)  # 9.0703 samples per training frame at 16 kHz
+    want = [math.ceil(k * 16000 * 25 / 44100 - 1e-12) for k in range(2000)]
+    np.testing.assert_array_equal(grid_edges(0, 1999, frac), want)
+
+
+def _forward_on_grid(model: PianoSSM, frames: torch.Tensor, rate: int) -> np.ndarray:
+    """Slow reference: every sample takes the training-grid frame in force at its time."""
+    fps = model.config.train_sample_rate / 25
+    n = math.ceil(frames.shape[0] * rate / fps - 1e-9)
+    idx = np.minimum(np.floor(np.arange(n) * fps / rate + 1e-9).astype(np.int64),
+                     frames.shape[0] - 1)
+    ts = model.ts_for(rate)
+    with torch.no_grad():
+        out = model(frames[idx][None].double(), 1, ts, 0)  # hop 1: one frame per sample
+    return out[0].numpy()
+
+
+def test_training_frame_grid_render() -> None:
+    import pretty_midi
+
+    from pianossm.features import PianoRoll, frame_hop
+    from pianossm.render import render_blocks, training_frame_rate
+
+    torch.manual_seed(3)
+    model = PianoSSM(preset("S", train_sample_rate=44100)).double()
+    midi = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0)
+    for i, pitch in enumerate([60, 64, 67, 72, 48]):
+        inst.notes.append(pretty_midi.Note(60 + 10 * i, pitch, 0.0123 * i + 0.05 * i, 0.4 + 0.1 * i))
+    midi.instruments.append(inst)
+    roll = PianoRoll(midi, training_frame_rate(model))
+    own = np.concatenate(list(render_blocks(model, roll, 44100, 0, dtype=torch.float64)))
+    same = np.concatenate(list(render_blocks(model, roll, 44100, 0, dtype=torch.float64,
+                                             frame_grid="train")))
+    np.testing.assert_array_equal(own, same)  # at the training rate the grids coincide
+    frames = torch.from_numpy(roll.frames(0, roll.n_frames))
+    for rate in (16000, 24000):
+        got = np.concatenate(list(render_blocks(model, roll, rate, 0, block_frames=100,
+                                                dtype=torch.float64, frame_grid="train")))
+        ref = _forward_on_grid(model, frames, rate)
+        assert len(got) == len(ref)
+        assert np.linalg.norm(got - ref) < 1e-5 * np.linalg.norm(ref)
+        with pytest.raises(Exception, match="frame grid"):
+            next(render_blocks(model, roll, rate, 0, frame_grid="midi"))
+        with pytest.raises(Exception, match="does not fit"):  # the synth grid needs its own roll
+            next(render_blocks(model, roll, rate, 0))
+        assert frame_hop(rate) * PianoRoll(midi, rate / frame_hop(rate)).fs == rate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from fractions import Fraction
 from importlib import resources
 
 import numpy as np
@@ -13,7 +14,11 @@ from pianossm.errors import PianoSSMError
 from pianossm.features import PianoRoll, frame_hop
 from pianossm.model import PianoSSM
 
-__all__ = ["BLOCK_FRAMES", "default_model_path", "render_blocks"]
+__all__ = ["BLOCK_FRAMES", "FRAME_GRIDS", "default_model_path", "render_blocks",
+           "training_frame_rate"]
+
+#: Where a rate-switched model's input frames fall (see :func:`render_blocks`).
+FRAME_GRIDS = ("synth", "train")
 
 #: MIDI frames per block: about one second of audio, so memory does not grow with length.
 BLOCK_FRAMES = 1024
@@ -30,7 +35,8 @@ def default_model_path() -> str:
 @torch.no_grad()
 def render_blocks(model: PianoSSM, roll: PianoRoll, sample_rate: int, head: int = 0,
                   tail_seconds: float = 0.0, block_frames: int = BLOCK_FRAMES,
-                  dtype: torch.dtype = torch.float32) -> Iterator[np.ndarray]:
+                  dtype: torch.dtype = torch.float32, frame_grid: str = "synth",
+                  ) -> Iterator[np.ndarray]:
     """Synthesise ``roll`` block by block, carrying the SSM states between blocks.
 
     The result equals one forward pass over the whole file from a zero state.
@@ -51,14 +57,29 @@ def render_blocks(model: PianoSSM, roll: PianoRoll, sample_rate: int, head: int 
         MIDI frames per block.
     dtype : torch.dtype
         ``torch.float32`` or ``torch.float64``.
+    frame_grid : str
+        ``synth``: ``roll`` is at ``sample_rate / frame_hop(sample_rate)`` frames/s (the
+        paper's rule).  ``train``: ``roll`` is at the training rate's frame rate
+        (:func:`training_frame_rate`), and each sample takes the frame in force at its time,
+        so note boundaries fall within one synthesis sample of where the model's own-rate
+        rendering puts them.
 
     Yields
     ------
     np.ndarray
         ``(block_frames * hop,)`` float32 audio per block (the last one shorter).
     """
+    if frame_grid not in FRAME_GRIDS:
+        raise PianoSSMError(f"unknown frame grid {frame_grid!r}; allowed: {list(FRAME_GRIDS)}")
     hop = frame_hop(sample_rate)
-    if abs(roll.fs * hop - sample_rate) > 1e-6 * sample_rate:
+    frame_samples = None
+    if frame_grid == "train":
+        f_train = model.config.train_sample_rate
+        frame_samples = Fraction(sample_rate * frame_hop(f_train), f_train)
+        if frame_samples < 1:
+            raise PianoSSMError(f"frame grid 'train' needs a synthesis rate of at least one "
+                                f"sample per training frame, got {sample_rate} Hz")
+    elif abs(roll.fs * hop - sample_rate) > 1e-6 * sample_rate:
         raise PianoSSMError(f"piano roll at {roll.fs} frames/s does not fit {sample_rate} Hz")
     if tail_seconds < 0:
         raise PianoSSMError(f"tail must be >= 0 seconds, got {tail_seconds}")
@@ -67,4 +88,10 @@ def render_blocks(model: PianoSSM, roll: PianoRoll, sample_rate: int, head: int 
 
     np_dtype = np.float64 if dtype == torch.float64 else np.float32
     weights = pack_model(model, sample_rate, head, np_dtype)
-    yield from render_roll(weights, roll, tail_seconds, block_frames)
+    yield from render_roll(weights, roll, tail_seconds, block_frames, frame_samples)
+
+
+def training_frame_rate(model: PianoSSM) -> float:
+    """Frames per second of the model's training rate (``f_train / frame_hop(f_train)``)."""
+    f_train = model.config.train_sample_rate
+    return f_train / frame_hop(f_train)

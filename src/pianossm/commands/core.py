@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tail", type=float, default=0.0,
                    help="seconds rendered after the last MIDI event (release)")
     p.add_argument("--float64", action="store_true", help="compute in float64")
+    p.add_argument("--frame-grid", choices=["synth", "train"], default="synth",
+                   help="input frames on the synthesis rate's grid (the paper's) or on the "
+                        "training rate's grid, which keeps note timing within one sample of "
+                        "the model's own-rate rendering when switching rates")
     p.add_argument("--alias-mode", choices=list(ALIAS_MODES), default="none",
                    help="how modes above the synthesis Nyquist frequency are discretised "
                         "(see pianossm.alias; none = the paper's)")
@@ -67,7 +71,12 @@ def _render(args: argparse.Namespace) -> None:
     from pianossm.checkpoint import load_model
     from pianossm.errors import PianoSSMError
     from pianossm.features import PianoRoll, frame_hop, load_midi
-    from pianossm.render import BLOCK_FRAMES, default_model_path, render_blocks
+    from pianossm.render import (
+        BLOCK_FRAMES,
+        default_model_path,
+        render_blocks,
+        training_frame_rate,
+    )
 
     midi_path = args.midi or os.fspath(resources.files("pianossm") / "assets" / "demo.mid")
     if os.path.exists(args.output) and not args.force:
@@ -79,17 +88,20 @@ def _render(args: argparse.Namespace) -> None:
     rate = internal_rate(args.alias_mode, model.config.train_sample_rate, out_rate)
     hop = frame_hop(rate)
     head = model.resolve_head(args.head)
-    roll = PianoRoll(midi, rate / hop, model.config.pedal_threshold)
+    if args.frame_grid == "train" and args.numerics == "reference":
+        raise PianoSSMError("--frame-grid train works with --numerics exact only")
+    fps = training_frame_rate(model) if args.frame_grid == "train" else rate / hop
+    roll = PianoRoll(midi, fps, model.config.pedal_threshold)
     total = roll.n_frames + round(args.tail * roll.fs)
     start = time.perf_counter()
     dtype = torch.float64 if args.float64 else torch.float32
     with AudioWriter(args.output, out_rate, args.bits, force=args.force) as out, tqdm(
-            total=total * hop / rate, unit="s", unit_scale=False, disable=args.quiet,
+            total=total / roll.fs, unit="s", unit_scale=False, disable=args.quiet,
             desc="render", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio "
             "[{elapsed}<{remaining}]") as bar:
         blocks = (_reference_blocks(model, roll, rate, head, total) if args.numerics ==
                   "reference" else render_blocks(model, roll, rate, head, args.tail,
-                                                 BLOCK_FRAMES, dtype))
+                                                 BLOCK_FRAMES, dtype, args.frame_grid))
         for block in resample_blocks(blocks, rate, out_rate):
             out.write(block)
             bar.update(len(block) / out_rate)

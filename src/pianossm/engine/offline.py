@@ -8,6 +8,7 @@ independent of the file's length.  The result equals one forward pass over the w
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from pianossm.engine.weights import EngineWeights
 from pianossm.errors import PianoSSMError
 from pianossm.features import PianoRoll
 
-__all__ = ["BLOCK_FRAMES", "render_frames", "render_roll"]
+__all__ = ["BLOCK_FRAMES", "grid_edges", "render_frames", "render_roll"]
 
 #: MIDI frames per block (about 0.3-1 s of audio).
 BLOCK_FRAMES = 512
@@ -45,20 +46,49 @@ def render_frames(engine: Engine, frames: np.ndarray) -> np.ndarray:
     return out
 
 
+def grid_edges(first: int, last: int, frame_samples: Fraction) -> np.ndarray:
+    """First sample of each frame on a fractional grid.
+
+    Frame ``k`` covers ``[k, k + 1) * frame_samples`` samples, so sample ``n`` takes the
+    frame in force at its time: ``edge[k] = ceil(k * frame_samples)``.
+
+    Parameters
+    ----------
+    first, last : int
+        Frame range.
+    frame_samples : Fraction
+        Synthesis samples per frame (``f_synth / frames_per_second``).
+
+    Returns
+    -------
+    np.ndarray
+        ``(last - first + 1,)`` int64 sample edges.
+    """
+    num, den = frame_samples.numerator, frame_samples.denominator
+    k = np.arange(first, last + 1, dtype=np.int64)
+    return -((-k * num) // den)
+
+
 def render_roll(weights: EngineWeights, roll: PianoRoll, tail_seconds: float = 0.0,
-                block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+                block_frames: int = BLOCK_FRAMES, frame_samples: Fraction | None = None,
+                ) -> Iterator[np.ndarray]:
     """Synthesise ``roll`` block by block from a zero state.
 
     Parameters
     ----------
     weights : EngineWeights
-        The packed model; its rate must match the roll's frame rate.
+        The packed model; its rate must match the roll's frame rate unless
+        ``frame_samples`` is given.
     roll : PianoRoll
         Features of the MIDI file.
     tail_seconds : float
         Silence of the input appended after the last frame.
     block_frames : int
         MIDI frames per yielded block.
+    frame_samples : Fraction, optional
+        Samples per frame when the roll has its own frame rate (for instance the training
+        rate's grid, ``f_synth * hop_train / f_train``): frame boundaries fall on
+        ``ceil(k * frame_samples)``.
 
     Yields
     ------
@@ -66,7 +96,11 @@ def render_roll(weights: EngineWeights, roll: PianoRoll, tail_seconds: float = 0
         ``(block_frames * hop,)`` float32 audio per block (the last one shorter).
     """
     hop, rate = weights.hop, weights.sample_rate
-    if abs(roll.fs * hop - rate) > 1e-6 * rate:
+    if frame_samples is not None:
+        if abs(roll.fs * float(frame_samples) - rate) > 1e-6 * rate or frame_samples < 1:
+            raise PianoSSMError(f"piano roll at {roll.fs} frames/s does not fit {rate} Hz "
+                                f"with {frame_samples} samples per frame")
+    elif abs(roll.fs * hop - rate) > 1e-6 * rate:
         raise PianoSSMError(f"piano roll at {roll.fs} frames/s does not fit {rate} Hz")
     if tail_seconds < 0:
         raise PianoSSMError(f"tail must be >= 0 seconds, got {tail_seconds}")
@@ -76,4 +110,11 @@ def render_roll(weights: EngineWeights, roll: PianoRoll, tail_seconds: float = 0
     engine = Engine(weights)
     for first in range(0, total, block_frames):
         last = min(first + block_frames, total)
-        yield render_frames(engine, roll.frames(first, last)).astype(np.float32, copy=False)
+        frames = roll.frames(first, last)
+        if frame_samples is None:
+            yield render_frames(engine, frames).astype(np.float32, copy=False)
+            continue
+        lens = np.diff(grid_edges(first, last, frame_samples))
+        out = np.empty(int(lens.sum()), dtype=weights.dtype)
+        engine.render(engine.project_frames(frames), lens, out)
+        yield out.astype(np.float32, copy=False)
