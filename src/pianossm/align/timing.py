@@ -18,7 +18,7 @@ __all__ = ["synthesis_onset_errors", "synthesis_timing_report", "timing_summary"
 
 def synthesis_onset_errors(audio: np.ndarray, sr: int,
                            midi_path: str | os.PathLike[str],
-                           method: str = "dtw+crnn", model: str | None = None,
+                           method: str = "crnn", model: str | None = None,
                            ) -> np.ndarray:
     """Signed onset error of every note of ``midi_path`` in synthesised ``audio``.
 
@@ -31,7 +31,10 @@ def synthesis_onset_errors(audio: np.ndarray, sr: int,
     midi_path : str or PathLike
         The MIDI file it was rendered from.
     method : str
-        Alignment method (see :data:`pianossm.align.api.METHODS`).
+        Alignment method (see :data:`pianossm.align.api.METHODS`).  ``crnn`` by default:
+        the audio starts at MIDI time 0, so each note is only searched for near its MIDI
+        onset; a global DTW pass can lose its way on a weak synthesiser and report errors
+        of seconds.
     model : str, optional
         CRNN checkpoint (default: shipped).
 
@@ -70,7 +73,7 @@ def timing_summary(signed: np.ndarray) -> dict[str, float]:
 
 def synthesis_timing_report(audio: np.ndarray, sr: int,
                             midi_path: str | os.PathLike[str],
-                            method: str = "dtw+crnn", model: str | None = None,
+                            method: str = "crnn", model: str | None = None,
                             ) -> dict[str, float]:
     """Onset-error statistics of synthesised ``audio`` against its source MIDI.
 

@@ -90,7 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="onset-timing accuracy of synthesised audio vs its MIDI")
     p.add_argument("audio", help="synthesised audio")
     p.add_argument("midi", help="the MIDI it was rendered from")
-    p.add_argument("--method", choices=_METHODS, default="dtw+crnn")
+    p.add_argument("--method", choices=_METHODS, default="crnn",
+                   help="alignment method (default crnn: the audio starts at MIDI time 0)")
     p.set_defaults(func=_timing)
 
 
