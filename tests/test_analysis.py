@@ -219,3 +219,34 @@ def test_training_frame_grid_render() -> None:
         with pytest.raises(Exception, match="does not fit"):  # the synth grid needs its own roll
             next(render_blocks(model, roll, rate, 0))
         assert frame_hop(rate) * PianoRoll(midi, rate / frame_hop(rate)).fs == rate
+
+
+def test_max_mode_hz_bounds_every_mode(tmp_path) -> None:
+    """The aliasing-aware parameterisation: no mode above max_mode_hz, whatever the weights."""
+    from pianossm.checkpoint import load_model, save_checkpoint
+
+    with pytest.raises(Exception, match="max_mode_hz"):
+        preset("S", train_sample_rate=44100, max_mode_hz=30000.0)
+    torch.manual_seed(1)
+    free = PianoSSM(preset("S", train_sample_rate=44100))
+    bound = PianoSSM(preset("S", train_sample_rate=44100, max_mode_hz=7200.0))
+    bound.load_state_dict(free.state_dict())
+    with torch.no_grad():
+        for block in bound.blocks:  # push some modes far above any Nyquist frequency
+            block.ssm.log_mag[:8] += 3.0
+    assert sum(r["total"] for r in alias_table(free, (16000,))) > 0
+    assert [r["total"] for r in alias_table(bound, (16000, 22050, 24000))] == [0, 0, 0]
+    c = 2 * math.pi * 7200.0 / 44100
+    for fb, bb in zip(free.blocks, bound.blocks):
+        lam_f, lam_b = fb.ssm.eigenvalues(), bb.ssm.eigenvalues()
+        assert torch.all(lam_b.imag.abs() <= c * (1 + 1e-6))
+        torch.testing.assert_close(lam_b.imag[8:], c * torch.tanh(lam_f.imag[8:] / c))
+        torch.testing.assert_close(lam_b.real[8:], lam_f.real[8:])  # decay untouched
+    lam = bound.blocks[0].ssm.eigenvalues()
+    lam.imag.abs().sum().backward()
+    assert torch.isfinite(bound.blocks[0].ssm.angle.grad).all()
+    path = tmp_path / "bound.pt"
+    save_checkpoint(path, bound)
+    again = load_model(path)
+    assert again.config.max_mode_hz == 7200.0
+    torch.testing.assert_close(again.blocks[0].ssm.eigenvalues(), lam.detach())

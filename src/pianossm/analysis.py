@@ -59,11 +59,11 @@ def layer_spectra(model: PianoSSM) -> list[LayerSpectrum]:
     f_train = model.config.train_sample_rate
     out = []
     for block in model.blocks:
-        mag = np.exp(block.ssm.log_mag.double().numpy())  # float64, as the weights are stored
-        phi = block.ssm.angle.double().numpy()
-        freq = np.abs(mag * np.sin(phi)) * f_train / (2 * math.pi)
+        with torch.no_grad():  # float64, as the weights are stored
+            lam = block.ssm.eigenvalues(torch.float64).numpy()
+        freq = np.abs(lam.imag) * f_train / (2 * math.pi)
         with np.errstate(divide="ignore"):
-            tau = 1.0 / (np.abs(mag * np.cos(phi)) * f_train)
+            tau = 1.0 / (np.abs(lam.real) * f_train)
         out.append(LayerSpectrum(freq, tau))
     return out
 

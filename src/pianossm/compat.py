@@ -16,6 +16,7 @@ import math
 
 import torch
 
+from pianossm.errors import PianoSSMError
 from pianossm.model import PianoSSM
 from pianossm.ssm import DiagonalSSM
 
@@ -72,6 +73,9 @@ def odd_even_scan_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, 
 
 def _reference_layer(ssm: DiagonalSSM, u: torch.Tensor, ts: float) -> torch.Tensor:
     """One layer as published: ``(B, T, d_in)`` float32 to ``(B, T, d_out)``."""
+    if ssm.max_im is not None:
+        raise PianoSSMError("--numerics reference reproduces the published models, which have "
+                            "no frequency bound (max_mode_hz); use --numerics exact")
     na = torch.complex(ssm.log_mag.float(), ssm.angle.float())
     lam = torch.exp(na)
     lam = torch.complex(-lam.real.abs(), lam.imag)

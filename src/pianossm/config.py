@@ -41,6 +41,12 @@ class PianoSSMConfig:
         Input feature layout, a key of :data:`FEATURE_KINDS`.
     pedal_threshold : int
         CC64 value at and above which the sustain pedal is down.
+    max_mode_hz : float or None
+        Aliasing-aware parameterisation: when set, every mode's oscillation frequency is
+        squashed smoothly below it, ``|Im(lambda)| = c tanh(|Im| / c)`` with
+        ``c = 2 pi max_mode_hz / f_train``, so no mode aliases at any rate above
+        ``2 max_mode_hz``.  ``None`` (the paper's, and the published checkpoints') leaves
+        the eigenvalues free.
     """
 
     preset: str = "S"
@@ -52,8 +58,12 @@ class PianoSSMConfig:
     audio_std: float = 1.0
     features: str = "roll"
     pedal_threshold: int = 64
+    max_mode_hz: float | None = None
 
     def __post_init__(self) -> None:
+        if self.max_mode_hz is not None and not 0 < self.max_mode_hz < self.train_sample_rate / 2:
+            raise PianoSSMError(f"max_mode_hz must lie in (0, {self.train_sample_rate / 2:g}) Hz "
+                                f"(below the training Nyquist frequency), got {self.max_mode_hz}")
         if self.features not in FEATURE_KINDS:
             raise PianoSSMError(
                 f"unknown feature layout {self.features!r}; allowed: {sorted(FEATURE_KINDS)}")

@@ -64,6 +64,10 @@ class PianoSSM(nn.Module):
         self.blocks = nn.ModuleList(
             SSMBlock(w[i], config.d_state, w[i + 1], skip=i > 0) for i in range(len(w) - 1))
         self.heads = nn.Linear(w[-1], len(config.heads))  # one row per head
+        if config.max_mode_hz is not None:
+            max_im = 2 * math.pi * config.max_mode_hz / config.train_sample_rate
+            for block in self.blocks:
+                block.ssm.max_im = max_im
 
     # -- helpers ---------------------------------------------------------------------
     def ts_for(self, sample_rate: int) -> float:

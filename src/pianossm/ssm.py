@@ -99,6 +99,9 @@ class DiagonalSSM(nn.Module):
         #: How modes above the synthesis Nyquist frequency are discretised (a run-time
         #: property like ``Ts``, not saved): see :mod:`pianossm.alias`.
         self.alias_mode = "none"
+        #: Bound on ``|Im(lambda)|`` per training sample (``None``: free), set by
+        #: :class:`pianossm.model.PianoSSM` from ``config.max_mode_hz``.
+        self.max_im: float | None = None
         self.reset_parameters(dt_min, dt_max)
 
     @torch.no_grad()
@@ -123,16 +126,26 @@ class DiagonalSSM(nn.Module):
         self.B_bias.uniform_(0.0, 1.0)
         self.C_bias.uniform_(0.0, 1.0)
 
-    def eigenvalues(self) -> torch.Tensor:
+    def eigenvalues(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Stable continuous-time eigenvalues per training sample.
+
+        Parameters
+        ----------
+        dtype : torch.dtype, optional
+            Real dtype to compute in (default: the parameters').
 
         Returns
         -------
         torch.Tensor
             ``(H,)`` complex ``lambda`` with ``Re(lambda) <= 0``.
         """
-        mag = torch.exp(self.log_mag)
-        return torch.complex(-(mag * torch.cos(self.angle)).abs(), mag * torch.sin(self.angle))
+        log_mag, angle = (self.log_mag, self.angle) if dtype is None else (
+            self.log_mag.to(dtype), self.angle.to(dtype))
+        mag = torch.exp(log_mag)
+        im = mag * torch.sin(angle)
+        if self.max_im is not None:  # smooth bound: |Im| < max_im, identity for small |Im|
+            im = self.max_im * torch.tanh(im / self.max_im)
+        return torch.complex(-(mag * torch.cos(angle)).abs(), im)
 
     def discretise(self, ts: float = 1.0) -> Discretised:
         """Zero-order-hold matrices for step ``Ts = f_train / f_synth``.
