@@ -216,6 +216,8 @@ class Trainer:
                                    "audio_std": self.cache.index["audio_std"]}
         if cfg.d_state:
             changes.update(d_state=cfg.d_state, preset="custom")
+        if cfg.alias_bound:  # the aliasing-aware parameterisation (PianoSSMConfig.max_mode_hz)
+            changes["max_mode_hz"] = cfg.alias_margin * min(cfg.alias_rate_list()) / 2
         torch.manual_seed(cfg.seed)
         self.model = PianoSSM(preset(cfg.preset, **changes)).to(self.device)
         self.net: torch.nn.Module = TrainForward(self.model, cfg.amp)
@@ -371,7 +373,7 @@ class Trainer:
             raise PianoSSMError(f"cache {self.cache.path!r} has no {split!r} windows to "
                                 f"validate on; lower --val-seconds")
         windows = windows[:self.cfg.val_max_windows or None]
-        total = torch.zeros((), dtype=torch.float64)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)  # NCCL: on the GPU
         for item, first, n in windows[self.rank::self.world]:
             pred, ref = self._window(item, first, n)
             total += self.val_loss(pred, ref)["loss"].item()
