@@ -23,7 +23,7 @@ import soxr
 import torch
 
 from pianossm.alias import ALIAS_MODES, internal_rate, resample_blocks
-from pianossm.checkpoint import import_official
+from pianossm.checkpoint import import_official, load_model
 from pianossm.features import PianoRoll, frame_hop, load_midi
 from pianossm.losses import MSSL
 from pianossm.render import render_blocks, training_frame_rate
@@ -31,13 +31,13 @@ from pianossm.render import render_blocks, training_frame_rate
 
 def synth(model: torch.nn.Module, midi_path: str, rate: int, mode: str,
           seconds: float = 1e9, grid: str = "synth") -> np.ndarray:
-    """Render ``midi_path`` (at most ``seconds``) at ``rate`` with alias ``mode`` (head 2009)."""
+    """Render ``midi_path`` (at most ``seconds``) at ``rate`` with alias ``mode`` (head 2009 if the model has it)."""
     model.set_alias_mode(mode)
     run_rate = internal_rate(mode, model.config.train_sample_rate, rate)
     fps = training_frame_rate(model) if grid == "train" else run_rate / frame_hop(run_rate)
     roll = PianoRoll(load_midi(midi_path), fps)
     roll.n_frames = min(roll.n_frames, round(seconds * roll.fs))
-    blocks = render_blocks(model, roll, run_rate, model.head_index("2009"), frame_grid=grid)
+    blocks = render_blocks(model, roll, run_rate, model.resolve_head(None), frame_grid=grid)
     return np.concatenate(list(resample_blocks(blocks, run_rate, rate)))
 
 
@@ -52,7 +52,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per file")
     parser.add_argument("--frame-grid", nargs="+", default=["synth", "train"],
                         choices=["synth", "train"], help="input frame grid(s) to compare")
-    parser.add_argument("--configs", nargs="+", default=["XL", "L"])
+    parser.add_argument("--configs", nargs="*", default=["XL", "L"],
+                        help="published 44.1 kHz checkpoints to score")
+    parser.add_argument("--model", nargs="*", default=[], help="pianossm checkpoints to score")
     parser.add_argument("--rates", nargs="+", type=int, default=[24000, 16000])
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -62,9 +64,14 @@ def main() -> int:
         if p.stem in _test_names(Path(args.data)))
     print(f"MSSL at 44.1 kHz against the model's own 44.1 kHz output, mean over {len(midis)} "
           f"file(s) of at most {args.seconds:g} s: {', '.join(Path(m).stem for m in midis)}")
-    print(f"{'model':<6}{'rate':>7}{'grid':>7}" + "".join(f"{m:>11}" for m in ALIAS_MODES))
-    for cfg in args.configs:
-        model = import_official(ref / "checkpoints" / f"PianoSSM_{cfg}_MH_maestro_all_44100_model.pth")
+    print(f"{'model':<12}{'rate':>7}{'grid':>7}" + "".join(f"{m:>11}" for m in ALIAS_MODES))
+    named = [(c, lambda c=c: import_official(
+        ref / "checkpoints" / f"PianoSSM_{c}_MH_maestro_all_44100_model.pth")) for c in args.configs]
+    named += [(Path(m).parent.name or Path(m).stem, lambda m=m: load_model(m)) for m in args.model]
+    for cfg, load in named:
+        model = load()
+        if model.config.train_sample_rate != 44100:
+            raise SystemExit(f"{cfg}: trained at {model.config.train_sample_rate} Hz, not 44100")
         owns = [synth(model, m, 44100, "none", args.seconds) for m in midis]
         for rate, grid in itertools.product(args.rates, args.frame_grid):
             cells = []
@@ -77,7 +84,7 @@ def main() -> int:
                     scores.append(float(mssl(torch.from_numpy(up)[None],
                                              torch.from_numpy(own)[None])["loss"]))
                 cells.append(float(np.mean(scores)))
-            print(f"{cfg:<6}{rate:>7}{grid:>7}" + "".join(f"{c:>11.3f}" for c in cells), flush=True)
+            print(f"{cfg:<12}{rate:>7}{grid:>7}" + "".join(f"{c:>11.3f}" for c in cells), flush=True)
     print("grid: input frames on the synthesis rate's grid (synth, the paper's) or on the "
           "training rate's (train); oversample runs at 1.5x the rate, static for what still "
           "aliases, soxr VHQ down")

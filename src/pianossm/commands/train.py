@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -135,6 +136,7 @@ def _dataset_render(args: argparse.Namespace) -> None:
 
     from pianossm.data.builtin import builtin_items
     from pianossm.fluid import render_fluidsynth
+    from pianossm.fsutil import atomic_write
     from pianossm.train.trainer import open_cache
 
     rate = open_cache(args.data).sample_rate
@@ -142,7 +144,8 @@ def _dataset_render(args: argparse.Namespace) -> None:
     for item in builtin_items(args.data):
         if item.split == args.split:
             audio = render_fluidsynth(item.midi, rate, args.soundfont)
-            sf.write(os.path.join(args.output, item.name + ".wav"), audio, rate, "FLOAT")
+            atomic_write(os.path.join(args.output, item.name + ".wav"),  # never half-written
+                         lambda tmp, a=audio: sf.write(tmp, a, rate, "FLOAT", format="WAV"))
     print(f"wrote {args.output}", file=sys.stderr)
 
 
@@ -163,11 +166,13 @@ def _train(args: argparse.Namespace) -> None:
     trainer = Trainer(cfg, progress=not args.quiet)
     if args.resume and os.path.exists(last):
         trainer.resume(last)
-    elif args.force and os.path.exists(os.path.join(cfg.out, "metrics.jsonl")):
-        os.unlink(os.path.join(cfg.out, "metrics.jsonl"))
+    elif args.force and trainer.rank == 0:  # under torchrun only rank 0 owns the files
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(cfg.out, "metrics.jsonl"))
     trainer.run()
-    print(f"done: {cfg.out}/last.pt, best validation MSSL {trainer.best:.4f} "
-          f"({cfg.out}/best.pt)", file=sys.stderr)
+    if trainer.rank == 0:
+        print(f"done: {cfg.out}/last.pt, best validation MSSL {trainer.best:.4f} "
+              f"({cfg.out}/best.pt)", file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> None:

@@ -55,6 +55,7 @@ class TrainConfig:
     alias_reg: float = 0.0  # weight of pianossm.alias.alias_penalty in the training loss
     alias_rates: str = "16000,24000"  # comma-separated synthesis rates (Hz) to keep alias-free
     alias_margin: float = 0.9  # fraction of each target Nyquist frequency that counts as safe
+    alias_bound: bool = False  # parameterise: every mode below margin x the lowest target Nyquist
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for checkpoints and logs."""
@@ -105,6 +106,9 @@ class TrainConfig:
         if not 0 < self.alias_margin <= 1:
             raise PianoSSMError(f"--alias-margin must be in (0, 1], got {self.alias_margin!r}")
         rates = self.alias_rate_list()
+        if self.alias_bound and min(rates) >= self.sample_rate:
+            raise PianoSSMError(f"--alias-bound has nothing to do: no rate in --alias-rates "
+                                f"{self.alias_rates!r} is below --sample-rate {self.sample_rate}")
         if self.alias_reg > 0 and min(rates) >= self.sample_rate:
             raise PianoSSMError(f"--alias-reg {self.alias_reg} has nothing to do: no rate in "
                                 f"--alias-rates {self.alias_rates!r} is below --sample-rate "
