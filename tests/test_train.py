@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from pianossm.checkpoint import load_checkpoint
 from pianossm.cli import main
 from pianossm.data.cache import Item, build_cache
 from pianossm.errors import PianoSSMError
@@ -208,3 +209,19 @@ def test_validate_equals_evaluate(cache_dir: str, tmp_path: Path) -> None:
     scores = evaluate_windows(tr.cache, model_source(tr.model, tr.cache), "validation", 1.0, 2)
     assert len(scores) == 2
     assert tr.validate() == pytest.approx(np.mean([s.mssl for s in scores]), rel=1e-6)
+
+
+def test_alias_bound_parameterises_the_model(cache_dir: str, tmp_path: Path) -> None:
+    """--alias-bound: the model's modes stay below margin x the lowest target Nyquist."""
+    with pytest.raises(PianoSSMError, match="alias-bound"):
+        _cfg(cache_dir, tmp_path / "x", alias_bound=True, alias_rates="16000").check()
+    cfg = _cfg(cache_dir, tmp_path / "b", alias_bound=True, alias_rates="8000,12000",
+               alias_margin=0.8, steps=3, finetune_steps=0, lr=5e-2)
+    trainer = Trainer(cfg, progress=False)
+    assert trainer.model.config.max_mode_hz == pytest.approx(0.8 * 8000 / 2)
+    trainer.run()
+    bound = 2 * np.pi * 3200 / 16000
+    for block in trainer.model.blocks:
+        assert float(block.ssm.eigenvalues().detach().imag.abs().max()) <= bound * (1 + 1e-6)
+    saved = load_checkpoint(str(tmp_path / "b" / "last.pt"))["config"]
+    assert saved.max_mode_hz == pytest.approx(3200.0)
