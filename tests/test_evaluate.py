@@ -93,3 +93,11 @@ def test_cli_evaluate_table_and_csv(cache: AudioCache, tmp_path: Path,
     assert all(float(r["mssl"]) < 1e-5 for r in rows if r["candidate"] == "refs")
     assert main(["evaluate", "--data", cache.path]) == 1
     assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_column_names_tell_same_named_checkpoints_apart() -> None:
+    from pianossm.commands.train import _column_names
+
+    assert _column_names(["runs/a/last.pt", "runs/b/last.pt", "x.pt", "runs/wavs/"]) == [
+        "a/last.pt", "b/last.pt", "x.pt", "wavs"]
+    assert _column_names(["a/m.pt", "b/a/m.pt"]) == ["a/m.pt", "b/a/m.pt"]

@@ -211,19 +211,23 @@ def _evaluate(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     cache = open_cache(args.data)
     sources = {}
-    for m in args.model:
-        path = default_model_path() if m == "default" else m
+    paths = [default_model_path() if m == "default" else m for m in args.model]
+    all_names = _column_names(paths + [os.path.normpath(w) for w in args.wavs])
+    if len(set(all_names)) < len(all_names):
+        raise PianoSSMError(f"a model or folder is given twice: {all_names}")
+    names = iter(all_names)
+    for path in paths:
         model = load_model(path)
         if args.timing:
             src = model_piece_source(model, cache, args.synth_rate or cache.sample_rate,
                                      alias_mode=args.alias_mode)
         else:
             src = model_source(model, cache, args.synth_rate, alias_mode=args.alias_mode)
-        sources[os.path.basename(path)] = src
+        sources[next(names)] = src
     for w in args.wavs:
         if not os.path.isdir(w):
             raise PianoSSMError(f"--wavs folder not found: {w!r}")
-        sources[os.path.basename(os.path.normpath(w))] = (
+        sources[next(names)] = (
             folder_piece_source(w, cache) if args.timing else folder_source(w, cache))
     if args.silence:
         sources["silence"] = silence_source(cache)
@@ -242,3 +246,19 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(format_table(columns))
     if args.csv:
         write_csv(args.csv, columns)
+
+
+def _column_names(paths: list[str]) -> list[str]:
+    """Column names: each path's shortest trailing part that no other path shares.
+
+    ``["runs/a/last.pt", "runs/b/last.pt", "x.pt"]`` gives ``["a/last.pt", "b/last.pt", "x.pt"]``.
+    """
+    split = [os.path.normpath(p).split(os.sep) for p in paths]
+    names = []
+    for parts in split:
+        for k in range(1, len(parts) + 1):
+            tail = parts[-k:]
+            if sum(other[-k:] == tail for other in split) == 1 or k == len(parts):
+                names.append("/".join(tail))
+                break
+    return names
