@@ -250,3 +250,33 @@ def test_max_mode_hz_bounds_every_mode(tmp_path) -> None:
     again = load_model(path)
     assert again.config.max_mode_hz == 7200.0
     torch.testing.assert_close(again.blocks[0].ssm.eigenvalues(), lam.detach())
+
+
+def test_render_frame_grid_cli(tmp_path) -> None:
+    """The CLI's --frame-grid train is render_blocks on the training grid, written to 16 bits."""
+    from importlib import resources
+
+    import soundfile as sf
+
+    from pianossm.checkpoint import load_model
+    from pianossm.features import PianoRoll, load_midi
+    from pianossm.render import default_model_path, render_blocks, training_frame_rate
+
+    out = tmp_path / "train.wav"
+    assert main(["render", "-o", str(out), "--sample-rate", "11025", "--frame-grid", "train",
+                 "-q"]) == 0
+    got, rate = sf.read(out)
+    model = load_model(default_model_path())
+    midi = load_midi(str(resources.files("pianossm") / "assets" / "demo.mid"))
+    roll = PianoRoll(midi, training_frame_rate(model), model.config.pedal_threshold)
+    want = np.concatenate(list(render_blocks(model, roll, 11025, model.resolve_head(None),
+                                             frame_grid="train")))
+    assert rate == 11025 and len(got) == len(want)
+    np.testing.assert_allclose(got, want, atol=1.0 / 32767)
+    synth = tmp_path / "synth.wav"  # 1002.3 frames/s (hop 11) instead of the model's 1000
+    assert main(["render", "-o", str(synth), "--sample-rate", "11025", "-q"]) == 0
+    assert not np.allclose(sf.read(synth)[0][: len(got)], got, atol=1e-3)
+    bad = tmp_path / "bad.wav"
+    assert main(["render", "-o", str(bad), "--frame-grid", "train", "--numerics",
+                 "reference", "-q"]) == 1
+    assert not bad.exists()
