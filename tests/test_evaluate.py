@@ -101,3 +101,25 @@ def test_column_names_tell_same_named_checkpoints_apart() -> None:
     assert _column_names(["runs/a/last.pt", "runs/b/last.pt", "x.pt", "runs/wavs/"]) == [
         "a/last.pt", "b/last.pt", "x.pt", "wavs"]
     assert _column_names(["a/m.pt", "b/a/m.pt"]) == ["a/m.pt", "b/a/m.pt"]
+
+
+def test_model_source_on_the_training_grid(cache: AudioCache) -> None:
+    """--frame-grid train: a 44.1 kHz model scored at the cache's 16 kHz equals the engine's
+    training-grid rendering of the same MIDI (first window, from a zero state)."""
+    from pianossm.data.cache import load_performance
+    from pianossm.evaluate import item_midi
+    from pianossm.features import PianoRoll
+    from pianossm.render import render_blocks, training_frame_rate
+
+    torch.manual_seed(2)
+    model = PianoSSM(preset("S", train_sample_rate=44100)).double()  # 1764 frames/s
+    n = 250  # cache frames: 0.25 s at hop 16, the first note at 0.1 s
+    got = model_source(model, cache, frame_grid="train")(0, 0, n)
+    roll = PianoRoll(load_performance(item_midi(cache, 0)), training_frame_rate(model))
+    want = np.concatenate(list(render_blocks(model, roll, 16000, 0, dtype=torch.float64,
+                                             frame_grid="train")))[: n * cache.hop]
+    assert np.linalg.norm(got - want) < 1e-6 * np.linalg.norm(want)
+    plain = model_source(model, cache)(0, 0, n)  # the 16 kHz grid: a different input timing
+    assert np.linalg.norm(plain - want) > 1e-3 * np.linalg.norm(want)
+    with pytest.raises(PianoSSMError, match="frame grid"):
+        model_source(model, cache, frame_grid="midi")

@@ -156,7 +156,8 @@ def item_midi(cache: AudioCache, item: int) -> str:
 
 
 def model_source(model: PianoSSM, cache: AudioCache, synth_rate: int | None = None,  # noqa: F821
-                 head: int | None = None, alias_mode: str | None = None) -> Source:
+                 head: int | None = None, alias_mode: str | None = None,
+                 frame_grid: str = "synth") -> Source:
     """Windows synthesised by ``model`` from zero state, at ``synth_rate`` if given.
 
     At the cache rate the cached roll is used; at another rate the roll is recomputed
@@ -177,6 +178,10 @@ def model_source(model: PianoSSM, cache: AudioCache, synth_rate: int | None = No
         model's).  Under ``oversample`` the model runs at
         :func:`pianossm.alias.internal_rate` and its audio is resampled (soxr, very high
         quality) to ``synth_rate`` before the resampling to the cache rate.
+    frame_grid : str
+        ``synth`` (the paper's) or ``train``: the input frames stay on the training rate's
+        frame grid and each sample takes the frame in force at its time (see
+        :func:`pianossm.render.render_blocks`).
 
     Returns
     -------
@@ -189,22 +194,36 @@ def model_source(model: PianoSSM, cache: AudioCache, synth_rate: int | None = No
     ref_rate = cache.sample_rate
     out_rate = synth_rate or ref_rate
     rate = _alias_rates(model, alias_mode, out_rate)
-    hop = frame_hop(rate)
+    from pianossm.render import FRAME_GRIDS, training_frame_rate
+
+    if frame_grid not in FRAME_GRIDS:
+        raise PianoSSMError(f"unknown frame grid {frame_grid!r}; allowed: {list(FRAME_GRIDS)}")
+    on_grid = frame_grid == "train" and rate != model.config.train_sample_rate
+    hop = 1 if on_grid else frame_hop(rate)
+    fps = training_frame_rate(model) if on_grid else rate / hop
     ts = model.ts_for(rate)
     rolls: dict[int, PianoRoll] = {}
 
     def source(item: int, first: int, n: int) -> np.ndarray:
-        if rate == ref_rate:
+        if on_grid:  # one feature row per sample: the training-grid frame in force then
+            if item not in rolls:
+                rolls[item] = PianoRoll(load_performance(item_midi(cache, item)), fps,
+                                        model.config.pedal_threshold)
+            t0 = first * cache.hop / ref_rate
+            count = round(n * cache.hop / ref_rate * rate)
+            frame = np.floor((t0 + np.arange(count) / rate) * fps + 1e-9).astype(np.int64)
+            feats = rolls[item].frames(int(frame[0]), int(frame[-1]) + 1)[frame - frame[0]]
+        elif rate == ref_rate:
             feats, _ = cache.segment(item, first, n)
         else:
             if item not in rolls:
-                rolls[item] = PianoRoll(load_performance(item_midi(cache, item)), rate / hop,
+                rolls[item] = PianoRoll(load_performance(item_midi(cache, item)), fps,
                                         model.config.pedal_threshold)
             t0, t1 = first * cache.hop / ref_rate, (first + n) * cache.hop / ref_rate
             feats = rolls[item].frames(round(t0 * rate / hop), round(t1 * rate / hop))
+        x = torch.from_numpy(np.ascontiguousarray(feats))[None].to(model.heads.weight.dtype)
         with torch.no_grad():
-            audio = model(torch.from_numpy(feats)[None], hop, ts, _head_of(model, cache, item,
-                                                                          head))[0].numpy()
+            audio = model(x, hop, ts, _head_of(model, cache, item, head))[0].numpy()
         if rate != out_rate or out_rate != ref_rate:
             import soxr
 

@@ -84,6 +84,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--synth-rate", type=int, default=None,
                    help="synthesise models at this rate, resampled to the reference rate")
     e.add_argument("--seconds", type=float, default=10.0, help="window length (default 10)")
+    e.add_argument("--frame-grid", default="synth", choices=["synth", "train"],
+                   help="models' input frames on the synthesis rate's grid (the paper's) or "
+                        "the training rate's (see pianossm render --frame-grid)")
     e.add_argument("--alias-mode", default="none", metavar="MODE",
                    help="how models discretise modes above the synthesis Nyquist frequency: "
                    f"{', '.join(ALIAS_MODES)} (default none, the paper's; oversample runs "
@@ -204,6 +207,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.timing and args.timing_method not in METHODS:
         raise PianoSSMError(f"unknown --timing-method {args.timing_method!r}; allowed: "
                             f"{', '.join(METHODS)}")
+    if args.timing and args.frame_grid != "synth":
+        raise PianoSSMError("--frame-grid train applies to the MSSL windows; leave it out "
+                            "with --timing")
     if args.timing and args.silence:
         raise PianoSSMError("--silence has no onsets to time: leave it out with --timing")
     if args.synth_rate is not None and args.synth_rate <= 0:
@@ -222,7 +228,8 @@ def _evaluate(args: argparse.Namespace) -> None:
             src = model_piece_source(model, cache, args.synth_rate or cache.sample_rate,
                                      alias_mode=args.alias_mode)
         else:
-            src = model_source(model, cache, args.synth_rate, alias_mode=args.alias_mode)
+            src = model_source(model, cache, args.synth_rate, alias_mode=args.alias_mode,
+                               frame_grid=args.frame_grid)
         sources[next(names)] = src
     for w in args.wavs:
         if not os.path.isdir(w):
