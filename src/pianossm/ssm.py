@@ -159,7 +159,14 @@ class DiagonalSSM(nn.Module):
         -------
         Discretised
             ``log_a (H,)``, ``bd (H, d_in)``, ``bias (H,)``, ``c (d_out, H)``, ``c_bias (d_out,)``.
+            Computed with autocast off: the eigenvalues and gains keep float32 even inside a
+            mixed-precision region.
         """
+        with torch.autocast(self.log_mag.device.type, enabled=False):
+            return self._discretise(ts)
+
+    def _discretise(self, ts: float) -> Discretised:
+        """:meth:`discretise` without the autocast guard."""
         lam = self.eigenvalues()  # (H,)
         b = torch.view_as_complex(self.B.contiguous())  # (H, d_in)
         bias = torch.view_as_complex(self.B_bias.contiguous())  # (H,)
@@ -204,8 +211,9 @@ class DiagonalSSM(nn.Module):
         """
         d = self.discretise(ts)
         if bu is None:
-            bu = self.input_projection(u, d)  # (B, T, H)
-        x = lti_scan(d.log_a, bu, state, chunk)  # (B, T, H)
+            bu = self.input_projection(u, d)  # (B, T, H); a matmul autocast may lower
+        with torch.autocast(bu.device.type, enabled=False):  # the state stays complex64
+            x = lti_scan(d.log_a, bu, state, chunk)  # (B, T, H)
         return self.output_projection(x, d), x[:, -1]
 
     @staticmethod

@@ -67,14 +67,14 @@ def param_groups(model: torch.nn.Module, weight_decay: float, decay_eigenvalues:
 def mixed_forward(model: torch.nn.Module, features: torch.Tensor, hop: int,
                   head: torch.Tensor | int = 0, dtype: torch.dtype | None = torch.bfloat16,
                   ) -> torch.Tensor:
-    """:meth:`PianoSSM.forward` at ``Ts = 1`` with autocast on the real matmuls only.
+    """:meth:`PianoSSM.forward` at ``Ts = 1`` under ``torch.autocast(dtype=dtype)``.
 
-    The input and output projections, skips and heads run under
-    ``torch.autocast(dtype=dtype)``; the discretisation (``exp`` of the eigenvalues, ZOH
-    gains) and the complex scan run with autocast disabled, in float32/complex64, as do
-    ``tanh`` and every sum with a float32 bias (autocast's type promotion), so the state
-    never holds fewer bits than without autocast.  With ``dtype=None`` this is bit for bit
-    ``model(features, hop, 1.0, head)``.
+    Autocast lowers the real matmuls (input and output projections, skips, heads); the
+    model itself keeps the discretisation (``exp`` of the eigenvalues, ZOH gains) and the
+    complex scan out of autocast, in float32/complex64 (:meth:`DiagonalSSM.discretise`,
+    :meth:`DiagonalSSM.forward`), and ``tanh`` and every sum with a float32 bias come out
+    float32 (autocast's type promotion), so the state never holds fewer bits than without
+    autocast.  With ``dtype=None`` this is bit for bit ``model(features, hop, 1.0, head)``.
 
     Parameters
     ----------
@@ -94,36 +94,9 @@ def mixed_forward(model: torch.nn.Module, features: torch.Tensor, hop: int,
     torch.Tensor
         ``(B, F * hop)`` float32 audio.
     """
-    from pianossm.scan import lti_scan
-    from pianossm.ssm import DiagonalSSM
-
-    kind = features.device.type
-    bsz = features.shape[0]
-    if isinstance(head, int):
-        head = torch.full((bsz,), head, dtype=torch.long, device=features.device)
-
-    def low() -> torch.autocast:
-        return torch.autocast(kind, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
-
-    def full() -> torch.autocast:
-        return torch.autocast(kind, enabled=False)
-
-    z = features
-    for i, block in enumerate(model.blocks):
-        with full():
-            d = block.ssm.discretise(1.0)
-        with low():
-            bu = DiagonalSSM.input_projection(z, d)  # (B, T or F, H) complex64
-        if i == 0:  # the first layer's input is constant over each frame
-            bu = bu.repeat_interleave(hop, dim=1)
-        with full():
-            x = lti_scan(d.log_a, bu)  # (B, T, H) complex64
-        with low():
-            y = DiagonalSSM.output_projection(x, d)  # (B, T, d_out)
-            z = block.finish(None if i == 0 else z, y)
-    with low():
-        audio = model._head(z, head)  # (B, T)
-    return audio.float()
+    with torch.autocast(features.device.type, dtype=dtype or torch.bfloat16,
+                        enabled=dtype is not None):
+        return model(features, hop, 1.0, head).float()
 
 
 class TrainForward(torch.nn.Module):
