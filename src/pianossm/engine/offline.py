@@ -97,7 +97,10 @@ def render_roll(weights: EngineWeights, roll: PianoRoll, tail_seconds: float = 0
     """
     hop, rate = weights.hop, weights.sample_rate
     if frame_samples is not None:
-        if abs(roll.fs * float(frame_samples) - rate) > 1e-6 * rate or frame_samples < 1:
+        if frame_samples < 1:
+            raise PianoSSMError(f"a frame grid needs at least one sample per frame, got "
+                                f"{float(frame_samples):.3f} at {rate} Hz")
+        if abs(roll.fs * float(frame_samples) - rate) > 1e-6 * rate:
             raise PianoSSMError(f"piano roll at {roll.fs} frames/s does not fit {rate} Hz "
                                 f"with {frame_samples} samples per frame")
     elif abs(roll.fs * hop - rate) > 1e-6 * rate:
