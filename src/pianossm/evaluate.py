@@ -119,7 +119,7 @@ def _alias_rates(model: PianoSSM, alias_mode: str | None,  # noqa: F821
 
     if alias_mode is not None:
         model.set_alias_mode(alias_mode)  # PianoSSMError naming an unknown mode
-    mode = getattr(model.blocks[0].ssm, "alias_mode", "none") if model.blocks else "none"
+    mode = model.blocks[0].ssm.alias_mode  # set_alias_mode sets every layer alike
     return internal_rate(mode, model.config.train_sample_rate, synth_rate)
 
 
@@ -190,12 +190,11 @@ def model_source(model: PianoSSM, cache: AudioCache, synth_rate: int | None = No
     """
     from pianossm.data.cache import load_performance
     from pianossm.features import PianoRoll, frame_hop
+    from pianossm.render import FRAME_GRIDS, training_frame_rate
 
     ref_rate = cache.sample_rate
     out_rate = synth_rate or ref_rate
     rate = _alias_rates(model, alias_mode, out_rate)
-    from pianossm.render import FRAME_GRIDS, training_frame_rate
-
     if frame_grid not in FRAME_GRIDS:
         raise PianoSSMError(f"unknown frame grid {frame_grid!r}; allowed: {list(FRAME_GRIDS)}")
     on_grid = frame_grid == "train" and rate != model.config.train_sample_rate

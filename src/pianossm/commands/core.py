@@ -7,6 +7,7 @@ import sys
 import time
 
 from pianossm.alias import ALIAS_MODES
+from pianossm.render import FRAME_GRIDS
 
 __all__ = ["register"]
 
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tail", type=float, default=0.0,
                    help="seconds rendered after the last MIDI event (release)")
     p.add_argument("--float64", action="store_true", help="compute in float64")
-    p.add_argument("--frame-grid", choices=["synth", "train"], default="synth",
+    p.add_argument("--frame-grid", choices=list(FRAME_GRIDS), default="synth",
                    help="input frames on the synthesis rate's grid (the paper's) or on the "
                         "training rate's grid, which keeps note timing within one sample of "
                         "the model's own-rate rendering when switching rates")

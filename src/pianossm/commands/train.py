@@ -71,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=_train)
 
     from pianossm.alias import ALIAS_MODES
+    from pianossm.render import FRAME_GRIDS
 
     e = sub.add_parser("evaluate", help="MSSL over 10 s windows, per piece and mean "
                        "(--timing: onset timing of whole pieces against their MIDI)")
@@ -84,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--synth-rate", type=int, default=None,
                    help="synthesise models at this rate, resampled to the reference rate")
     e.add_argument("--seconds", type=float, default=10.0, help="window length (default 10)")
-    e.add_argument("--frame-grid", default="synth", choices=["synth", "train"],
+    e.add_argument("--frame-grid", default="synth", choices=list(FRAME_GRIDS),
                    help="models' input frames on the synthesis rate's grid (the paper's) or "
                         "the training rate's (see pianossm render --frame-grid)")
     e.add_argument("--alias-mode", default="none", metavar="MODE",
