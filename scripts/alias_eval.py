@@ -22,23 +22,18 @@ import numpy as np
 import soxr
 import torch
 
-from pianossm.alias import ALIAS_MODES, internal_rate, resample_blocks
+from pianossm.alias import ALIAS_MODES
 from pianossm.checkpoint import import_official, load_model
-from pianossm.features import PianoRoll, frame_hop, load_midi
+from pianossm.features import load_midi
 from pianossm.losses import MSSL
-from pianossm.render import render_blocks, training_frame_rate
+from pianossm.render import render_midi
 
 
 def synth(model: torch.nn.Module, midi_path: str, rate: int, mode: str,
           seconds: float = 1e9, grid: str = "synth") -> np.ndarray:
     """Render ``midi_path`` (at most ``seconds``) at ``rate`` with alias ``mode`` (head 2009 if the model has it)."""
     model.set_alias_mode(mode)
-    run_rate = internal_rate(mode, model.config.train_sample_rate, rate)
-    fps = training_frame_rate(model) if grid == "train" else run_rate / frame_hop(run_rate)
-    roll = PianoRoll(load_midi(midi_path), fps)
-    roll.n_frames = min(roll.n_frames, round(seconds * roll.fs))
-    blocks = render_blocks(model, roll, run_rate, model.resolve_head(None), frame_grid=grid)
-    return np.concatenate(list(resample_blocks(blocks, run_rate, rate)))
+    return render_midi(model, load_midi(midi_path), rate, model.resolve_head(None), grid, seconds)
 
 
 def main() -> int:

@@ -303,21 +303,16 @@ def model_piece_source(model: PianoSSM, cache: AudioCache,  # noqa: F821
     PieceSource
         ``piece(item) -> ((n,) float32, synth_rate)``.
     """
-    from pianossm.alias import resample_blocks
     from pianossm.data.cache import load_performance
-    from pianossm.features import PianoRoll, frame_hop
-    from pianossm.render import render_blocks
+    from pianossm.render import render_midi
 
     out_rate = synth_rate or model.config.train_sample_rate
-    rate = _alias_rates(model, alias_mode, out_rate)
+    if alias_mode is not None:
+        model.set_alias_mode(alias_mode)  # PianoSSMError naming an unknown mode
 
     def piece(item: int) -> tuple[np.ndarray, int]:
-        roll = PianoRoll(load_performance(item_midi(cache, item)), rate / frame_hop(rate),
-                         model.config.pedal_threshold)
-        blocks = render_blocks(model, roll, rate, _head_of(model, cache, item, head))
-        parts = list(resample_blocks(blocks, rate, out_rate))
-        audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-        return audio.astype(np.float32, copy=False), out_rate
+        midi = load_performance(item_midi(cache, item))
+        return render_midi(model, midi, out_rate, _head_of(model, cache, item, head)), out_rate
 
     return piece
 

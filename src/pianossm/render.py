@@ -15,7 +15,7 @@ from pianossm.features import PianoRoll, frame_hop
 from pianossm.model import PianoSSM
 
 __all__ = ["BLOCK_FRAMES", "FRAME_GRIDS", "default_model_path", "render_blocks",
-           "training_frame_rate"]
+           "render_midi", "training_frame_rate"]
 
 #: Where a rate-switched model's input frames fall (see :func:`render_blocks`).
 FRAME_GRIDS = ("synth", "train")
@@ -81,6 +81,49 @@ def render_blocks(model: PianoSSM, roll: PianoRoll, sample_rate: int, head: int 
     np_dtype = np.float64 if dtype == torch.float64 else np.float32
     weights = pack_model(model, sample_rate, head, np_dtype)
     yield from render_roll(weights, roll, tail_seconds, block_frames, frame_samples)
+
+
+def render_midi(model: PianoSSM, midi: object, sample_rate: int, head: int = 0,
+                frame_grid: str = "synth", max_seconds: float | None = None,
+                dtype: torch.dtype = torch.float32) -> np.ndarray:
+    """A whole MIDI file through :func:`render_blocks`, as the model's alias mode asks.
+
+    Under ``oversample`` the model runs at :func:`pianossm.alias.internal_rate` and the
+    audio is resampled (soxr, streaming) to ``sample_rate``.
+
+    Parameters
+    ----------
+    model : PianoSSM
+        The model, with its alias mode set.
+    midi : pretty_midi.PrettyMIDI
+        The performance.
+    sample_rate : int
+        Rate of the returned audio, Hz.
+    head : int
+        Output head index.
+    frame_grid : str
+        See :func:`render_blocks`.
+    max_seconds : float, optional
+        Render at most this much of the file.
+    dtype : torch.dtype
+        ``torch.float32`` or ``torch.float64``.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n,)`` float32 audio from MIDI time 0.
+    """
+    from pianossm.alias import internal_rate, resample_blocks
+
+    f_train = model.config.train_sample_rate
+    rate = internal_rate(model.blocks[0].ssm.alias_mode, f_train, sample_rate)
+    fps = training_frame_rate(model) if frame_grid == "train" else rate / frame_hop(rate)
+    roll = PianoRoll(midi, fps, model.config.pedal_threshold)
+    if max_seconds is not None:
+        roll.n_frames = min(roll.n_frames, round(max_seconds * roll.fs))
+    blocks = render_blocks(model, roll, rate, head, dtype=dtype, frame_grid=frame_grid)
+    parts = list(resample_blocks(blocks, rate, sample_rate))
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
 def training_frame_rate(model: PianoSSM) -> float:
