@@ -60,7 +60,7 @@ def layer_spectra(model: PianoSSM) -> list[LayerSpectrum]:
     out = []
     for block in model.blocks:
         with torch.no_grad():  # float64, as the weights are stored
-            lam = block.ssm.eigenvalues(torch.float64).numpy()
+            lam = block.ssm.eigenvalues(torch.float64).cpu().numpy()
         freq = np.abs(lam.imag) * f_train / (2 * math.pi)
         with np.errstate(divide="ignore"):
             tau = 1.0 / (np.abs(lam.real) * f_train)

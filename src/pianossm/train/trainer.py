@@ -142,17 +142,16 @@ def alias_stats(model: torch.nn.Module, train_rate: int, rates: list[int], margi
     penalty : torch.Tensor
         Scalar ``()`` :func:`pianossm.alias.alias_penalty` (differentiable).
     aliased : int
-        Eigenvalues over all layers with ``|Im(lambda)| f_train / min(rates) > pi``.
+        Eigenvalues over all layers with ``|Im(lambda)| f_train / min(rates) > pi``, as
+        :func:`pianossm.analysis.alias_table` counts them (0 when no target rate is below
+        the training rate).
     """
-    from pianossm.alias import alias_penalty, aliased_mask
-    from pianossm.ssm import DiagonalSSM
+    from pianossm.alias import alias_penalty
+    from pianossm.analysis import alias_table
 
     penalty = alias_penalty(model, train_rate, rates, margin)
-    ts = train_rate / min(rates)
-    with torch.no_grad():
-        aliased = sum(int(aliased_mask(m.eigenvalues(), ts).sum()) for m in model.modules()
-                      if isinstance(m, DiagonalSSM))
-    return penalty, aliased
+    rows = alias_table(model, (min(rates),))  # empty when that rate is not below training
+    return penalty, int(rows[0]["total"]) if rows else 0
 
 
 class Trainer:
