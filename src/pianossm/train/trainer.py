@@ -23,9 +23,9 @@ to the loss; the penalty and the count of eigenvalues aliased at the lowest
 ``--alias-rates`` rate are logged either way.
 """
 
+
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -33,128 +33,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from pianossm.data.cache import AudioCache
 from pianossm.errors import PianoSSMError
 from pianossm.train.config import TrainConfig
+from pianossm.train.logs import append_metrics, spectrogram_figure, tensorboard_writer
+from pianossm.train.parts import (AMP_DTYPES, EIGENVALUE_SUFFIXES, TrainForward, alias_stats,
+                                  mixed_forward, open_cache, param_groups)
 from pianossm.train.schedule import WarmupCosineRestarts
+from pianossm.train.state import CheckpointMixin
 
-__all__ = ["EIGENVALUE_SUFFIXES", "TrainForward", "Trainer", "alias_stats", "mixed_forward",
-           "open_cache", "param_groups"]
-
-#: Parameters that hold the SSM eigenvalues (no weight decay unless asked).
-EIGENVALUE_SUFFIXES = (".ssm.log_mag", ".ssm.angle")
-#: Autocast dtype of each ``--amp`` value (``None``: no autocast).
-AMP_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16}
+__all__ = ["AMP_DTYPES", "EIGENVALUE_SUFFIXES", "TrainForward", "Trainer", "alias_stats",
+           "mixed_forward", "open_cache", "param_groups"]
 
 
-def open_cache(path: str | os.PathLike[str]) -> AudioCache:
-    """A cache folder, or a dataset folder holding ``cache/``."""
-    path = os.fspath(path)
-    inner = os.path.join(path, "cache")
-    return AudioCache(inner if os.path.isfile(os.path.join(inner, "index.json")) else path)
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float, decay_eigenvalues: bool,
-                 ) -> list[dict[str, Any]]:
-    """Adam groups: weight decay on everything but (by default) the eigenvalues."""
-    eig, rest = [], []
-    for name, p in model.named_parameters():
-        (eig if name.endswith(EIGENVALUE_SUFFIXES) else rest).append(p)
-    return [{"params": rest, "weight_decay": weight_decay},
-            {"params": eig, "weight_decay": weight_decay if decay_eigenvalues else 0.0}]
-
-
-def mixed_forward(model: torch.nn.Module, features: torch.Tensor, hop: int,
-                  head: torch.Tensor | int = 0, dtype: torch.dtype | None = torch.bfloat16,
-                  ) -> torch.Tensor:
-    """:meth:`PianoSSM.forward` at ``Ts = 1`` under ``torch.autocast(dtype=dtype)``.
-
-    Autocast lowers the real matmuls (input and output projections, skips, heads); the
-    model itself keeps the discretisation (``exp`` of the eigenvalues, ZOH gains) and the
-    complex scan out of autocast, in float32/complex64 (:meth:`DiagonalSSM.discretise`,
-    :meth:`DiagonalSSM.forward`), and ``tanh`` and every sum with a float32 bias come out
-    float32 (autocast's type promotion), so the state never holds fewer bits than without
-    autocast.  With ``dtype=None`` this is bit for bit ``model(features, hop, 1.0, head)``.
-
-    Parameters
-    ----------
-    model : PianoSSM
-        The model.
-    features : torch.Tensor
-        ``(B, F, C)`` features at the MIDI rate.
-    hop : int
-        Audio samples per MIDI frame.
-    head : torch.Tensor or int
-        ``(B,)`` head indices, or one index for the whole batch.
-    dtype : torch.dtype or None
-        Autocast dtype (``torch.bfloat16``), or ``None`` for no autocast.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, F * hop)`` float32 audio.
-    """
-    with torch.autocast(features.device.type, dtype=dtype or torch.bfloat16,
-                        enabled=dtype is not None):
-        return model(features, hop, 1.0, head).float()
-
-
-class TrainForward(torch.nn.Module):
-    """The training forward pass as a module (what DistributedDataParallel wraps).
-
-    Parameters
-    ----------
-    model : PianoSSM
-        The model; its parameters are this module's.
-    amp : str
-        ``off`` (the model's own forward) or ``bf16`` (:func:`mixed_forward`).
-    """
-
-    def __init__(self, model: torch.nn.Module, amp: str = "off") -> None:
-        super().__init__()
-        self.model = model
-        self.amp = amp
-
-    def forward(self, features: torch.Tensor, hop: int, head: torch.Tensor) -> torch.Tensor:
-        """``(B, F, C)`` features, ``(B,)`` heads to ``(B, F * hop)`` float32 audio at ``Ts = 1``."""
-        if self.amp == "off":
-            return self.model(features, hop, 1.0, head)
-        return mixed_forward(self.model, features, hop, head, AMP_DTYPES[self.amp])
-
-
-def alias_stats(model: torch.nn.Module, train_rate: int, rates: list[int], margin: float,
-                ) -> tuple[torch.Tensor, int]:
-    """The aliasing penalty and the count of modes aliased at the lowest target rate.
-
-    Parameters
-    ----------
-    model : PianoSSM
-        The model.
-    train_rate : int
-        Its training rate, Hz.
-    rates : list of int
-        ``(R,)`` target synthesis rates, Hz.
-    margin : float
-        Safe fraction of each target Nyquist frequency.
-
-    Returns
-    -------
-    penalty : torch.Tensor
-        Scalar ``()`` :func:`pianossm.alias.alias_penalty` (differentiable).
-    aliased : int
-        Eigenvalues over all layers with ``|Im(lambda)| f_train / min(rates) > pi``, as
-        :func:`pianossm.analysis.alias_table` counts them (0 when no target rate is below
-        the training rate).
-    """
-    from pianossm.alias import alias_penalty
-    from pianossm.analysis import alias_table
-
-    penalty = alias_penalty(model, train_rate, rates, margin)
-    rows = alias_table(model, (min(rates),))  # empty when that rate is not below training
-    return penalty, int(rows[0]["total"]) if rows else 0
-
-
-class Trainer:
+class Trainer(CheckpointMixin):
     """One training run described by a :class:`TrainConfig`.
 
     Parameters
@@ -235,48 +126,6 @@ class Trainer:
         rate = cfg.sample_rate
         self.loss_fn = (SMML(rate) if name == "smml" else MSSL(rate)).to(self.device)
         self.val_loss = MSSL(rate)
-
-    # -- checkpoints ---------------------------------------------------------------
-    def _rng_state(self) -> dict[str, Any]:
-        state = self.rng.bit_generator.state
-        return {"numpy": json.dumps(state), "torch": torch.get_rng_state()}
-
-    def save(self, path: str) -> None:
-        """Write the full training state (rank 0 only)."""
-        from pianossm.checkpoint import save_checkpoint
-
-        if self.rank == 0:
-            save_checkpoint(path, self.model, optimizer=self.optimizer.state_dict(),
-                            scheduler=self.scheduler.state_dict(), step=self.step,
-                            rng=self._rng_state(), best=self.best,
-                            train_config=self.cfg.to_dict())
-
-    def resume(self, path: str) -> None:
-        """Continue from a checkpoint written by :meth:`save`."""
-        from pianossm.checkpoint import load_checkpoint
-
-        payload = load_checkpoint(path)
-        if "optimizer" not in payload or "step" not in payload:
-            raise PianoSSMError(f"checkpoint {path!r} holds no training state to resume")
-        self.model.load_state_dict(payload["model"])
-        self.step = int(payload["step"])
-        self.best = float(payload.get("best", float("inf")))
-        self._phase_setup()
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
-        self.rng.bit_generator.state = json.loads(payload["rng"]["numpy"])
-        torch.set_rng_state(payload["rng"]["torch"])
-        self._trim_metrics()
-
-    def _trim_metrics(self) -> None:
-        """Drop metric lines written after the resumed step (they will be redone)."""
-        path = os.path.join(self.cfg.out, "metrics.jsonl")
-        if self.rank != 0 or not os.path.isfile(path):
-            return
-        with open(path) as f:
-            keep = [ln for ln in f if ln.strip() and json.loads(ln)["step"] <= self.step]
-        with open(path, "w") as f:
-            f.writelines(keep)
 
     # -- one step ------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
@@ -388,7 +237,7 @@ class Trainer:
         stop = min(total, until) if until is not None else total
         if self.rank == 0:
             os.makedirs(cfg.out, exist_ok=True)
-            self.writer = _tensorboard(os.path.join(cfg.out, "tb"))
+            self.writer = tensorboard_writer(os.path.join(cfg.out, "tb"))
         history: list[dict[str, float]] = []
         bar = tqdm(total=total, initial=self.step, desc="train", disable=not self.progress)
         seconds_per_step = cfg.batch * self.world * cfg.crop_seconds
@@ -429,14 +278,8 @@ class Trainer:
         return history
 
     def _log(self, rec: dict[str, float], kind: str) -> None:
-        if self.rank != 0:
-            return
-        with open(os.path.join(self.cfg.out, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps({"kind": kind, **rec}) + "\n")
-        if self.writer is not None:
-            for k, v in rec.items():
-                if k != "step":
-                    self.writer.add_scalar(f"{kind}/{k}", v, self.step)
+        if self.rank == 0:
+            append_metrics(self.cfg.out, rec, kind, self.writer, self.step)
 
     def _examples(self) -> None:
         """TensorBoard audio and spectrogram images of the first validation window."""
@@ -449,37 +292,5 @@ class Trainer:
         self.writer.add_audio("val/prediction", torch.from_numpy(np.clip(pred, -1, 1))[None],
                               self.step, rate)
         self.writer.add_audio("val/reference", torch.from_numpy(ref)[None], self.step, rate)
-        self.writer.add_figure("val/spectrograms", _spectrogram_figure(pred, ref, rate),
+        self.writer.add_figure("val/spectrograms", spectrogram_figure(pred, ref, rate),
                                self.step)
-
-
-def _tensorboard(folder: str) -> Any:
-    """A SummaryWriter, or ``None`` (with a warning) when tensorboard is not installed."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        import logging
-
-        logging.getLogger(__name__).warning("tensorboard is not installed; no TensorBoard logs")
-        return None
-    return SummaryWriter(folder)
-
-
-def _spectrogram_figure(pred: np.ndarray, ref: np.ndarray, rate: int) -> Any:
-    """Log-magnitude spectrograms of prediction and reference, one above the other."""
-    import librosa
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
-    for ax, audio, title in ((axes[0], pred, "prediction"), (axes[1], ref, "reference")):
-        spec = np.abs(librosa.stft(audio, n_fft=1024, hop_length=256))
-        ax.imshow(20 * np.log10(spec + 1e-5), origin="lower", aspect="auto", vmin=-100,
-                  extent=(0, len(audio) / rate, 0, rate / 2000))
-        ax.set_title(title)
-        ax.set_ylabel("kHz")
-    axes[1].set_xlabel("s")
-    fig.tight_layout()
-    return fig
