@@ -146,7 +146,7 @@ def apply_alias_mode(lam: torch.Tensor, b: torch.Tensor, bias: torch.Tensor, ts:
         ``(H,)`` complex ``b_d``.
     """
     from pianossm.errors import PianoSSMError
-    from pianossm.ssm import zoh_gain
+    from pianossm.zoh import zoh_gain
 
     if mode not in ALIAS_MODES:
         raise PianoSSMError(f"unknown alias mode {mode!r}; allowed: {list(ALIAS_MODES)}")
@@ -202,9 +202,9 @@ def alias_penalty(model: torch.nn.Module, train_rate: int, target_rates: list[in
     torch.Tensor
         Scalar ``()`` penalty, differentiable.
     """
-    from pianossm.ssm import DiagonalSSM
-
-    layers = [m for m in model.modules() if isinstance(m, DiagonalSSM)]
+    # Duck-typed (a module with eigenvalues and B/C weights) so alias.py needs no ssm import.
+    layers = [m for m in model.modules()
+              if callable(getattr(m, "eigenvalues", None)) and hasattr(m, "B") and hasattr(m, "C")]
     rates = [r for r in target_rates if r < train_rate]
     device = layers[0].log_mag.device if layers else None
     total = torch.zeros((), device=device)

@@ -10,7 +10,7 @@ from torch import nn
 from pianossm.config import PianoSSMConfig
 from pianossm.errors import PianoSSMError
 from pianossm.scan import DEFAULT_CHUNK
-from pianossm.ssm import DiagonalSSM, Discretised
+from pianossm.ssm import SCAN_BACKENDS, DiagonalSSM, Discretised
 
 __all__ = ["ModelState", "PianoSSM", "SSMBlock"]
 
@@ -122,6 +122,20 @@ class PianoSSM(nn.Module):
         """Zero state of every layer."""
         return [b.ssm.default_state(batch, dtype) for b in self.blocks]
 
+    def set_scan(self, name: str) -> None:
+        """Which recurrence the parallel pass runs in every layer.
+
+        Parameters
+        ----------
+        name : str
+            One of :data:`pianossm.ssm.SCAN_BACKENDS`: ``auto`` (compiled where it serves
+            the tensors, else chunked), ``compiled`` or ``chunked``.
+        """
+        if name not in SCAN_BACKENDS:
+            raise PianoSSMError(f"unknown scan {name!r}; allowed: {list(SCAN_BACKENDS)}")
+        for block in self.blocks:
+            block.ssm.scan = name
+
     def discretise(self, ts: float) -> list[Discretised]:
         """Discrete matrices of every layer at step ``ts``."""
         return [b.ssm.discretise(ts) for b in self.blocks]
@@ -168,10 +182,8 @@ class PianoSSM(nn.Module):
         state = state if state is not None else [None] * len(self.blocks)
         new_state: ModelState = []
         first = self.blocks[0]
-        d0 = first.ssm.discretise(ts)
         # The input is constant over each frame: project at the MIDI rate, then hold.
-        bu = DiagonalSSM.input_projection(features, d0).repeat_interleave(hop, dim=1)
-        y, s = first.ssm(None, ts, state[0], bu=bu, chunk=chunk)  # type: ignore[arg-type]
+        y, s = first.ssm(features, ts, state[0], chunk=chunk, hold=hop)
         z = first.finish(None, y)  # (B, T, d1); the first block has no skip
         new_state.append(s)
         for block, s0 in zip(self.blocks[1:], state[1:]):

@@ -25,54 +25,17 @@ import math
 import torch
 from torch import nn
 
+from pianossm.alias import apply_alias_mode
+from pianossm.errors import PianoSSMError
 from pianossm.scan import DEFAULT_CHUNK, lti_scan
+from pianossm.scan_compiled import compiled_scan, compiled_scan_available
+from pianossm.zoh import Discretised, zoh_gain
 
-__all__ = ["DiagonalSSM", "Discretised"]
+__all__ = ["SCAN_BACKENDS", "DiagonalSSM", "Discretised", "scan_backend", "zoh_gain"]
 
-
-class Discretised:
-    """ZOH-discretised matrices of one layer at one ``Ts`` (a plain record).
-
-    Attributes
-    ----------
-    log_a : ``(H,)`` complex, ``lambda * Ts`` (so ``lambda_d = exp(log_a)``).
-    bd : ``(H, d_in)`` complex, ``B_d``.
-    bias : ``(H,)`` complex, ``b_d``.
-    c : ``(d_out, H)`` complex, ``C``.
-    c_bias : ``(d_out,)`` real, ``c``.
-    """
-
-    def __init__(self, log_a: torch.Tensor, bd: torch.Tensor, bias: torch.Tensor,
-                 c: torch.Tensor, c_bias: torch.Tensor) -> None:
-        self.log_a, self.bd, self.bias, self.c, self.c_bias = log_a, bd, bias, c, c_bias
-
-    @property
-    def a(self) -> torch.Tensor:
-        """``(H,)`` complex ``lambda_d``."""
-        return torch.exp(self.log_a)
-
-
-def zoh_gain(lam: torch.Tensor, ts: float) -> torch.Tensor:
-    """``(exp(lambda Ts) - 1) / lambda``, with its Taylor series where ``|lambda Ts|`` is tiny.
-
-    Parameters
-    ----------
-    lam : torch.Tensor
-        ``(H,)`` complex eigenvalues.
-    ts : float
-        Step.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(H,)`` complex gain.
-    """
-    z = lam * ts
-    small = z.abs() < 1e-4
-    safe = torch.where(small, torch.ones_like(lam), lam)
-    exact = (torch.exp(z) - 1) / safe
-    series = ts * (1 + z / 2 + z * z / 6)
-    return torch.where(small, series, exact)
+#: Recurrence implementations of the parallel pass: ``auto`` picks ``compiled`` (numba,
+#: own backward) where it serves the tensors (CPU, float32/64), else ``chunked``.
+SCAN_BACKENDS = ("auto", "compiled", "chunked")
 
 
 class DiagonalSSM(nn.Module):
@@ -102,6 +65,8 @@ class DiagonalSSM(nn.Module):
         #: Bound on ``|Im(lambda)|`` per training sample (``None``: free), set by
         #: :class:`pianossm.model.PianoSSM` from ``config.max_mode_hz``.
         self.max_im: float | None = None
+        #: Which recurrence :meth:`forward` runs, one of :data:`SCAN_BACKENDS`.
+        self.scan = "auto"
         self.reset_parameters(dt_min, dt_max)
 
     @torch.no_grad()
@@ -172,8 +137,6 @@ class DiagonalSSM(nn.Module):
         bias = torch.view_as_complex(self.B_bias.contiguous())  # (H,)
         c = torch.view_as_complex(self.C.contiguous())  # (d_out, H)
         if self.alias_mode != "none":
-            from pianossm.alias import apply_alias_mode
-
             log_a, bd, bias_d = apply_alias_mode(lam, b, bias, ts, self.alias_mode)
             return Discretised(log_a, bd, bias_d, c, self.C_bias)
         gain = zoh_gain(lam, ts)  # (H,)
@@ -183,24 +146,29 @@ class DiagonalSSM(nn.Module):
         """Zero state, ``(batch, H)`` complex."""
         return torch.zeros(batch, self.d_state, dtype=dtype, device=self.log_mag.device)
 
-    def forward(self, u: torch.Tensor, ts: float = 1.0, state: torch.Tensor | None = None,
-                bu: torch.Tensor | None = None, chunk: int = DEFAULT_CHUNK,
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, u: torch.Tensor | None, ts: float = 1.0, state: torch.Tensor | None = None,
+                bu: torch.Tensor | None = None, chunk: int = DEFAULT_CHUNK, hold: int = 1,
+                t_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Parallel pass over a whole sequence.
 
         Parameters
         ----------
         u : torch.Tensor
-            ``(B, T, d_in)`` real input (ignored when ``bu`` is given).
+            ``(B, F, d_in)`` real input, each row held for ``hold`` samples (ignored when
+            ``bu`` is given).
         ts : float
             Step in training sample periods.
         state : torch.Tensor, optional
-            ``(B, H)`` complex state before ``u[:, 0]``; zero when omitted.
+            ``(B, H)`` complex state before the first sample; zero when omitted.
         bu : torch.Tensor, optional
-            ``(B, T, H)`` complex ``B_d u + b_d`` computed by the caller (the first layer
-            computes it at the MIDI rate and holds it).
+            ``(B, T, H)`` complex ``B_d u + b_d`` computed by the caller (chunked scan only).
         chunk : int
-            Chunk length of the scan.
+            Chunk length of the chunked scan.
+        hold : int
+            Samples per input row (the first layer's MIDI frames: the input projection
+            runs at the MIDI rate and is held).
+        t_len : int, optional
+            Output samples, at most ``F * hold`` (default ``F * hold``).
 
         Returns
         -------
@@ -210,11 +178,48 @@ class DiagonalSSM(nn.Module):
             ``(B, H)`` complex state after the last sample.
         """
         d = self.discretise(ts)
+        ref = u if bu is None else bu
+        if bu is None and self.resolve_scan(ref) == "compiled":
+            return self._forward_compiled(u, d, state, hold, t_len)
         if bu is None:
-            bu = self.input_projection(u, d)  # (B, T, H); a matmul autocast may lower
+            bu = self.input_projection(u, d)  # (B, F, H); a matmul autocast may lower
+            if hold > 1:
+                bu = bu.repeat_interleave(hold, dim=1)
+            if t_len is not None:
+                bu = bu[:, :t_len]
         with torch.autocast(bu.device.type, enabled=False):  # the state stays complex64
             x = lti_scan(d.log_a, bu, state, chunk)  # (B, T, H)
         return self.output_projection(x, d), x[:, -1]
+
+    def resolve_scan(self, t: torch.Tensor) -> str:
+        """The scan :meth:`forward` uses for inputs like ``t``: ``compiled`` or ``chunked``."""
+        if self.scan == "chunked":
+            return "chunked"
+        ok = compiled_scan_available(t)
+        if self.scan == "compiled" and not ok:
+            raise PianoSSMError(f"the compiled scan needs numba and a float32/float64 CPU "
+                                f"tensor; got {t.dtype} on {t.device}")
+        return "compiled" if ok else "chunked"
+
+    def _forward_compiled(self, u: torch.Tensor, d: Discretised, state: torch.Tensor | None,
+                          hold: int, t_len: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` on :func:`pianossm.scan_compiled.compiled_scan`: real ``[Re | Im]``
+        buffers, one product in and one out, no complex intermediates."""
+        h = self.d_state
+        w_in = torch.cat([d.bd.real, d.bd.imag], 0)  # (2H, d_in)
+        b_in = torch.cat([d.bias.real, d.bias.imag])  # (2H,)
+        # Under autocast the bias is added outside the product (in float32, as the chunked
+        # path does); otherwise it is fused into the product.
+        mixed = torch.is_autocast_enabled(u.device.type)
+        lin = torch.nn.functional.linear
+        v = (lin(u, w_in) + b_in) if mixed else lin(u, w_in.to(u.dtype), b_in.to(u.dtype))  # (B, F, 2H)
+        x0 = None if state is None else torch.cat([state.real, state.imag], -1)  # (B, 2H)
+        with torch.autocast(u.device.type, enabled=False):
+            x = compiled_scan(torch.exp(d.log_a), v.float() if v.dtype == torch.bfloat16 else v,
+                              x0, hold, t_len)  # (B, T, 2H)
+        w_out = torch.cat([d.c.real, -d.c.imag], 1)  # (d_out, 2H)
+        y = (lin(x, w_out) + d.c_bias) if mixed else lin(x, w_out.to(x.dtype), d.c_bias.to(x.dtype))
+        return y, torch.complex(x[:, -1, :h], x[:, -1, h:])
 
     @staticmethod
     def input_projection(u: torch.Tensor, d: Discretised) -> torch.Tensor:
@@ -253,3 +258,17 @@ class DiagonalSSM(nn.Module):
         d = self.discretise(ts) if d is None else d
         x = d.a * state + self.input_projection(u, d)  # (B, H)
         return self.output_projection(x, d), x
+
+
+def scan_backend(model: nn.Module, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> str:
+    """The scan every layer of ``model`` runs for inputs on ``device``/``dtype``.
+
+    Returns
+    -------
+    str
+        ``compiled`` or ``chunked`` (``mixed`` if layers differ).
+    """
+    probe = torch.empty(0, device=device, dtype=dtype)
+    names = {m.resolve_scan(probe) for m in model.modules() if isinstance(m, DiagonalSSM)}
+    return names.pop() if len(names) == 1 else "mixed"
