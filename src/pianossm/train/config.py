@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     device: str = "cpu"
+    scan: str = "auto"  # recurrence of the training forward: auto, compiled (numba) or chunked
     amp: str = "off"  # off or bf16: autocast on the real matmuls, the scan stays complex64
     alias_reg: float = 0.0  # weight of pianossm.alias.alias_penalty in the training loss
     alias_rates: str = "16000,24000"  # comma-separated synthesis rates (Hz) to keep alias-free
@@ -98,6 +99,10 @@ class TrainConfig:
             raise PianoSSMError(f"unknown loss {self.loss!r}; allowed: mssl, smml")
         if self.finetune_steps < 0 or self.warmup_steps < 0:
             raise PianoSSMError("--finetune-steps and --warmup-steps must be >= 0")
+        from pianossm.ssm import SCAN_BACKENDS
+
+        if self.scan not in SCAN_BACKENDS:
+            raise PianoSSMError(f"unknown --scan {self.scan!r}; allowed: {', '.join(SCAN_BACKENDS)}")
         if self.amp not in AMP_MODES:
             raise PianoSSMError(f"unknown --amp {self.amp!r}; allowed: {', '.join(AMP_MODES)} "
                                 "(fp16 would need loss scaling, which this trainer does not do)")

@@ -27,6 +27,7 @@ to the loss; the penalty and the count of eigenvalues aliased at the lowest
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any
 
@@ -83,6 +84,14 @@ class Trainer(CheckpointMixin):
             changes["max_mode_hz"] = cfg.alias_margin * min(cfg.alias_rate_list()) / 2
         torch.manual_seed(cfg.seed)
         self.model = PianoSSM(preset(cfg.preset, **changes)).to(self.device)
+        self.model.set_scan(cfg.scan)
+        from pianossm.ssm import scan_backend
+
+        #: The recurrence the training forward runs (``compiled`` or ``chunked``), logged.
+        self.scan_path = scan_backend(self.model, self.device)
+        if self.rank == 0 and progress:
+            print(f"training scan: {self.scan_path} ({cfg.threads} thread(s), "
+                  f"device {self.device})", file=sys.stderr)
         self.net: torch.nn.Module = TrainForward(self.model, cfg.amp)
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.net)
