@@ -1,8 +1,14 @@
-"""Rendering a MIDI file of any length in one streaming pass with carried state."""
+"""Rendering a MIDI file of any length in one streaming pass with carried state.
+
+The module is callable: ``pianossm.render(midi, out)`` is :func:`pianossm.api.render`
+(the submodule and the function share the name, so the module forwards the call).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
+import types
 from collections.abc import Iterator
 from fractions import Fraction
 from importlib import resources
@@ -14,11 +20,10 @@ from pianossm.errors import PianoSSMError
 from pianossm.features import PianoRoll, frame_hop
 from pianossm.model import PianoSSM
 
-__all__ = ["BLOCK_FRAMES", "FRAME_GRIDS", "default_model_path", "render_blocks",
-           "render_midi", "training_frame_rate"]
+from pianossm.options import FRAME_GRIDS, NUMERICS
 
-#: Where a rate-switched model's input frames fall (see :func:`render_blocks`).
-FRAME_GRIDS = ("synth", "train")
+__all__ = ["BLOCK_FRAMES", "FRAME_GRIDS", "default_model_path", "render_blocks",
+           "render_midi", "synthesis_stream", "training_frame_rate"]
 
 #: MIDI frames per block: about one second of audio, so memory does not grow with length.
 BLOCK_FRAMES = 1024
@@ -83,13 +88,84 @@ def render_blocks(model: PianoSSM, roll: PianoRoll, sample_rate: int, head: int 
     yield from render_roll(weights, roll, tail_seconds, block_frames, frame_samples)
 
 
+def synthesis_stream(model: PianoSSM, midi: object, sample_rate: int, head: int = 0,
+                     tail_seconds: float = 0.0, frame_grid: str = "synth",
+                     numerics: str = "exact", dtype: torch.dtype = torch.float32,
+                     max_seconds: float | None = None) -> tuple[Iterator[np.ndarray], float]:
+    """The one synthesis pipeline: roll, internal rate, alias mode, frame grid, resampling.
+
+    Every renderer (``pianossm render``, :func:`pianossm.synthesize`, batch rendering,
+    :func:`render_midi`) goes through here.  Under the model's ``oversample`` alias mode
+    the model runs at :func:`pianossm.alias.internal_rate` and the blocks are resampled
+    (soxr, streaming) to ``sample_rate``.
+
+    Parameters
+    ----------
+    model : PianoSSM
+        The model, with its alias mode set.
+    midi : pretty_midi.PrettyMIDI
+        The performance.
+    sample_rate : int
+        Rate of the yielded audio, Hz.
+    head : int
+        Output head index.
+    tail_seconds : float
+        Seconds rendered after the last MIDI event.
+    frame_grid : str
+        See :func:`render_blocks`.
+    numerics : str
+        ``exact`` (streaming engine) or ``reference`` (the published float32 whole-file
+        scan, :func:`pianossm.compat.reference_forward`, one block).
+    dtype : torch.dtype
+        ``torch.float32`` or ``torch.float64`` (``exact`` only).
+    max_seconds : float, optional
+        Render at most this much of the file (before the tail).
+
+    Returns
+    -------
+    blocks : iterator of np.ndarray
+        ``(n_i,)`` float32 audio blocks at ``sample_rate``, from MIDI time 0.
+    seconds : float
+        Audio length the blocks add up to (for a progress bar), seconds.
+    """
+    from pianossm.alias import internal_rate, resample_blocks
+
+    if frame_grid not in FRAME_GRIDS:
+        raise PianoSSMError(f"unknown frame grid {frame_grid!r}; allowed: {list(FRAME_GRIDS)}")
+    if numerics not in NUMERICS:
+        raise PianoSSMError(f"unknown numerics {numerics!r}; allowed: {list(NUMERICS)}")
+    if frame_grid == "train" and numerics == "reference":
+        raise PianoSSMError("--frame-grid train works with --numerics exact only")
+    if tail_seconds < 0:
+        raise PianoSSMError(f"tail must be >= 0 seconds, got {tail_seconds}")
+    f_train = model.config.train_sample_rate
+    rate = internal_rate(model.blocks[0].ssm.alias_mode, f_train, sample_rate)
+    fps = training_frame_rate(model) if frame_grid == "train" else rate / frame_hop(rate)
+    roll = PianoRoll(midi, fps, model.config.pedal_threshold)
+    if max_seconds is not None:
+        roll.n_frames = min(roll.n_frames, round(max_seconds * roll.fs))
+    total = roll.n_frames + round(tail_seconds * roll.fs)
+    if numerics == "reference":
+        blocks = _reference_blocks(model, roll, rate, head, total)
+    else:
+        blocks = render_blocks(model, roll, rate, head, tail_seconds, BLOCK_FRAMES, dtype,
+                               frame_grid)
+    return resample_blocks(blocks, rate, sample_rate), total / roll.fs
+
+
+def _reference_blocks(model: PianoSSM, roll: PianoRoll, rate: int, head: int,
+                      total: int) -> Iterator[np.ndarray]:
+    """The whole file through :func:`pianossm.compat.reference_forward`, as one block."""
+    from pianossm.compat import reference_forward
+
+    feats = torch.from_numpy(roll.frames(0, total))[None]
+    yield reference_forward(model, feats, frame_hop(rate), model.ts_for(rate), head)[0].numpy()
+
+
 def render_midi(model: PianoSSM, midi: object, sample_rate: int, head: int = 0,
                 frame_grid: str = "synth", max_seconds: float | None = None,
                 dtype: torch.dtype = torch.float32) -> np.ndarray:
-    """A whole MIDI file through :func:`render_blocks`, as the model's alias mode asks.
-
-    Under ``oversample`` the model runs at :func:`pianossm.alias.internal_rate` and the
-    audio is resampled (soxr, streaming) to ``sample_rate``.
+    """A whole MIDI file through :func:`synthesis_stream` (no tail), as one array.
 
     Parameters
     ----------
@@ -113,16 +189,9 @@ def render_midi(model: PianoSSM, midi: object, sample_rate: int, head: int = 0,
     np.ndarray
         ``(n,)`` float32 audio from MIDI time 0.
     """
-    from pianossm.alias import internal_rate, resample_blocks
-
-    f_train = model.config.train_sample_rate
-    rate = internal_rate(model.blocks[0].ssm.alias_mode, f_train, sample_rate)
-    fps = training_frame_rate(model) if frame_grid == "train" else rate / frame_hop(rate)
-    roll = PianoRoll(midi, fps, model.config.pedal_threshold)
-    if max_seconds is not None:
-        roll.n_frames = min(roll.n_frames, round(max_seconds * roll.fs))
-    blocks = render_blocks(model, roll, rate, head, dtype=dtype, frame_grid=frame_grid)
-    parts = list(resample_blocks(blocks, rate, sample_rate))
+    blocks, _ = synthesis_stream(model, midi, sample_rate, head, frame_grid=frame_grid,
+                                 dtype=dtype, max_seconds=max_seconds)
+    parts = list(blocks)
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
@@ -130,3 +199,15 @@ def training_frame_rate(model: PianoSSM) -> float:
     """Frames per second of the model's training rate (``f_train / frame_hop(f_train)``)."""
     f_train = model.config.train_sample_rate
     return f_train / frame_hop(f_train)
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`pianossm.api.render`."""
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        from pianossm.api import render
+
+        return render(*args, **kwargs)  # type: ignore[arg-type]
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,292 @@
+"""The Python API: load a model, synthesise MIDI to samples, render MIDI to a file.
+
+``pianossm render`` is a thin layer over :func:`render`, and :func:`synthesize` returns the
+very samples that command writes (both go through :func:`pianossm.render.synthesis_stream`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+
+from pianossm.errors import PianoSSMError
+
+__all__ = ["LICENCE_NOTE", "RenderResult", "load_model", "read_midi", "render", "synthesize"]
+
+#: Printed (once per process) when a published ``.pth`` is imported on the fly.
+LICENCE_NOTE = ("note: the published Piano-SSM weights are licensed CC BY-NC-SA 4.0 "
+                "(non-commercial, share-alike); they are not part of pianossm")
+#: ``progress(done_seconds, total_seconds)`` after each rendered block.
+Progress = Callable[[float, float], None]
+
+_licence_shown = False
+_default_model: Any = None
+
+
+def load_model(source: str | os.PathLike[str] = "default", device: str = "cpu") -> Any:
+    """A Piano-SSM model in eval mode.
+
+    Parameters
+    ----------
+    source : str or PathLike
+        ``"default"`` (the built-in model), a pianossm checkpoint (``.pt``), or a published
+        Piano-SSM ``.pth``, imported on the fly (the licence note is printed once).
+    device : str
+        Torch device of the parameters (rendering itself runs on the CPU engine).
+
+    Returns
+    -------
+    PianoSSM
+    """
+    global _licence_shown
+    from pianossm.checkpoint import import_official
+    from pianossm.checkpoint import load_model as load_checkpoint_model
+    from pianossm.render import default_model_path
+
+    path = default_model_path() if os.fspath(source) == "default" else os.fspath(source)
+    if path.endswith(".pth"):
+        model = import_official(path)
+        if not _licence_shown:
+            print(LICENCE_NOTE, file=sys.stderr)
+            _licence_shown = True
+    else:
+        model = load_checkpoint_model(path)
+    return model.to(device)
+
+
+def read_midi(midi: Any) -> Any:
+    """A ``pretty_midi.PrettyMIDI`` from a path, bytes, a PrettyMIDI or a list of notes.
+
+    Parameters
+    ----------
+    midi : str, PathLike, bytes, pretty_midi.PrettyMIDI or list
+        A ``.mid`` path, the bytes of one, a PrettyMIDI, or notes: ``pretty_midi.Note``
+        objects or ``(pitch, velocity, start_s, end_s)`` tuples.
+
+    Returns
+    -------
+    pretty_midi.PrettyMIDI
+    """
+    import pretty_midi
+
+    from pianossm.features import load_midi
+
+    if isinstance(midi, pretty_midi.PrettyMIDI):
+        pm = midi
+    elif isinstance(midi, (str, os.PathLike)):
+        return load_midi(midi)
+    elif isinstance(midi, (bytes, bytearray)):
+        try:
+            pm = pretty_midi.PrettyMIDI(io.BytesIO(bytes(midi)))
+        except Exception as exc:  # noqa: BLE001  (mido/pretty_midi raise many types)
+            raise PianoSSMError(f"not readable MIDI data ({exc})") from None
+    elif isinstance(midi, Iterable):
+        pm = pretty_midi.PrettyMIDI()
+        piano = pretty_midi.Instrument(program=0)
+        piano.notes = [_note(n) for n in midi]
+        pm.instruments.append(piano)
+    else:
+        raise PianoSSMError(f"cannot read MIDI from a {type(midi).__name__}; give a path, "
+                            f"bytes, a PrettyMIDI or a list of notes")
+    if not any(inst.notes for inst in pm.instruments if not inst.is_drum):
+        raise PianoSSMError("MIDI has no notes to play")
+    return pm
+
+
+def _note(n: Any) -> Any:
+    """One ``pretty_midi.Note`` from a Note or a ``(pitch, velocity, start, end)`` tuple."""
+    import pretty_midi
+
+    if isinstance(n, pretty_midi.Note):
+        pitch, velocity, start, end = n.pitch, n.velocity, n.start, n.end
+    else:
+        try:
+            pitch, velocity, start, end = n
+        except (TypeError, ValueError):
+            raise PianoSSMError(f"a note must be (pitch, velocity, start, end), got {n!r}") from None
+    if not (0 <= int(pitch) <= 127 and 1 <= int(velocity) <= 127 and 0 <= start < end):
+        raise PianoSSMError(f"bad note {n!r}: need pitch 0-127, velocity 1-127, "
+                            f"0 <= start < end")
+    return pretty_midi.Note(int(velocity), int(pitch), float(start), float(end))
+
+
+def _model(model: Any) -> Any:
+    """The given model, a model loaded from a source, or the cached built-in one."""
+    global _default_model
+    if model is None or (isinstance(model, str) and model == "default"):
+        if _default_model is None:
+            _default_model = load_model("default")
+        return _default_model
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model)
+    return model
+
+
+@contextmanager
+def _stream(midi: Any, model: Any, sample_rate: int | None, head: str | int | None,
+            tail: float, alias_mode: str, frame_grid: str, numerics: str, float64: bool,
+            max_seconds: float | None) -> Iterator[tuple[Iterator[np.ndarray], int, float, Any,
+                                                         int]]:
+    """Blocks, output rate, seconds, model, head index; the model's alias mode is restored."""
+    import torch
+
+    from pianossm.render import synthesis_stream
+
+    pm = read_midi(midi)
+    net = _model(model)
+    out_rate = int(sample_rate or net.config.train_sample_rate)
+    index = net.head_index(head) if isinstance(head, int) else net.resolve_head(head)
+    before = net.blocks[0].ssm.alias_mode
+    net.set_alias_mode(alias_mode)
+    try:
+        dtype = torch.float64 if float64 else torch.float32
+        blocks, seconds = synthesis_stream(net, pm, out_rate, index, tail, frame_grid,
+                                           numerics, dtype, max_seconds)
+        yield blocks, out_rate, seconds, net, index
+    finally:
+        net.set_alias_mode(before)
+
+
+def synthesize(midi: Any, model: Any = None, sample_rate: int | None = None,
+               head: str | int | None = None, *, tail: float = 0.0, alias_mode: str = "none",
+               frame_grid: str = "synth", numerics: str = "exact", float64: bool = False,
+               max_seconds: float | None = None, progress: Progress | None = None,
+               ) -> tuple[np.ndarray, int]:
+    """Synthesise MIDI to audio samples (the samples ``pianossm render`` writes).
+
+    Parameters
+    ----------
+    midi : str, PathLike, bytes, pretty_midi.PrettyMIDI or list
+        See :func:`read_midi`.
+    model : PianoSSM, str or None
+        A model, a source for :func:`load_model`, or ``None`` for the built-in model.
+    sample_rate : int, optional
+        Output rate in Hz (default: the model's training rate).
+    head : str or int, optional
+        Head name or index (default: ``2009`` where the model has it, else the first).
+    tail : float
+        Seconds rendered after the last MIDI event.
+    alias_mode, frame_grid, numerics : str
+        As ``pianossm render --alias-mode/--frame-grid/--numerics``.
+    float64 : bool
+        Compute in float64.
+    max_seconds : float, optional
+        Render at most this much of the MIDI (before the tail).
+    progress : callable, optional
+        ``progress(done_seconds, total_seconds)`` after each block.
+
+    Returns
+    -------
+    audio : np.ndarray
+        ``(n,)`` float32 samples (not clipped).
+    sample_rate : int
+        Their rate, Hz.
+    """
+    with _stream(midi, model, sample_rate, head, tail, alias_mode, frame_grid, numerics,
+                 float64, max_seconds) as (blocks, rate, seconds, _, _):
+        parts, done = [], 0
+        for block in blocks:
+            parts.append(block)
+            done += len(block)
+            if progress is not None:
+                progress(done / rate, seconds)
+    audio = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(
+        0, np.float32)
+    return audio, rate
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What :func:`render` wrote: ``path`` (``"-"`` for a stream), ``seconds`` of audio at
+    ``sample_rate`` Hz, ``head`` name, ``wall`` seconds and ``clipped`` samples."""
+
+    path: str
+    seconds: float
+    sample_rate: int
+    synth_rate: int
+    head: str
+    wall: float
+    clipped: int
+
+
+def render(midi_path: Any, out_path: str | os.PathLike[str] | IO[bytes], model: Any = None,
+           sample_rate: int | None = None, head: str | int | None = None, *,
+           bits: str = "16", force: bool = False, tail: float = 0.0, alias_mode: str = "none",
+           frame_grid: str = "synth", numerics: str = "exact", float64: bool = False,
+           progress: Progress | None = None) -> RenderResult:
+    """Render MIDI to a WAV/FLAC file, streaming, written atomically.
+
+    Parameters
+    ----------
+    midi_path : str, PathLike, bytes, pretty_midi.PrettyMIDI or list
+        See :func:`read_midi`.
+    out_path : str, PathLike or binary file
+        ``.wav``/``.flac`` path (temporary file renamed into place on success), or an open
+        binary stream (``sys.stdout.buffer``) that receives a whole WAV at the end.
+    model, sample_rate, head, tail, alias_mode, frame_grid, numerics, float64, progress
+        As :func:`synthesize`.
+    bits : str
+        ``16``, ``24`` or ``float``.
+    force : bool
+        Overwrite an existing file.
+
+    Returns
+    -------
+    RenderResult
+    """
+    from pianossm.alias import internal_rate
+    from pianossm.audio import AudioWriter
+
+    start = time.perf_counter()
+    if not isinstance(out_path, (str, os.PathLike)):
+        return _render_stream(midi_path, out_path, start, model, sample_rate, head, bits,
+                              tail, alias_mode, frame_grid, numerics, float64, progress)
+    with _stream(midi_path, model, sample_rate, head, tail, alias_mode, frame_grid, numerics,
+                 float64, None) as (blocks, rate, seconds, net, index):
+        with AudioWriter(out_path, rate, bits, force=force) as out:
+            for block in blocks:
+                out.write(block)
+                if progress is not None:
+                    progress(out.frames / rate, seconds)
+        synth = internal_rate(alias_mode, net.config.train_sample_rate, rate)
+        return RenderResult(os.fspath(out_path), out.frames / rate, rate, synth,
+                            net.config.heads[index], time.perf_counter() - start, out.clipped)
+
+
+def _render_stream(midi: Any, stream: IO[bytes], start: float, model: Any,
+                   sample_rate: int | None, head: str | int | None, bits: str, tail: float,
+                   alias_mode: str, frame_grid: str, numerics: str, float64: bool,
+                   progress: Progress | None) -> RenderResult:
+    """:func:`render` to an open binary stream: the whole WAV is built, then written."""
+    import soundfile as sf
+
+    from pianossm.alias import internal_rate
+    from pianossm.audio import SUBTYPES
+
+    if bits not in SUBTYPES:
+        raise PianoSSMError(f"unknown sample format {bits!r}; allowed: {sorted(SUBTYPES)}")
+    net = _model(model)
+    audio, rate = synthesize(midi, net, sample_rate, head, tail=tail, alias_mode=alias_mode,
+                             frame_grid=frame_grid, numerics=numerics, float64=float64,
+                             progress=progress)
+    if not np.all(np.isfinite(audio)):
+        raise PianoSSMError("synthesised audio holds NaN or infinite samples "
+                            "(a broken checkpoint?)")
+    clipped = int((np.abs(audio) > 1.0).sum()) if bits != "float" else 0
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(audio, -1.0, 1.0) if bits != "float" else audio, rate,
+             subtype=SUBTYPES[bits], format="WAV")
+    stream.write(buf.getvalue())
+    stream.flush()
+    index = net.head_index(head) if isinstance(head, int) else net.resolve_head(head)
+    synth = internal_rate(alias_mode, net.config.train_sample_rate, rate)
+    return RenderResult("-", len(audio) / rate, rate, synth, net.config.heads[index],
+                        time.perf_counter() - start, clipped)
