@@ -70,8 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             t.add_argument(flag, type=kind, default=None, help=f"(default {f.default!r})")
     t.set_defaults(func=_train)
 
-    from pianossm.alias import ALIAS_MODES
-    from pianossm.render import FRAME_GRIDS
+    from pianossm.options import ALIAS_MODE_NAMES as ALIAS_MODES
+    from pianossm.options import FRAME_GRIDS
 
     e = sub.add_parser("evaluate", help="MSSL over 10 s windows, per piece and mean "
                        "(--timing: onset timing of whole pieces against their MIDI)")
