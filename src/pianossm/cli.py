@@ -18,7 +18,6 @@ from pianossm.errors import PianoSSMError
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 
-
 def _command_modules() -> list[str]:
     """Every module of :mod:`pianossm.commands` (``core`` first), each with ``register``."""
     import pianossm.commands as pkg
@@ -48,14 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)  # a handler may return an exit status (batch failures)
     except PianoSSMError as exc:
         print(f"pianossm: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("pianossm: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

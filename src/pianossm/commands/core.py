@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-from pianossm.alias import ALIAS_MODES
-from pianossm.render import FRAME_GRIDS
+from pianossm.options import ALIAS_MODE_NAMES, BITS, FRAME_GRIDS, NUMERICS
 
 __all__ = ["register"]
 
@@ -16,17 +14,21 @@ _PAPER_K = {"XL": 268.4, "L": 142.4, "S": 79.4}
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the core subcommands to ``sub``."""
-    p = sub.add_parser("render", help="synthesise a MIDI file to WAV/FLAC")
-    p.add_argument("midi", nargs="?", default=None,
-                   help="input .mid (default: the built-in demo phrase)")
-    p.add_argument("-o", "--output", required=True, help="output .wav or .flac")
-    p.add_argument("--model", default=None, help="pianossm checkpoint (default: built-in model)")
+    p = sub.add_parser("render", help="synthesise MIDI file(s) to WAV/FLAC")
+    p.add_argument("midi", nargs="*", default=[],
+                   help="input .mid file(s), folders of them or glob patterns; '-' reads one "
+                        "from stdin (default: the built-in demo phrase)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output .wav or .flac; '-' writes a WAV to stdout; a folder (ending "
+                        "in '/' or existing) renders a batch into OUTDIR/NAME.wav")
+    p.add_argument("--model", default=None, help="pianossm checkpoint or published .pth "
+                   "(default: built-in model)")
     p.add_argument("--sample-rate", type=int, default=None,
                    help="synthesis rate in Hz (default: the model's training rate)")
     p.add_argument("--head", default=None,
                    help="output head by name or index (default: the model's first; "
                         "2009 for imported MAESTRO models)")
-    p.add_argument("--bits", choices=["16", "24", "float"], default="16", help="sample format")
+    p.add_argument("--bits", choices=list(BITS), default="16", help="sample format")
     p.add_argument("--tail", type=float, default=0.0,
                    help="seconds rendered after the last MIDI event (release)")
     p.add_argument("--float64", action="store_true", help="compute in float64")
@@ -34,12 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="input frames on the synthesis rate's grid (the paper's) or on the "
                         "training rate's grid, which keeps note timing within one sample of "
                         "the model's own-rate rendering when switching rates")
-    p.add_argument("--alias-mode", choices=list(ALIAS_MODES), default="none",
+    p.add_argument("--alias-mode", choices=list(ALIAS_MODE_NAMES), default="none",
                    help="how modes above the synthesis Nyquist frequency are discretised "
                         "(see pianossm.alias; none = the paper's)")
-    p.add_argument("--numerics", choices=["exact", "reference"], default="exact",
+    p.add_argument("--numerics", choices=list(NUMERICS), default="exact",
                    help="exact: streaming, memory bounded (default); reference: the published "
                         "code's float32 whole-file scan, to reproduce its audio bit-closely")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="batch: worker processes (default: the number of cores)")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="leave inputs whose output exists alone (resume a batch)")
     p.add_argument("--force", action="store_true", help="overwrite the output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_render)
@@ -60,73 +66,110 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_import)
 
 
-def _render(args: argparse.Namespace) -> None:
+def _render(args: argparse.Namespace) -> int:
+    """One file (or stdin/stdout) through :func:`pianossm.api.render`, or a batch."""
+    import os
+
+    from pianossm.errors import PianoSSMError
+
+    out = args.output
+    batch = (len(args.midi) > 1 or out.endswith(("/", os.sep)) or os.path.isdir(out)
+             or any(os.path.isdir(m) or (not os.path.exists(m) and _is_glob(m))
+                    for m in args.midi))
+    if args.jobs is not None and args.jobs < 1:
+        raise PianoSSMError(f"--jobs must be at least 1, got {args.jobs}")
+    if batch:
+        if "-" in args.midi or out == "-":
+            raise PianoSSMError("'-' (stdin/stdout) takes one file, not a batch")
+        return _render_batch(args)
+    if out != "-" and os.path.exists(out) and args.skip_existing:
+        if not args.quiet:
+            print(f"skipped {out}: it exists (--skip-existing)", file=sys.stderr)
+        return 0
+    _render_one(args)
+    return 0
+
+
+def _is_glob(spec: str) -> bool:
+    import glob
+
+    return glob.has_magic(spec)
+
+
+def _options(args: argparse.Namespace) -> dict[str, object]:
+    """Keyword options of :func:`pianossm.api.render` from the parsed arguments."""
+    return dict(sample_rate=args.sample_rate, head=args.head, bits=args.bits, tail=args.tail,
+                alias_mode=args.alias_mode, frame_grid=args.frame_grid,
+                numerics=args.numerics, float64=args.float64)
+
+
+def _render_one(args: argparse.Namespace) -> None:
     import os
     from importlib import resources
 
-    import torch
     from tqdm import tqdm
 
-    from pianossm.alias import internal_rate, resample_blocks
-    from pianossm.audio import AudioWriter
-    from pianossm.checkpoint import load_model
-    from pianossm.errors import PianoSSMError
-    from pianossm.features import PianoRoll, frame_hop, load_midi
-    from pianossm.render import (
-        BLOCK_FRAMES,
-        default_model_path,
-        render_blocks,
-        training_frame_rate,
-    )
+    from pianossm.api import load_model, read_midi, render
 
-    midi_path = args.midi or os.fspath(resources.files("pianossm") / "assets" / "demo.mid")
-    if os.path.exists(args.output) and not args.force:
+    if not args.midi:
+        midi: object = resources.files("pianossm").joinpath("assets", "demo.mid").read_bytes()
+    elif args.midi[0] == "-":
+        midi = sys.stdin.buffer.read()
+    else:
+        midi = args.midi[0]
+    if args.output != "-" and os.path.exists(args.output) and not args.force:
+        from pianossm.errors import PianoSSMError
+
         raise PianoSSMError(f"output exists: {args.output!r} (use --force to overwrite)")
-    midi = load_midi(midi_path)
-    model = load_model(args.model or default_model_path())
-    model.set_alias_mode(args.alias_mode)
-    out_rate = args.sample_rate or model.config.train_sample_rate
-    rate = internal_rate(args.alias_mode, model.config.train_sample_rate, out_rate)
-    hop = frame_hop(rate)
-    head = model.resolve_head(args.head)
-    if args.frame_grid == "train" and args.numerics == "reference":
-        raise PianoSSMError("--frame-grid train works with --numerics exact only")
-    fps = training_frame_rate(model) if args.frame_grid == "train" else rate / hop
-    roll = PianoRoll(midi, fps, model.config.pedal_threshold)
-    total = roll.n_frames + round(args.tail * roll.fs)
-    start = time.perf_counter()
-    dtype = torch.float64 if args.float64 else torch.float32
-    with AudioWriter(args.output, out_rate, args.bits, force=args.force) as out, tqdm(
-            total=total / roll.fs, unit="s", unit_scale=False, disable=args.quiet,
-            desc="render", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio "
-            "[{elapsed}<{remaining}]") as bar:
-        blocks = (_reference_blocks(model, roll, rate, head, total) if args.numerics ==
-                  "reference" else render_blocks(model, roll, rate, head, args.tail,
-                                                 BLOCK_FRAMES, dtype, args.frame_grid))
-        for block in resample_blocks(blocks, rate, out_rate):
-            out.write(block)
-            bar.update(len(block) / out_rate)
-    wall = time.perf_counter() - start
-    seconds = out.frames / out_rate
-    via = f" (synthesised at {rate} Hz)" if rate != out_rate else ""
-    msg = (f"wrote {args.output}: {seconds:.2f} s at {out_rate} Hz{via}, head "
-           f"{model.config.heads[head]}, real-time factor {wall / max(seconds, 1e-9):.3f}")
-    if out.clipped:
-        msg += f"; {out.clipped} samples clipped to [-1, 1]"
+    bar: list[tqdm] = []
+
+    def progress(done: float, total: float) -> None:
+        if not bar:
+            bar.append(tqdm(total=round(total, 1), unit="s", disable=args.quiet, desc="render",
+                            bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio "
+                            "[{elapsed}<{remaining}]"))
+        bar[0].update(done - bar[0].n)
+
+    midi = read_midi(midi)  # bad MIDI is reported before torch is imported
+    model = load_model(args.model or "default")
+    target = sys.stdout.buffer if args.output == "-" else args.output
+    try:
+        res = render(midi, target, model, force=args.force, progress=progress, **_options(args))
+    finally:
+        if bar:
+            bar[0].close()
+    via = f" (synthesised at {res.synth_rate} Hz)" if res.synth_rate != res.sample_rate else ""
+    msg = (f"wrote {res.path}: {res.seconds:.2f} s at {res.sample_rate} Hz{via}, head "
+           f"{res.head}, real-time factor {res.wall / max(res.seconds, 1e-9):.3f}")
+    if res.clipped:
+        msg += f"; {res.clipped} samples clipped to [-1, 1]"
     if not args.quiet:
         print(msg, file=sys.stderr)
 
 
-def _reference_blocks(model: PianoSSM, roll: PianoRoll, rate: int, head: int,  # noqa: F821
-                      total: int) -> Iterator[np.ndarray]:  # noqa: F821
-    """The whole file through :func:`pianossm.compat.reference_forward`, as one block."""
-    import torch
+def _render_batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
 
-    from pianossm.compat import reference_forward
-    from pianossm.features import frame_hop
+    from pianossm.batch import FileResult, collect_midi, render_batch
+    from pianossm.errors import PianoSSMError
 
-    feats = torch.from_numpy(roll.frames(0, total))[None]
-    yield reference_forward(model, feats, frame_hop(rate), model.ts_for(rate), head)[0].numpy()
+    midis = collect_midi(args.midi)
+    if not midis:
+        raise PianoSSMError("no MIDI files to render")
+    bar = tqdm(total=len(midis), unit="file", desc="render", disable=args.quiet)
+
+    def report(res: FileResult) -> None:
+        if res.error is not None:
+            bar.write(f"pianossm: error: {res.midi}: {res.error}", file=sys.stderr)
+        bar.update(1)
+
+    try:
+        result = render_batch(midis, args.output, args.model or "default", args.jobs,
+                              args.skip_existing, args.force, report, **_options(args))
+    finally:
+        bar.close()
+    print(result.summary(), file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def _info(args: argparse.Namespace) -> None:
