@@ -91,7 +91,7 @@ def test_render_bad_input(tiny, capsys, case: str) -> None:
     elif case == "official_ckpt":
         torch.save({"seq_midi.1.seq.0.seq.angle": torch.zeros(2)}, d / "sd.pth")
         run_error(capsys, ["render", str(tiny["midi"]), "-o", str(out), "--model",
-                           str(d / "sd.pth")], "import-checkpoint")
+                           str(d / "sd.pth")], "not a complete published Piano-SSM")
     elif case == "exists":
         out.write_bytes(b"keep me")
         run_error(capsys, base, "--force")

@@ -53,7 +53,11 @@ def load_model(source: str | os.PathLike[str] = "default", device: str = "cpu") 
 
     path = default_model_path() if os.fspath(source) == "default" else os.fspath(source)
     if path.endswith(".pth"):
-        model = import_official(path)
+        try:
+            model = import_official(path)
+        except (KeyError, IndexError, RuntimeError) as exc:
+            raise PianoSSMError(f"not a complete published Piano-SSM state_dict: {path!r} "
+                                f"({type(exc).__name__}: {exc})") from None
         if not _licence_shown:
             print(LICENCE_NOTE, file=sys.stderr)
             _licence_shown = True
