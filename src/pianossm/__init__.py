@@ -21,7 +21,7 @@ from typing import Any
 from pianossm.errors import PianoSSMError
 
 __version__ = "0.1.0"
-__all__ = ["PRESETS", "PianoSSMConfig", "PianoSSMError", "RenderResult", "Synth", "__version__",
+__all__ = ["DEMO_MIDI", "PRESETS", "PianoSSMConfig", "PianoSSMError", "RenderResult", "Synth", "__version__",
            "align", "align_files", "align_notes", "load_model", "preset", "render",
            "synthesize"]
 
@@ -30,6 +30,7 @@ _LAZY = {
     "PRESETS": ("pianossm.config", "PRESETS"),
     "PianoSSMConfig": ("pianossm.config", "PianoSSMConfig"),
     "preset": ("pianossm.config", "preset"),
+    "DEMO_MIDI": ("pianossm.api", "DEMO_MIDI"),
     "load_model": ("pianossm.api", "load_model"),
     "synthesize": ("pianossm.api", "synthesize"),
     "render": ("pianossm.render", None),  # the module, callable as pianossm.api.render

@@ -19,13 +19,16 @@ import numpy as np
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["LICENCE_NOTE", "RenderResult", "load_model", "read_midi", "render", "synthesize"]
+__all__ = ["DEMO_MIDI", "LICENCE_NOTE", "RenderResult", "load_model", "read_midi", "render", "synthesize"]
 
 #: Printed (once per process) when a published ``.pth`` is imported on the fly.
 LICENCE_NOTE = ("note: the published Piano-SSM weights are licensed CC BY-NC-SA 4.0 "
                 "(non-commercial, share-alike); they are not part of pianossm")
 #: ``progress(done_seconds, total_seconds)`` after each rendered block.
 Progress = Callable[[float, float], None]
+
+#: Path of the built-in demo phrase (what ``pianossm render`` plays without an input).
+DEMO_MIDI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "demo.mid")
 
 _licence_shown = False
 _default_model: Any = None
