@@ -24,7 +24,7 @@ from pianossm.align.notes import FPS, LOWEST_KEY, N_KEYS, Notes, midi_to_notes, 
 from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.errors import PianoSSMError
 
-__all__ = ["SegmentDataset", "build_from_pairs", "build_rendered", "list_items", "load_item"]
+__all__ = ["PIANOS", "TRAIN_PIANOS", "SegmentDataset", "build_from_pairs", "build_rendered", "list_items", "load_item"]
 
 
 def _save_item(folder: str, name: str, audio: np.ndarray, midi: pretty_midi.PrettyMIDI,  # noqa: F821
@@ -40,9 +40,19 @@ def _save_item(folder: str, name: str, audio: np.ndarray, midi: pretty_midi.Pret
              velocity=notes.velocity, meta=json.dumps(meta))
 
 
+#: Piano SoundFonts by short name (Debian packages fluid-soundfont-gm, timgm6mb-soundfont,
+#: musescore-general-soundfont-*); ``musescore`` is held out of training by default.
+PIANOS = {
+    "fluidr3": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "timgm6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2",
+    "musescore": "musescore",
+}
+TRAIN_PIANOS = ("fluidr3", "timgm6mb")
+
+
 def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fluidr3",),
                    seconds: float = 30.0, reverb_p: float = 0.4, noise_p: float = 0.4,
-                   quiet: bool = False) -> None:
+                   quiet: bool = False, rooms: tuple[str, ...] = ()) -> None:
     """Render generated pieces into a data folder (items already there are kept).
 
     Parameters
@@ -50,16 +60,22 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
     folder : str
         Destination (created).
     seeds : range
-        One piece per seed; the seed also picks SoundFont, reverb, noise and gain.
+        One piece per seed; the seed also picks SoundFont, room, noise and gain.
     soundfonts : tuple of str
-        SoundFont names or paths to draw from.
+        Names of :data:`PIANOS`, SoundFont short names or paths to draw from.
     seconds : float
         Piece length.
     reverb_p, noise_p : float
-        Probabilities of FluidSynth reverb and of added noise (SNR 15..40 dB).
+        Without ``rooms``: probabilities of FluidSynth reverb and of added noise (SNR
+        15..40 dB).
     quiet : bool
         No progress bar.
+    rooms : tuple of str
+        Recording conditions of :data:`pianossm.align.acoustics.ROOMS` to draw from: a
+        generated room, microphone EQ, 20-50 dB noise, level and compression (replaces
+        ``reverb_p``/``noise_p``).  Half the pieces also use GM program 1 (bright piano).
     """
+    from pianossm.align.acoustics import record
     from pianossm.align.pieces import generate_piece
     from pianossm.fluid import render_fluidsynth
 
@@ -72,10 +88,19 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
         sf_name = soundfonts[int(rng.integers(len(soundfonts)))]
         reverb, gain = bool(rng.random() < reverb_p), float(rng.uniform(0.3, 0.8))
         midi = generate_piece(seed, seconds)
+        if rooms and rng.random() < 0.5:
+            midi.instruments[0].program = 1
         with tempfile.TemporaryDirectory(prefix="pianossm-align-") as tmp:
             path = os.path.join(tmp, "piece.mid")
             midi.write(path)
-            audio = render_fluidsynth(path, SAMPLE_RATE, sf_name, gain=gain, reverb=reverb)
+            audio = render_fluidsynth(path, SAMPLE_RATE, PIANOS.get(sf_name, sf_name),
+                                      gain=gain, reverb=reverb and not rooms)
+        meta = {"seed": seed, "soundfont": sf_name, "program": midi.instruments[0].program}
+        if rooms:
+            room = rooms[int(rng.integers(len(rooms)))]
+            audio, cond = record(audio, SAMPLE_RATE, room, rng)
+            _save_item(folder, name, audio, midi, {**meta, **cond})
+            continue
         snr = float(rng.uniform(15, 40)) if rng.random() < noise_p else None
         if snr is not None:
             noise = rng.normal(size=audio.size)
@@ -84,8 +109,7 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
             power = float(np.mean(audio ** 2)) + 1e-12
             noise *= np.sqrt(power / np.mean(noise ** 2) / 10 ** (snr / 10))
             audio = (audio + noise).astype(np.float32)
-        _save_item(folder, name, audio, midi, {"seed": seed, "soundfont": sf_name,
-                                               "reverb": reverb, "snr_db": snr})
+        _save_item(folder, name, audio, midi, {**meta, "reverb": reverb, "snr_db": snr})
 
 
 def build_from_pairs(src: str, folder: str, quiet: bool = False) -> int:

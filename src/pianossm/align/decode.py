@@ -7,8 +7,12 @@ these windows, so a logit is a log-probability up to a per-note constant), plus 
 pull towards the input time, while keeping the notes of one key in order and at least
 ``min_gap`` apart.  The chosen frame is refined to sub-frame precision by a parabola
 through the neighbouring logits.  Notes whose window-softmax probability is below
-``threshold`` take the local shift of their confident neighbours instead.  Offsets move by the note's onset shift and then
-snap to a falling edge of the predicted frame channel when one is near.
+``threshold`` take the local shift of their confident neighbours instead, and so do notes
+below ``keep`` whose decoded shift differs from that local shift by more than
+``tolerance`` (a weak peak far from where the neighbours say the performance is: on real,
+reverberant audio these were the notes moved further away than the input's own error).
+Offsets move by the note's onset shift and then snap to a falling edge of the predicted
+frame channel when one is near.
 """
 
 from __future__ import annotations
@@ -83,9 +87,30 @@ def _offsets(frame: np.ndarray, key: np.ndarray, on: np.ndarray, off: np.ndarray
     return np.maximum(out, on + 0.02)
 
 
+def _keep_unsure(before: np.ndarray, after: np.ndarray, prob: np.ndarray,
+                 threshold: float, keep: float, tolerance: float) -> np.ndarray:
+    """Unsure notes ``(N,)`` take the smooth shift of the confident ones (see module doc).
+
+    With no confident note at all every note stays at its input time.
+    """
+    conf = prob >= threshold
+    if not conf.any():
+        return before.copy()
+    out = after.copy()
+    if conf.all() and keep <= threshold:
+        return out
+    strong = prob >= max(keep, threshold)
+    ref = strong if strong.sum() >= 3 else conf
+    shift = local_shift(before[ref], after[ref], before)
+    odd = ~conf | (~strong & (np.abs(after - before - shift) > tolerance))
+    out[odd] = before[odd] + shift[odd]
+    return out
+
+
 def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
                   search: float = 0.15, threshold: float = 0.1, min_gap: float = 0.02,
                   pull: float = 0.5, fps: float = FPS, with_confidence: bool = False,
+                  keep: float = 0.3, tolerance: float = 0.05,
                   ) -> Notes | tuple[Notes, np.ndarray]:
     """Move the unaligned ``notes`` to the onsets predicted in ``onset_prob``.
 
@@ -110,6 +135,11 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
         Frame rate.
     with_confidence : bool
         Also return each note's window-softmax probability ``(N,)``.
+    keep : float
+        Notes below this probability whose shift differs from their confident
+        neighbours' by more than ``tolerance`` (s) follow the neighbours too (0: off).
+    tolerance : float
+        See ``keep``.
 
     Returns
     -------
@@ -138,12 +168,7 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
                 win = logit[max(0, centre[i] - radius):min(t, centre[i] + radius + 1), k]
                 prob[i] = np.exp(logit[f, k] - np.logaddexp.reduce(win))
                 onset[i] = _refine(logit[:, k], int(f)) / fps
-    conf = prob >= threshold
-    if conf.any() and not conf.all():
-        shift = local_shift(notes.onset[conf], onset[conf], notes.onset[~conf])
-        onset[~conf] = notes.onset[~conf] + shift
-    elif not conf.any():
-        onset = notes.onset.copy()
+    onset = _keep_unsure(notes.onset, onset, prob, threshold, keep, tolerance)
     onset = np.maximum(onset, 0.0)
     offset = _offsets(frame_prob, key, onset, notes.offset + (onset - notes.onset),
                       radius, fps)

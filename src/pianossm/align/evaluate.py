@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from pianossm.align.data import list_items, load_item
 from pianossm.align.metrics import onset_errors, summarize
-from pianossm.align.perturb import PerturbConfig, perturb_notes
+from pianossm.align.perturb import PerturbConfig, coarse_perturb, perturb_notes
 from pianossm.errors import PianoSSMError
 
 __all__ = ["evaluate_folder", "evaluate_item"]
@@ -18,14 +18,18 @@ __all__ = ["evaluate_folder", "evaluate_item"]
 
 def evaluate_item(stem: str, methods: list[str], perturb: PerturbConfig,
                   rng: np.random.Generator, model: str | None = None,
-                  ) -> dict[str, np.ndarray]:
-    """Absolute onset errors ``(N,)`` per method (and ``input``) on one data item."""
+                  coarse: bool = False) -> dict[str, np.ndarray]:
+    """Absolute onset errors ``(N,)`` per method (and ``input``) on one data item.
+
+    ``coarse``: the perturbation also changes the tempo by 3-10 % and shifts everything
+    by 0.2-1 s (:func:`pianossm.align.perturb.coarse_perturb`).
+    """
     import soundfile as sf
 
     from pianossm.align.api import align_notes
 
     cqt, notes = load_item(stem)
-    bad = perturb_notes(notes, perturb, rng)
+    bad = coarse_perturb(notes, rng, cfg=perturb) if coarse else perturb_notes(notes, perturb, rng)
     audio, _ = sf.read(stem + ".flac", dtype="float32")
     out = {"input": onset_errors(bad, notes)}
     for m in methods:
@@ -35,11 +39,13 @@ def evaluate_item(stem: str, methods: list[str], perturb: PerturbConfig,
 
 def evaluate_folder(folder: str, methods: list[str], perturb: PerturbConfig, seed: int = 0,
                     model: str | None = None, limit: int = 0,
-                    per_piece: str | None = None) -> dict[str, dict[str, float]]:
+                    per_piece: str | None = None, coarse: bool = False,
+                    ) -> dict[str, dict[str, float]]:
     """Summaries (see :func:`pianossm.align.metrics.summarize`) per method over a folder.
 
     Each item gets its own perturbation, seeded by ``(seed, item index)``, shared by all
-    methods.  ``per_piece`` (a CSV path) receives one row per item and method.
+    methods.  ``per_piece`` (a CSV path) receives one row per item and method; ``coarse``
+    see :func:`evaluate_item`.
     """
     from pianossm.align.api import METHODS
 
@@ -52,7 +58,8 @@ def evaluate_folder(folder: str, methods: list[str], perturb: PerturbConfig, see
     rows = []
     for i, stem in enumerate(tqdm(stems, desc="align-eval")):
         t = time.perf_counter()
-        res = evaluate_item(stem, methods, perturb, np.random.default_rng([seed, i]), model)
+        res = evaluate_item(stem, methods, perturb, np.random.default_rng([seed, i]), model,
+                            coarse)
         secs[methods[0]] += time.perf_counter() - t
         for m, e in res.items():
             errors[m].append(e)

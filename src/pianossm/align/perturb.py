@@ -25,7 +25,7 @@ import numpy as np
 from pianossm.align.notes import Notes
 from pianossm.errors import PianoSSMError
 
-__all__ = ["PerturbConfig", "perturb_notes"]
+__all__ = ["PerturbConfig", "coarse_perturb", "perturb_notes"]
 
 MIN_DURATION = 0.02
 
@@ -96,3 +96,26 @@ def perturb_notes(notes: Notes, cfg: PerturbConfig, rng: np.random.Generator) ->
     onset = np.maximum(notes.onset + np.clip(d_on, -cfg.max_shift, cfg.max_shift), 0.0)
     offset = notes.offset + np.clip(d_off, -cfg.max_shift, cfg.max_shift)
     return notes.with_times(onset, np.maximum(offset, onset + MIN_DURATION))
+
+
+def coarse_perturb(notes: Notes, rng: np.random.Generator,
+                   tempo: tuple[float, float] = (0.03, 0.10),
+                   offset: tuple[float, float] = (0.2, 1.0),
+                   cfg: PerturbConfig | None = None) -> Notes:
+    """Human-like errors (``cfg``, default :class:`PerturbConfig()`), then a global tempo
+    change and offset: ``t' = sign_o * o + (1 + sign_s * s) * t`` with ``s ~ U(tempo)``,
+    ``o ~ U(offset)`` and random signs (onsets clipped at 0).
+
+    Returns
+    -------
+    Notes
+        ``N`` notes, same order; what a score-timed MIDI of a performance looks like.
+    """
+    if not 0 <= tempo[0] <= tempo[1] < 1 or not 0 <= offset[0] <= offset[1]:
+        raise PianoSSMError(f"bad coarse ranges tempo={tempo!r} offset={offset!r}")
+    bad = perturb_notes(notes, cfg or PerturbConfig(), rng)
+    s = rng.uniform(*tempo) * rng.choice([-1.0, 1.0])
+    o = rng.uniform(*offset) * rng.choice([-1.0, 1.0])
+    onset = np.maximum(o + (1 + s) * bad.onset, 0.0)
+    off = np.maximum(o + (1 + s) * bad.offset, onset + MIN_DURATION)
+    return bad.with_times(onset, off)

@@ -123,7 +123,7 @@ def _validate(model: AlignCRNN, val: tuple[torch.Tensor, ...], cfg: TrainConfig,
 
 def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None,
           perturb: PerturbConfig | None = None, model_cfg: CRNNConfig | None = None,
-          log: Callable[[str], None] = print) -> str:
+          log: Callable[[str], None] = print, init: str | None = None) -> str:
     """Train (or resume) a CRNN on a data folder.
 
     Parameters
@@ -142,11 +142,14 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         Sizes (ignored when resuming; default: :class:`CRNNConfig()`).
     log : callable
         Receives one progress line per ``save_every`` steps.
+    init : str, optional
+        Checkpoint whose weights start a new run (ignored when resuming).
 
     Returns
     -------
     str
-        Path of ``last.pt``.
+        Path of ``last.pt``; ``best.pt`` holds the checkpoint of the lowest validation
+        loss so far (with ``val_data``).
     """
     perturb, model_cfg = perturb or PerturbConfig(), model_cfg or CRNNConfig()
     torch.set_num_threads(cfg.threads)
@@ -156,13 +159,19 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed)
     val = _batch(SegmentDataset(list_items(val_data), cfg.frames, perturb, 12345), 16) \
         if val_data else None
-    model, step = AlignCRNN(model_cfg), 0
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    model, step, best = AlignCRNN(model_cfg), 0, math.inf
     if os.path.isfile(last):
         model, payload = load_crnn(last)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         opt.load_state_dict(payload["optimizer"])
         step, ds.rng = payload["step"], payload["rng"]
+        best = payload.get("best_val", math.inf)
         log(f"resumed from {last} at step {step}")
+    else:
+        if init:
+            model = load_crnn(init)[0]
+            log(f"initialised from {init}")
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     model.train()
     t_start, running = time.time(), []
     while step < cfg.steps:
@@ -182,8 +191,13 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
                    "val": _validate(model, val, cfg) if val else None,
                    "elapsed_s": round(time.time() - t_start, 1)}
             running = []
-            save_crnn(last, model, optimizer=opt.state_dict(), step=step, rng=ds.rng,
-                      train_config=asdict(cfg), perturb=asdict(perturb))
+            improved = rec["val"] is not None and rec["val"] < best
+            best = rec["val"] if improved else best
+            state = dict(optimizer=opt.state_dict(), step=step, rng=ds.rng, best_val=best,
+                         train_config=asdict(cfg), perturb=asdict(perturb))
+            save_crnn(last, model, **state)
+            if improved:
+                save_crnn(os.path.join(run_dir, "best.pt"), model, **state)
             with open(os.path.join(run_dir, "log.jsonl"), "a") as f:
                 f.write(json.dumps(rec) + "\n")
             log(json.dumps(rec))

@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
     p.add_argument("--limit", type=int, default=0, help="use only the first N items")
     p.add_argument("--per-piece", default=None, help="CSV of per-piece results")
+    p.add_argument("--coarse", action="store_true",
+                   help="also change the tempo by 3-10 %% and offset by 0.2-1 s")
     _add_perturb(p)
     p.set_defaults(func=_eval)
 
@@ -68,6 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--soundfont", action="append", default=None,
                    help="SoundFont name or path (repeatable; default fluidr3)")
     p.add_argument("--seconds", type=float, default=30.0, help="piece length")
+    p.add_argument("--room", action="append", default=None,
+                   help="recording condition (repeatable): dry, close, ambient (training), "
+                        "studio, hall (held out); adds mic EQ, 20-50 dB noise, compression")
     p.add_argument("--import-pairs", default=None,
                    help="import real audio+MIDI pairs (MAESTRO, MAPS) from this folder")
     p.set_defaults(func=_data)
@@ -83,6 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=0.0, help="stop after (0: no limit)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--export", default=None, help="write the shipped form here at the end")
+    p.add_argument("--init", default=None,
+                   help="start from this checkpoint's weights (fine-tuning; ignored on resume)")
+    p.add_argument("--save-every", type=int, default=25)
     _add_perturb(p)
     p.set_defaults(func=_train)
 
@@ -117,7 +125,7 @@ def _eval(args: argparse.Namespace) -> None:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     rows = evaluate_folder(args.data, methods, _perturb(args), args.seed, args.model,
-                           args.limit, args.per_piece)
+                           args.limit, args.per_piece, args.coarse)
     print(format_table(rows))
 
 
@@ -129,7 +137,7 @@ def _data(args: argparse.Namespace) -> None:
         print(f"imported {n} pairs into {args.output}", file=sys.stderr)
         return
     build_rendered(args.output, _seeds(args.seeds), tuple(args.soundfont or ["fluidr3"]),
-                   args.seconds)
+                   args.seconds, rooms=tuple(args.room or ()))
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -137,9 +145,10 @@ def _train(args: argparse.Namespace) -> None:
     from pianossm.align.train import TrainConfig, export, train
 
     cfg = TrainConfig(steps=args.steps, batch=args.batch, frames=int(args.seconds * FPS),
-                      lr=args.lr, threads=args.threads, minutes=args.minutes)
+                      lr=args.lr, threads=args.threads, minutes=args.minutes,
+                      save_every=args.save_every)
     last = train(args.data, args.run, cfg, args.val, _perturb(args),
-                 log=lambda s: print(s, file=sys.stderr, flush=True))
+                 log=lambda s: print(s, file=sys.stderr, flush=True), init=args.init)
     if args.export:
         export(last, args.export, command="pianossm " + " ".join(sys.argv[1:]))
         print(f"wrote {args.export}", file=sys.stderr)

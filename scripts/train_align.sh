@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Recipe of the shipped alignment CRNN (src/pianossm/assets/align_crnn.pt): realistic
+# renders (pianos FluidR3 + TimGM6mb, GM programs 0/1, generated rooms dry/close/ambient,
+# mic EQ, 20-50 dB noise, compression), validation on an unseen piano (MuseScore General)
+# in unseen rooms (studio, hall).  Resumable: re-run the same command; training state in
+# $RUN (training/align/ in the repository holds the committed state).
+# Usage: scripts/train_align.sh [MINUTES]   (one thread; run it with nice -n 5)
+set -euo pipefail
+MINUTES=${1:-0}
+DATA=${ALIGN_DATA:-runs/align}
+RUN=${ALIGN_RUN:-training/align}
+PY=${PY:-.venv/bin/python}
+export OMP_NUM_THREADS=1
+$PY -m pianossm align-data "$DATA/train_real" --seeds 0:300 --soundfont fluidr3 \
+    --soundfont timgm6mb --room dry --room close --room ambient
+$PY -m pianossm align-data "$DATA/val_unseen" --seeds 1000:1008 --soundfont musescore \
+    --room studio --room hall
+# fine-tuned from the previous shipped checkpoint (trained 220 steps on dry FluidR3)
+$PY -m pianossm align-train "$DATA/train_real" --val "$DATA/val_unseen" --run "$RUN" \
+    --init src/pianossm/assets/align_crnn.pt --steps 350 --lr 1e-3 --save-every 25 \
+    --threads 1 --minutes "$MINUTES"
+# ship the best checkpoint by validation loss:
+#   python -c "from pianossm.align.train import export; export('$RUN/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh')"

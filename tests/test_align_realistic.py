@@ -1,0 +1,98 @@
+"""Realistic alignment data (rooms, microphones, noise), coarse perturbation, cautious
+decoding: closed-form and seeded reference cases."""
+
+import numpy as np
+import pytest
+
+from pianossm.align.acoustics import HELDOUT_ROOMS, ROOMS, TRAIN_ROOMS, make_ir, record
+from pianossm.align.decode import _refine, roll_to_notes
+from pianossm.align.notes import Notes
+from pianossm.align.perturb import PerturbConfig, coarse_perturb
+from pianossm.errors import PianoSSMError
+
+SR = 16000
+
+
+def test_parabola_recovers_a_known_subframe_peak():
+    f = np.arange(40, dtype=np.float64)
+    for peak in (20.0, 20.3, 19.62):
+        logit = -0.7 * (f - peak) ** 2  # a parabola: the refinement is exact
+        assert abs(_refine(logit, int(np.argmax(logit))) - peak) < 1e-9
+
+
+def test_decoded_onset_lies_between_frames():
+    t = np.arange(300)
+    onset = np.tile((-0.5 * (t - 123.4) ** 2)[:, None], (1, 88)).astype(np.float32)
+    notes = Notes(np.array([1.20]), np.array([1.6]), np.array([60]), np.array([64]))
+    out = roll_to_notes(onset, np.zeros_like(onset), notes)
+    assert abs(out.onset[0] - 1.234) < 1e-4
+
+
+def test_flat_logits_leave_the_note_where_it_is():
+    notes = Notes(np.array([0.7, 1.31]), np.array([0.9, 1.5]), np.array([60, 72]),
+                  np.array([64, 64]))
+    flat = np.zeros((300, 88), np.float32)  # uniform window softmax: p = 1/31 < 0.1
+    out, conf = roll_to_notes(flat, np.zeros_like(flat), notes, with_confidence=True)
+    np.testing.assert_allclose(out.onset, notes.onset)
+    assert np.all(conf < 0.05)
+
+
+def test_a_weak_far_peak_does_not_pull_a_note_away():
+    # 9 confident notes at +30 ms; note 4 has only a weak peak 120 ms late
+    on = np.arange(1.0, 10.0)
+    keys = np.arange(30, 39)
+    notes = Notes(on, on + 0.3, keys + 21, np.full(9, 64))
+    logit = np.full((1200, 88), -8.0, np.float32)
+    for i, (t, k) in enumerate(zip(on, keys)):
+        if i == 4:
+            logit[round(t * 100) + 12, k] = -5.5  # window prob ~ 0.2: below keep=0.3
+        else:
+            logit[round(t * 100) + 3, k] = 4.0
+    out, conf = roll_to_notes(logit, np.zeros_like(logit), notes, with_confidence=True)
+    assert 0.1 < conf[4] < 0.3
+    np.testing.assert_allclose(out.onset, on + 0.03, atol=1e-6)
+    loose = roll_to_notes(logit, np.zeros_like(logit), notes, keep=0.0)
+    assert abs(loose.onset[4] - (on[4] + 0.12)) < 0.006  # without keeping: moved away
+
+
+def test_record_is_deterministic_and_keeps_timing():
+    rng = np.random.default_rng(0)
+    x = np.zeros(SR, np.float32)
+    x[4000] = 1.0  # a click: its direct sound must stay at sample 4000
+    for room in ROOMS:
+        a, meta = record(x, SR, room, np.random.default_rng(5))
+        b, _ = record(x, SR, room, np.random.default_rng(5))
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == x.shape and a.dtype == np.float32
+        assert np.max(np.abs(a)) <= 0.9 + 1e-6
+        assert 20 <= meta["snr_db"] <= 50 and meta["room"] == room
+        assert np.argmax(np.abs(a[3900:4100])) >= 95  # nothing loud before the click
+    assert set(TRAIN_ROOMS).isdisjoint(HELDOUT_ROOMS)
+    ir = make_ir(ROOMS["hall"], rng, SR)
+    assert ir[0] == pytest.approx(1.0, abs=0.05) and len(ir) > SR
+    with pytest.raises(PianoSSMError, match="unknown room"):
+        record(x, SR, "cathedral", rng)
+    with pytest.raises(PianoSSMError, match="mono"):
+        record(np.zeros((2, 10), np.float32), SR, "dry", rng)
+
+
+def test_room_reverberation_grows_with_rt60():
+    def tail_energy(room: str) -> float:
+        ir = make_ir(ROOMS[room], np.random.default_rng(1), SR)
+        return float(np.sum(ir[int(0.3 * SR):] ** 2))
+
+    assert tail_energy("hall") > 10 * tail_energy("studio")
+
+
+def test_coarse_perturbation_changes_tempo_and_offset():
+    on = np.linspace(0.0, 30.0, 200) + 2.0
+    notes = Notes(on, on + 0.2, np.full(200, 60), np.full(200, 64))
+    zero = PerturbConfig(0, 0, 0, 0, 0)
+    for seed in range(5):
+        bad = coarse_perturb(notes, np.random.default_rng(seed), cfg=zero)
+        slope, icept = np.polyfit(notes.onset, bad.onset, 1)
+        assert 0.03 - 1e-9 <= abs(slope - 1) <= 0.10 + 1e-9
+        assert 0.2 - 1e-6 <= abs(bad.onset[0] - slope * notes.onset[0]) <= 1.0 + 1e-6
+        assert np.all(bad.onset >= 0)
+    with pytest.raises(PianoSSMError, match="coarse"):
+        coarse_perturb(notes, np.random.default_rng(0), tempo=(0.2, 0.1))
