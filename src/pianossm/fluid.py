@@ -78,7 +78,8 @@ def render_fluidsynth(midi_path: str | os.PathLike[str], sample_rate: int,
 
     exe = shutil.which("fluidsynth")
     if exe is None:
-        raise PianoSSMError("the 'fluidsynth' program is not installed (Debian: fluidsynth)")
+        raise PianoSSMError("the 'fluidsynth' program is not installed (Debian: apt-get install "
+                            "fluidsynth); only building datasets needs it, not rendering")
     sf_path = find_soundfont(soundfont)
     if not os.path.isfile(midi_path):
         raise PianoSSMError(f"MIDI file not found: {os.fspath(midi_path)!r}")
