@@ -88,9 +88,12 @@ def test_collect_folders_globs_and_same_name_refused(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["-", "x.mid"], "takes one file"), (["--jobs", "0"], "--jobs must be at least 1")])
+    (["-", "x.mid"], "takes one file"), (["--jobs", "0"], "--jobs must be at least 1"),
+    (["x.mid", "y.mid", "-o", "out.wav"], "need an output folder")])
 def test_batch_argument_errors(tmp_path, capsys, argv: list[str], message: str) -> None:
     (tmp_path / "x.mid").write_bytes(b"")
-    assert main(["render", *argv, "-o", f"{tmp_path}/o/"]) == 1
+    if "-o" not in argv:
+        argv = [*argv, "-o", f"{tmp_path}/o/"]
+    assert main(["render", *argv]) == 1
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1

@@ -81,6 +81,9 @@ def _render(args: argparse.Namespace) -> int:
     if batch:
         if "-" in args.midi or out == "-":
             raise PianoSSMError("'-' (stdin/stdout) takes one file, not a batch")
+        if out.lower().endswith((".wav", ".flac")) and not os.path.isdir(out):
+            raise PianoSSMError(f"several inputs need an output folder, not {out!r} "
+                                f"(use -o OUTDIR/)")
         return _render_batch(args)
     if out != "-" and os.path.exists(out) and args.skip_existing:
         if not args.quiet:
