@@ -96,3 +96,26 @@ def test_coarse_perturbation_changes_tempo_and_offset():
         assert np.all(bad.onset >= 0)
     with pytest.raises(PianoSSMError, match="coarse"):
         coarse_perturb(notes, np.random.default_rng(0), tempo=(0.2, 0.1))
+
+
+def _click_cqt(notes: Notes, lag: float, frames: int = 2500) -> np.ndarray:
+    """A ``(T, 88)`` 'CQT' whose keys sound at the notes' onsets + ``lag`` s and decay."""
+    cqt = np.zeros((frames, 88), np.float32)
+    for on, p in zip(notes.onset, notes.pitch):
+        f = int(round((on + lag) * 100))
+        cqt[f:f + 30, p - 21] = np.linspace(1.0, 0.3, len(cqt[f:f + 30]))
+    return cqt
+
+
+def test_timing_lag_finds_a_known_offset_and_crnn_warns():
+    from pianossm.align.api import align_notes, timing_lag
+
+    rng = np.random.default_rng(3)
+    on = np.sort(rng.uniform(0.5, 22.0, 150))
+    notes = Notes(on, on + 0.3, rng.integers(40, 90, 150), np.full(150, 64))
+    np.testing.assert_allclose(timing_lag(_click_cqt(notes, 0.0), notes), 0.0, atol=0.025)
+    late = _click_cqt(notes, 0.6)
+    np.testing.assert_allclose(np.median(timing_lag(late, notes)), 0.6, atol=0.025)
+    audio = rng.normal(0, 0.1, 25 * 16000).astype(np.float32)
+    with pytest.warns(UserWarning, match="out of time"):
+        align_notes(audio, notes, "crnn", cqt=late)

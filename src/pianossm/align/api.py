@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -18,10 +19,68 @@ from pianossm.align.features import SAMPLE_RATE, audio_to_cqt, check_audio
 from pianossm.align.notes import FPS, Notes, midi_to_notes, midi_to_piano_roll, retime_midi
 from pianossm.errors import PianoSSMError
 
-__all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "predict_rolls"]
+__all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "predict_rolls",
+           "timing_lag"]
 
 METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
 WINDOW, OVERLAP = 3000, 250
+#: ``crnn`` warns when the MIDI is typically further than this (s) from the audio.
+WARN_LAG = 0.1
+
+
+def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int = 100,
+               near_lag: int = 10, margin: float = 1.3) -> np.ndarray:
+    """Lag (s) of the audio behind the MIDI in each 10 s window, by cross-correlation.
+
+    Per key, the rectified rise of the log CQT is correlated with the MIDI's onset roll
+    (smoothed over +-20 ms) at lags of up to ``max_lag`` frames; the lag of the summed
+    correlation's peak is that window's lag, unless the peak is not ``margin`` times the
+    highest correlation within ``near_lag`` frames (then that one's lag).
+
+    Parameters
+    ----------
+    cqt : np.ndarray
+        ``(T, 88)`` log CQT.
+    notes : Notes
+        The unaligned notes.
+    window, max_lag : int
+        Frames per window (hop: half of it) and the largest lag searched.
+
+    Returns
+    -------
+    np.ndarray
+        ``(W,)`` lags in seconds of the windows holding at least 5 onsets.
+    """
+    from pianossm.align.features import cqt_to_onset_strength
+
+    t = len(cqt)
+    ons = cqt_to_onset_strength(cqt)
+    ons -= ons.mean(axis=0, keepdims=True)
+    roll = midi_to_piano_roll(notes, t)[0]
+    roll = np.apply_along_axis(np.convolve, 0, roll, np.ones(5, np.float32), mode="same")
+    lags = []
+    for a in range(0, max(1, t - window // 2), window // 2):
+        r = roll[a:a + window]
+        if (r > 0).sum() < 25:  # about 5 onsets
+            continue
+        lo, hi = max(0, a - max_lag), min(t, a + len(r) + max_lag)
+        o = ons[lo:hi]
+        n = len(o) + len(r)
+        spec = np.fft.rfft(o, n, axis=0) * np.conj(np.fft.rfft(r, n, axis=0))
+        corr = np.fft.irfft(spec.sum(axis=1), n)  # corr[l] = sum o[t + l] r[t]
+        cand = np.arange(-max_lag, max_lag + 1)
+        idx = cand + (a - lo)
+        ok = (idx >= 0) & (idx < n)
+        c, l = corr[idx[ok]], cand[ok]
+        best = int(np.argmax(c))
+        near = np.abs(l) <= near_lag
+        # a peak elsewhere only counts when clearly above the best near lag 0 (repeated
+        # patterns of a piece give side peaks of about the same height)
+        if c[best] > margin * max(c[near].max(), 1e-9):
+            lags.append(l[best] / FPS)
+        else:
+            lags.append(l[near][np.argmax(c[near])] / FPS)
+    return np.array(lags)
 
 
 @functools.lru_cache(maxsize=2)
@@ -120,6 +179,12 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     need = int(np.ceil(max(notes.end_time, rough.end_time) * FPS)) + 10
     if need > len(cqt):  # notes past the audio's end see silence
         cqt = np.concatenate([cqt, np.zeros((need - len(cqt), cqt.shape[1]), cqt.dtype)])
+    if method == "crnn":
+        lag = timing_lag(cqt, notes)
+        if len(lag) and np.median(np.abs(lag)) > WARN_LAG:
+            warnings.warn(f"the MIDI looks about {1000 * np.median(np.abs(lag)):.0f} ms out of "
+                          f"time with the audio; 'crnn' only searches +-{1000 * search:.0f} ms "
+                          f"around each note: use 'dtw+crnn'", stacklevel=2)
     rolls = predict_rolls(_model(model), cqt, notes)
     out, conf = roll_to_notes(rolls[0], rolls[1], notes, search=search, with_confidence=True)
     if method == "crnn" or np.median(np.abs(notes.onset - rough.onset)) > search:
