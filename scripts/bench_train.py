@@ -1,38 +1,65 @@
-"""Training throughput: audio-seconds trained per wall-second, S/L/XL, chunked vs sequential scan.
+"""Training throughput: audio-seconds trained per wall-second, S/L/XL, three scans, one run.
 
 One training step = forward, MSSL, backward, Adam update on random features and audio.
-The baseline swaps the chunked parallel scan (``pianossm.scan.lti_scan``) for a plain
-``for t`` loop (``x = a * x + v[t]``), the straightforward implementation, in the same
-run and on the same device, so the ratio is the speed-up of the scan.
+Columns, each measured in the same run on the same device:
+
+* ``compiled``: the default on the CPU, :mod:`pianossm.scan_compiled` (numba recurrence
+  with its own adjoint backward, real ``[Re | Im]`` layout, held first-layer input);
+* ``chunked``: :func:`pianossm.scan.lti_scan` through autograd (the CUDA path);
+* ``published``: the published method's training forward, re-implemented: features
+  repeated to the audio rate, complex matrix products at the audio rate and the
+  whole-sequence odd/even associative scan (:func:`pianossm.engine.reference.associative_scan`)
+  differentiated by autograd;
+* ``limit``: the GEMM-peak limit, this machine's best float32 matrix-product rate divided by
+  3x the forward's matrix-product work per audio-second (forward + two backward products),
+  and ``% limit`` the share of it the compiled scan reaches.
 
     python scripts/bench_train.py                      # CPU, 1 thread
+    python scripts/bench_train.py --threads 2
     python scripts/bench_train.py --device cuda --seconds 4 --batch 8
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
 
-import pianossm.ssm as ssm_module
 from pianossm.config import preset
+from pianossm.engine.bench import matmul_peak
+from pianossm.engine.reference import associative_scan
+from pianossm.engine.weights import pack_model
 from pianossm.features import frame_hop
 from pianossm.losses import MSSL
 from pianossm.model import PianoSSM
-from pianossm.scan import lti_scan, sequential_scan
 
 
-def _sequential(log_a: torch.Tensor, v: torch.Tensor, x0: torch.Tensor | None = None,
-                chunk: int = 0) -> torch.Tensor:
-    """:func:`pianossm.scan.sequential_scan` with ``lti_scan``'s signature (``chunk`` unused)."""
-    return sequential_scan(log_a, v, x0)
+def published_forward(model: PianoSSM, feats: torch.Tensor, hop: int) -> torch.Tensor:
+    """``(B, F, C)`` features to ``(B, F * hop)`` audio the published way, differentiable."""
+    z = feats.repeat_interleave(hop, dim=1)  # (B, T, C) at the audio rate
+    bsz, t_len, _ = z.shape
+    for block in model.blocks:
+        d = block.ssm.discretise(1.0)
+        bu = z.to(torch.complex64) @ d.bd.T + d.bias  # (B, T, H)
+        h = bu.shape[-1]
+        elems = bu.permute(1, 0, 2).reshape(t_len, bsz * h)  # (T, B*H), time first
+        a = torch.exp(d.log_a).repeat(bsz).expand(t_len, bsz * h)
+        _, x = associative_scan((a, elems))
+        x = x.reshape(t_len, bsz, h).permute(1, 0, 2)  # (B, T, H)
+        y = (x @ d.c.T).real + d.c_bias  # (B, T, d_out)
+        act = torch.tanh(y)
+        if block.skip is not None:
+            act = act + block.skip(z)
+        z = act / math.sqrt(2.0)
+    out = z @ model.heads.weight[0] + model.heads.bias[0]
+    return out * model.config.audio_std + model.config.audio_mean
 
 
-def throughput(name: str, rate: int, batch: int, seconds: float, device: str,
-               repeats: int) -> float:
-    """Audio-seconds per wall-second of full training steps (after one warm-up step)."""
+def throughput(name: str, rate: int, batch: int, seconds: float, device: str, repeats: int,
+               scan: str, clock) -> float:
+    """Audio-seconds per second of ``clock`` of full training steps (after one warm-up)."""
     torch.manual_seed(0)
     model = PianoSSM(preset(name, train_sample_rate=rate)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -41,9 +68,12 @@ def throughput(name: str, rate: int, batch: int, seconds: float, device: str,
     frames = int(seconds * rate / hop)
     feats = torch.rand(batch, frames, model.config.widths[0], device=device)
     target = 0.05 * torch.randn(batch, frames * hop, device=device)
+    if scan != "published":
+        model.set_scan(scan)
 
     def step() -> None:
-        loss = loss_fn(model(feats, hop), target)["loss"]
+        pred = published_forward(model, feats, hop) if scan == "published" else model(feats, hop)
+        loss = loss_fn(pred, target)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -51,12 +81,18 @@ def throughput(name: str, rate: int, batch: int, seconds: float, device: str,
     step()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    start = clock()
     for _ in range(repeats):
         step()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return repeats * batch * seconds / (time.perf_counter() - start)
+    return repeats * batch * seconds / (clock() - start)
+
+
+def gemm_limit(name: str, rate: int, peak: float) -> float:
+    """Audio-seconds per second at ``peak`` GFLOP/s for 3x the forward's matrix products."""
+    weights = pack_model(PianoSSM(preset(name, train_sample_rate=rate)), rate)
+    return peak / (3 * weights.flops_per_sample() * rate / 1e9)
 
 
 def main() -> None:
@@ -64,26 +100,39 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rate", type=int, default=16000)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--seconds", type=float, default=1.0, help="crop length, chunked scan")
-    p.add_argument("--seq-seconds", type=float, default=0.25,
-                   help="crop length for the (slow) sequential baseline")
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=2.0, help="crop length, our scans")
+    p.add_argument("--published-seconds", type=float, default=0.5,
+                   help="crop length for the published method (its memory grows fast)")
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--presets", default="S,L,XL")
+    p.add_argument("--scans", default="compiled,chunked,published")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall clock, or this process's CPU time (for a busy machine, 1 thread)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"device {args.device}, {args.threads} thread(s), {args.rate} Hz, batch {args.batch}; "
-          f"audio-seconds trained per wall-second (forward + MSSL + backward + Adam)")
-    print(f"{'model':<6}{'chunked scan':>14}{'sequential':>12}{'speed-up':>10}")
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    scans = args.scans.split(",")
+    peak = matmul_peak() if args.device == "cpu" else float("nan")
+    print(f"device {args.device}, {args.threads} thread(s), {args.rate} Hz, batch {args.batch}, "
+          f"{args.clock} clock, float32 GEMM peak {peak:.1f} GFLOP/s; audio-seconds trained "
+          f"per second (forward + MSSL + backward + Adam)")
+    head = f"{'model':<6}" + "".join(f"{s:>11}" for s in scans)
+    head += f"{'x chunked':>10}{'x publ.':>9}{'limit':>8}{'% limit':>8}"
+    print(head)
     for name in args.presets.split(","):
-        fast = throughput(name, args.rate, args.batch, args.seconds, args.device, args.repeats)
-        # Swap the scan the layer calls (a benchmark-only patch, restored below).
-        ssm_module.lti_scan = _sequential
-        try:
-            slow = throughput(name, args.rate, args.batch, args.seq_seconds, args.device, 1)
-        finally:
-            ssm_module.lti_scan = lti_scan
-        print(f"{name:<6}{fast:>14.3f}{slow:>12.4f}{fast / slow:>9.1f}x", flush=True)
+        got = {}
+        for scan in scans:
+            secs = args.published_seconds if scan == "published" else args.seconds
+            got[scan] = throughput(name, args.rate, args.batch, secs, args.device,
+                                   args.repeats if scan != "published" else 1, scan, clock)
+        limit = gemm_limit(name, args.rate, peak)
+        fast = got.get("compiled", float("nan"))
+        row = f"{name:<6}" + "".join(f"{got[s]:>11.3f}" for s in scans)
+        row += f"{fast / got.get('chunked', float('nan')):>9.1f}x"
+        row += f"{fast / got.get('published', float('nan')):>8.1f}x"
+        row += f"{limit:>8.1f}{100 * fast / limit:>7.0f}%"
+        print(row, flush=True)
 
 
 if __name__ == "__main__":

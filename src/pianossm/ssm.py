@@ -27,6 +27,7 @@ from torch import nn
 
 from pianossm.alias import apply_alias_mode
 from pianossm.errors import PianoSSMError
+from pianossm.gemm import linear as numpy_linear
 from pianossm.scan import DEFAULT_CHUNK, lti_scan
 from pianossm.scan_compiled import compiled_scan, compiled_scan_available
 from pianossm.zoh import Discretised, zoh_gain
@@ -36,6 +37,10 @@ __all__ = ["SCAN_BACKENDS", "DiagonalSSM", "Discretised", "scan_backend", "zoh_g
 #: Recurrence implementations of the parallel pass: ``auto`` picks ``compiled`` (numba,
 #: own backward) where it serves the tensors (CPU, float32/64), else ``chunked``.
 SCAN_BACKENDS = ("auto", "compiled", "chunked")
+
+#: Whether the compiled path's input and output products run on numpy's BLAS
+#: (:mod:`pianossm.gemm`); a switch for benchmarks.
+NUMPY_GEMM = True
 
 
 class DiagonalSSM(nn.Module):
@@ -212,13 +217,14 @@ class DiagonalSSM(nn.Module):
         # path does); otherwise it is fused into the product.
         mixed = torch.is_autocast_enabled(u.device.type)
         lin = torch.nn.functional.linear
-        v = (lin(u, w_in) + b_in) if mixed else lin(u, w_in.to(u.dtype), b_in.to(u.dtype))  # (B, F, 2H)
+        fused = numpy_linear if NUMPY_GEMM else lin
+        v = (lin(u, w_in) + b_in) if mixed else fused(u, w_in.to(u.dtype), b_in.to(u.dtype))  # (B, F, 2H)
         x0 = None if state is None else torch.cat([state.real, state.imag], -1)  # (B, 2H)
         with torch.autocast(u.device.type, enabled=False):
             x = compiled_scan(torch.exp(d.log_a), v.float() if v.dtype == torch.bfloat16 else v,
                               x0, hold, t_len)  # (B, T, 2H)
         w_out = torch.cat([d.c.real, -d.c.imag], 1)  # (d_out, 2H)
-        y = (lin(x, w_out) + d.c_bias) if mixed else lin(x, w_out.to(x.dtype), d.c_bias.to(x.dtype))
+        y = (lin(x, w_out) + d.c_bias) if mixed else fused(x, w_out.to(x.dtype), d.c_bias.to(x.dtype))
         return y, torch.complex(x[:, -1, :h], x[:, -1, h:])
 
     @staticmethod

@@ -89,7 +89,7 @@ class Trainer(CheckpointMixin):
 
         #: The recurrence the training forward runs (``compiled`` or ``chunked``), logged.
         self.scan_path = scan_backend(self.model, self.device)
-        if self.rank == 0 and progress:
+        if self.rank == 0:
             print(f"training scan: {self.scan_path} ({cfg.threads} thread(s), "
                   f"device {self.device})", file=sys.stderr)
         self.net: torch.nn.Module = TrainForward(self.model, cfg.amp)
