@@ -1,7 +1,7 @@
 """The Python API: load a model, synthesise MIDI to samples, render MIDI to a file.
 
 ``pianossm render`` is a thin layer over :func:`render`, and :func:`synthesize` returns the
-very samples that command writes (both go through :func:`pianossm.render.synthesis_stream`).
+very samples that command writes (both go through :func:`pianossm.pipeline.synthesis_stream`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def load_model(source: str | os.PathLike[str] = "default", device: str = "cpu") 
     global _licence_shown
     from pianossm.checkpoint import import_official
     from pianossm.checkpoint import load_model as load_checkpoint_model
-    from pianossm.render import default_model_path
+    from pianossm.pipeline import default_model_path
 
     path = default_model_path() if os.fspath(source) == "default" else os.fspath(source)
     if path.endswith(".pth"):
@@ -145,7 +145,7 @@ def _stream(midi: Any, model: Any, sample_rate: int | None, head: str | int | No
     """Blocks, output rate, seconds, model, head index; the model's alias mode is restored."""
     import torch
 
-    from pianossm.render import synthesis_stream
+    from pianossm.pipeline import synthesis_stream
 
     pm = read_midi(midi)
     net = _model(model)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["ALIAS_MODE_NAMES", "BITS", "FRAME_GRIDS", "NUMERICS"]
 
-#: Where a rate-switched model's input frames fall (see :func:`pianossm.render.render_blocks`).
+#: Where a rate-switched model's input frames fall (see :func:`pianossm.pipeline.render_blocks`).
 FRAME_GRIDS = ("synth", "train")
 #: Alias modes, as :data:`pianossm.alias.ALIAS_MODES` (kept here so the parser needs no torch).
 ALIAS_MODE_NAMES = ("none", "drop", "static", "clamp", "oversample")
