@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from types import TracebackType
 from typing import Self
@@ -9,7 +10,7 @@ from typing import Self
 import numpy as np
 
 from pianossm.errors import PianoSSMError
-from pianossm.fsutil import temp_beside
+from pianossm.fsutil import atomic_open, write_error
 
 __all__ = ["SUBTYPES", "AudioWriter", "read_audio"]
 
@@ -47,9 +48,15 @@ class AudioWriter:
             raise PianoSSMError("FLAC cannot hold float samples; use --bits 16 or 24, or a .wav")
         if os.path.exists(self.path) and not force:
             raise PianoSSMError(f"output exists: {self.path!r} (use --force to overwrite)")
-        self._tmp = temp_beside(self.path)
-        self._file = sf.SoundFile(self._tmp, "w", samplerate=sample_rate, channels=1,
-                                  format=_FORMATS[ext], subtype=SUBTYPES[bits])
+        self._target = atomic_open(self.path)  # unnamed until complete (O_TMPFILE)
+        fd = self._target.__enter__()
+        try:
+            self._file = sf.SoundFile(fd, "w", samplerate=sample_rate, channels=1,
+                                      format=_FORMATS[ext], subtype=SUBTYPES[bits],
+                                      closefd=False)
+        except BaseException as exc:
+            self._target.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         self._integer = bits != "float"
         self.clipped = 0
         self.frames = 0
@@ -64,16 +71,36 @@ class AudioWriter:
             over = np.abs(block) > 1.0
             self.clipped += int(over.sum())
             block = np.clip(block, -1.0, 1.0)
-        self._file.write(block)
+        try:
+            self._file.write(block)
+        except RuntimeError as exc:  # libsndfile says only "System error" for a full disk
+            raise self._write_error(exc) from None
         self.frames += len(block)
 
+    def _write_error(self, exc: BaseException) -> PianoSSMError:
+        return write_error(exc, self.path)
+
     def close(self, keep: bool = True) -> None:
-        """Close; rename into place when ``keep``, else delete the temporary file."""
-        self._file.close()
+        """Close; move into place when ``keep``, else discard what was written."""
+        try:
+            self._file.close()
+        except BaseException as exc:
+            self._target.__exit__(type(exc), exc, exc.__traceback__)
+            if isinstance(exc, RuntimeError):
+                raise self._write_error(exc) from None
+            raise
+        if keep and self.frames == 0:  # libsndfile writes an unreadable empty FLAC
+            empty = PianoSSMError(f"nothing to write to {self.path!r}: the audio is 0 "
+                                  "samples long")
+            with contextlib.suppress(PianoSSMError):
+                self._target.__exit__(PianoSSMError, empty, None)
+            raise empty
         if keep:
-            os.replace(self._tmp, self.path)
-        elif os.path.exists(self._tmp):
-            os.unlink(self._tmp)
+            self._target.__exit__(None, None, None)
+        else:
+            failed = RuntimeError("render did not finish")
+            with contextlib.suppress(RuntimeError):
+                self._target.__exit__(RuntimeError, failed, None)
 
     def __enter__(self) -> Self:
         return self

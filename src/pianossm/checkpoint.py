@@ -20,7 +20,7 @@ import torch
 
 from pianossm.config import MAESTRO_YEARS, PianoSSMConfig
 from pianossm.errors import PianoSSMError
-from pianossm.fsutil import atomic_write
+from pianossm.fsutil import atomic_open, atomic_write, write_error
 from pianossm.model import PianoSSM
 
 __all__ = [
@@ -57,7 +57,11 @@ def save_checkpoint(path: str | os.PathLike[str], model: PianoSSM, **extra: Any)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
                "model": state, **extra}
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    with atomic_open(path) as fd, os.fdopen(fd, "wb", closefd=False) as f:
+        try:
+            torch.save(payload, f)
+        except RuntimeError as exc:  # torch's zip writer hides a full disk's errno
+            raise write_error(exc, path) from None
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -89,8 +93,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                             f"{payload.get('version')!r}; this pianossm reads version {VERSION}")
     try:
         payload["config"] = PianoSSMConfig.from_dict(payload["config"])
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PianoSSMError(f"checkpoint {name!r} has a broken config ({exc})") from None
+    state = payload.get("model")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise PianoSSMError(f"checkpoint {name!r} holds no model weights")
+    bad = [k for k, v in state.items()
+           if (v.is_floating_point() or v.is_complex()) and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise PianoSSMError(f"checkpoint {name!r} holds NaN or infinite weights in "
+                            f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
     return payload
 
 

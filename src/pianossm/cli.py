@@ -8,12 +8,14 @@ line on stderr and exit 1; an interrupt exits 130 without leaving a partial outp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
-from pianossm.errors import PianoSSMError
+from pianossm.errors import PianoSSMError, Terminated, raise_on_termination
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
@@ -44,16 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    raise_on_termination()  # SIGTERM cleans up like Ctrl-C: no partial output stays
     try:
+        args = build_parser().parse_args(argv)  # Ctrl-C while importing: no traceback
         status = args.func(args)  # a handler may return an exit status (batch failures)
     except PianoSSMError as exc:
         print(f"pianossm: error: {exc}", file=sys.stderr)
         return 1
+    except Terminated as exc:
+        print(f"pianossm: terminated (signal {exc.signum})", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("pianossm: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pianossm info | head`: the reader left, nothing to report
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (no flush error at exit)
+        return 1
     return status if isinstance(status, int) else 0
 
 

@@ -24,12 +24,16 @@ import numpy as np
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["LOWEST_KEY", "N_KEYS", "PianoRoll", "frame_hop", "load_midi"]
+__all__ = ["LOWEST_KEY", "MAX_MIDI_SECONDS", "N_KEYS", "PianoRoll", "frame_hop", "load_midi"]
 
 LOWEST_KEY = 21
 N_KEYS = 88
 _STANDARD_HOPS = {16000: 16, 24000: 20, 44100: 25, 48000: 24, 22050: 21, 32000: 32}
 MIN_RATE, MAX_RATE = 8000, 192000
+#: Longest MIDI file rendered, seconds (6 h); longer ones are refused by :func:`load_midi`.
+MAX_MIDI_SECONDS = 6 * 3600
+#: Shortest: one MIDI frame at the lowest frame rate (1 ms), seconds.
+MIN_MIDI_SECONDS = 1e-3
 
 
 def frame_hop(sample_rate: int) -> int:
@@ -156,8 +160,40 @@ class PianoRoll:
         return roll
 
 
+def _smpte_to_beats(mf: mido.MidiFile) -> mido.MidiFile:  # noqa: F821
+    """The same file with its SMPTE time division (ticks per video frame, tempo ignored)
+    expressed as ticks per beat, one beat per second of frames, which pretty_midi reads."""
+    import mido
+
+    division = mf.ticks_per_beat & 0xFFFF
+    fps = -((division >> 8) - 256)  # the high byte is -24, -25, -29 (29.97) or -30
+    per_frame = division & 0xFF
+    if fps not in (24, 25, 29, 30) or per_frame == 0:
+        raise ValueError(f"bad SMPTE time division {division:#06x}")
+    nominal = 30 if fps == 29 else fps  # 29: drop-frame, 30000/1001 frames per second
+    tempo = 1_001_000 if fps == 29 else 1_000_000  # us per beat of ``nominal`` frames
+    out = mido.MidiFile(type=mf.type, ticks_per_beat=nominal * per_frame)
+    for track in mf.tracks:
+        new = mido.MidiTrack()
+        pending = 0
+        for msg in track:
+            if msg.type == "set_tempo":  # SMPTE time does not follow the tempo
+                pending += msg.time
+                continue
+            new.append(msg.copy(time=msg.time + pending))
+            pending = 0
+        out.tracks.append(new)
+    out.tracks[0].insert(0, mido.MetaMessage("set_tempo", tempo=tempo, time=0))
+    return out
+
+
 def load_midi(path: str | os.PathLike[str]) -> pretty_midi.PrettyMIDI:  # noqa: F821
-    """Read a MIDI file, with one clear error for a missing, corrupt or empty file.
+    """Read a MIDI file, with one clear error for a missing, corrupt, empty or absurdly long
+    file.
+
+    SMPTE time division is converted to beats; a file lasting more than
+    :data:`MAX_MIDI_SECONDS` (a broken tempo map, usually) is refused before any
+    synthesis.
 
     Parameters
     ----------
@@ -168,14 +204,36 @@ def load_midi(path: str | os.PathLike[str]) -> pretty_midi.PrettyMIDI:  # noqa: 
     -------
     pretty_midi.PrettyMIDI
     """
+    import io
+
+    import mido
     import pretty_midi
 
-    if not os.path.isfile(path):
-        raise PianoSSMError(f"MIDI file not found: {os.fspath(path)!r}")
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        raise PianoSSMError(f"MIDI file is a folder: {name!r}")
+    if not os.path.isfile(name):
+        raise PianoSSMError(f"MIDI file not found: {name!r}")
+    if os.path.getsize(name) == 0:
+        raise PianoSSMError(f"MIDI file is empty (0 bytes): {name!r}")
     try:
-        midi = pretty_midi.PrettyMIDI(os.fspath(path))
+        source: str | io.BytesIO = name
+        mf = mido.MidiFile(name)
+        if mf.ticks_per_beat <= 0 or mf.ticks_per_beat >= 0x8000:
+            source = io.BytesIO()
+            _smpte_to_beats(mf).save(file=source)
+            source.seek(0)
+        midi = pretty_midi.PrettyMIDI(source)
+        end = midi.get_end_time()
     except Exception as exc:  # noqa: BLE001  (mido/pretty_midi raise many types)
-        raise PianoSSMError(f"not a readable MIDI file: {os.fspath(path)!r} ({exc})") from None
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise PianoSSMError(f"not a readable MIDI file: {name!r} ({why})") from None
     if not any(inst.notes for inst in midi.instruments if not inst.is_drum):
-        raise PianoSSMError(f"MIDI file has no notes to play: {os.fspath(path)!r}")
+        raise PianoSSMError(f"MIDI file has no notes to play: {name!r}")
+    if end < MIN_MIDI_SECONDS:
+        raise PianoSSMError(f"MIDI file lasts only {end:.3g} s, too short to render (under "
+                            f"{MIN_MIDI_SECONDS * 1000:g} ms; a tempo near 0?): {name!r}")
+    if not end <= MAX_MIDI_SECONDS:
+        raise PianoSSMError(f"MIDI file lasts {end:.4g} s, more than the {MAX_MIDI_SECONDS} s "
+                            f"pianossm renders (a broken tempo map?): {name!r}")
     return midi

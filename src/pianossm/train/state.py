@@ -12,7 +12,37 @@ import torch
 from pianossm.errors import PianoSSMError
 from pianossm.train.logs import trim_metrics
 
-__all__ = ["CheckpointMixin"]
+__all__ = ["RESUME_MAY_CHANGE", "CheckpointMixin", "check_resume_config"]
+
+
+#: Fields a resumed run may change: how long it runs, how often it logs, validates and
+#: saves, where its files live and how it computes (same numbers).  Any other difference
+#: (learning rate, batch, model size, seed, ...) would silently mix two runs.
+RESUME_MAY_CHANGE = frozenset({"steps", "finetune_steps", "val_every", "ckpt_every",
+                               "log_every", "threads", "device", "scan", "out", "data"})
+
+
+def check_resume_config(path: str, saved: dict[str, Any] | None, now: dict[str, Any]) -> None:
+    """Refuse a resume whose config differs from the checkpoint's outside
+    :data:`RESUME_MAY_CHANGE`, naming each differing field with both values.
+
+    Parameters
+    ----------
+    path : str
+        The checkpoint (for the message).
+    saved : dict or None
+        Its ``train_config`` (``None``: an old checkpoint without one, not checked).
+    now : dict
+        The config of this run.
+    """
+    if not isinstance(saved, dict):
+        return
+    diffs = [f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
+             if k not in RESUME_MAY_CHANGE and k in saved and saved.get(k) != now.get(k)]
+    if diffs:
+        raise PianoSSMError(f"cannot resume from {path!r} with a changed config: "
+                            f"{'; '.join(diffs)} (only {', '.join(sorted(RESUME_MAY_CHANGE))} "
+                            "may change; use --force to start over)")
 
 
 class CheckpointMixin:
@@ -48,16 +78,22 @@ class CheckpointMixin:
         from pianossm.checkpoint import load_checkpoint
 
         payload = load_checkpoint(path)
-        if "optimizer" not in payload or "step" not in payload:
+        if not all(k in payload for k in ("optimizer", "scheduler", "step", "rng")):
             raise PianoSSMError(f"checkpoint {path!r} holds no training state to resume")
-        self.model.load_state_dict(payload["model"])
-        self.step = int(payload["step"])
-        self.best = float(payload.get("best", float("inf")))
-        self._phase_setup()
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
-        self.rng.bit_generator.state = json.loads(payload["rng"]["numpy"])
-        torch.set_rng_state(payload["rng"]["torch"])
+        check_resume_config(path, payload.get("train_config"), self.cfg.to_dict())
+        try:
+            self.model.load_state_dict(payload["model"])
+            self.step = int(payload["step"])
+            self.best = float(payload.get("best", float("inf")))
+            self._phase_setup()
+            self.optimizer.load_state_dict(payload["optimizer"])
+            self.scheduler.load_state_dict(payload["scheduler"])
+            self.rng.bit_generator.state = json.loads(payload["rng"]["numpy"])
+            torch.set_rng_state(payload["rng"]["torch"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise PianoSSMError(f"cannot resume from {path!r}: its training state does not "
+                                f"fit this run ({first})") from None
         self._trim_metrics()
 
     def _trim_metrics(self) -> None:
