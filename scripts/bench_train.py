@@ -28,7 +28,7 @@ import time
 import torch
 
 from pianossm.config import preset
-from pianossm.engine.bench import matmul_peak
+from pianossm.engine.bench import matmul_peak, set_clock
 from pianossm.engine.reference import associative_scan
 from pianossm.engine.weights import pack_model
 from pianossm.features import frame_hop
@@ -102,8 +102,8 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=16000)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--seconds", type=float, default=2.0, help="crop length, our scans")
-    p.add_argument("--published-seconds", type=float, default=0.5,
-                   help="crop length for the published method (its memory grows fast)")
+    p.add_argument("--published-seconds", type=float, default=None,
+                   help="crop length for the published method (default: --seconds)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--presets", default="S,L,XL")
     p.add_argument("--scans", default="compiled,chunked,published")
@@ -112,6 +112,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     clock = time.perf_counter if args.clock == "wall" else time.process_time
+    set_clock(args.clock)
     scans = args.scans.split(",")
     peak = matmul_peak() if args.device == "cpu" else float("nan")
     print(f"device {args.device}, {args.threads} thread(s), {args.rate} Hz, batch {args.batch}, "
@@ -123,7 +124,9 @@ def main() -> None:
     for name in args.presets.split(","):
         got = {}
         for scan in scans:
-            secs = args.published_seconds if scan == "published" else args.seconds
+            secs = args.seconds
+            if scan == "published" and args.published_seconds is not None:
+                secs = args.published_seconds
             got[scan] = throughput(name, args.rate, args.batch, secs, args.device,
                                    args.repeats if scan != "published" else 1, scan, clock)
         limit = gemm_limit(name, args.rate, peak)
