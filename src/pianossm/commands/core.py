@@ -82,8 +82,9 @@ def _render(args: argparse.Namespace) -> int:
         if "-" in args.midi or out == "-":
             raise PianoSSMError("'-' (stdin/stdout) takes one file, not a batch")
         if out.lower().endswith((".wav", ".flac")) and not os.path.isdir(out):
-            raise PianoSSMError(f"several inputs need an output folder, not {out!r} "
-                                f"(use -o OUTDIR/)")
+            what = (f"{args.midi[0]!r} is a folder: a batch needs" if len(args.midi) == 1
+                    and os.path.isdir(args.midi[0]) else "several inputs need")
+            raise PianoSSMError(f"{what} an output folder, not {out!r} (use -o OUTDIR/)")
         return _render_batch(args)
     if out != "-" and os.path.exists(out) and args.skip_existing:
         if not args.quiet:
