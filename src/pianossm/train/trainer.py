@@ -253,6 +253,7 @@ class Trainer(CheckpointMixin):
         t0, s0 = time.perf_counter(), self.step
         while self.step < stop:
             rec = self.train_step() | {"step": self.step}
+            self._check_finite("training loss", rec["loss"])
             history.append(rec)
             speed = (self.step - s0) * seconds_per_step / (time.perf_counter() - t0)
             bar.update(1)
@@ -261,6 +262,7 @@ class Trainer(CheckpointMixin):
                 self._log(rec | {"audio_s_per_s": speed}, "train")
             if self.step % cfg.val_every == 0 or self.step == total:
                 val = self.validate()
+                self._check_finite("validation MSSL", val)
                 rec["val_mssl"] = val
                 self._log({"step": self.step, "val_mssl": val}, "val")
                 if val < self.best:
@@ -285,6 +287,12 @@ class Trainer(CheckpointMixin):
             dist.barrier()  # rank 0 has written last.pt when every rank returns
             dist.destroy_process_group()
         return history
+
+    def _check_finite(self, what: str, value: float) -> None:
+        """Stop a diverged run with one clear error (last.pt keeps the last finite state)."""
+        if not np.isfinite(value):
+            raise PianoSSMError(f"training diverged at step {self.step}: the {what} is "
+                                f"{value} (learning rate too high, or a damaged checkpoint?)")
 
     def _log(self, rec: dict[str, float], kind: str) -> None:
         if self.rank == 0:
