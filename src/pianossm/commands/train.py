@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="SoundFont: fluidr3, musescore or a .sf2/.sf3 path (default fluidr3)")
     b.add_argument("--sample-rate", type=int, default=16000, help="rate in Hz (default 16000)")
     b.add_argument("--seed", type=int, default=0, help="seed of the generated MIDI")
-    b.add_argument("--size", choices=["full", "tiny"], default="full",
-                   help="full (about 25 min of audio) or tiny (for tests)")
+    b.add_argument("--size", choices=["large", "full", "tiny"], default="full",
+                   help="large (about 9 h of audio), full (about 25 min) or tiny (for tests)")
+    b.add_argument("--jobs", type=int, default=None,
+                   help="worker processes (default: 1, or every core for --size large)")
     b.add_argument("--force", action="store_true", help="replace an existing folder")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=_dataset_build)
@@ -110,7 +112,7 @@ def _dataset_build(args: argparse.Namespace) -> None:
     from pianossm.data.builtin import build_builtin
 
     cache = build_builtin(args.output, args.soundfont, args.sample_rate, args.seed, args.size,
-                          progress=not args.quiet, force=args.force)
+                          progress=not args.quiet, force=args.force, jobs=args.jobs)
     parts = ", ".join(f"{s} {cache.seconds(s):.0f} s" for s in ("train", "validation", "test"))
     print(f"wrote {args.output}: {parts}", file=sys.stderr)
 

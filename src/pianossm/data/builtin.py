@@ -23,6 +23,7 @@ from dataclasses import asdict
 import numpy as np
 
 from pianossm.data.cache import AudioCache, Item, build_cache
+from pianossm.data.pool import default_jobs, ordered_map
 from pianossm.errors import PianoSSMError
 
 __all__ = ["SIZES", "build_builtin", "build_from_midi", "builtin_items", "render_dataset"]
@@ -99,7 +100,8 @@ def builtin_items(root: str | os.PathLike[str]) -> list[Item]:
 
 def build_builtin(out_dir: str | os.PathLike[str], soundfont: str = "fluidr3",
                   sample_rate: int = 16000, seed: int = 0, size: str = "full",
-                  progress: bool = True, force: bool = False) -> AudioCache:
+                  progress: bool = True, force: bool = False, jobs: int | None = None,
+                  corpus: bool | None = None) -> AudioCache:
     """Generate, render and cache the built-in dataset.
 
     Parameters
@@ -113,21 +115,35 @@ def build_builtin(out_dir: str | os.PathLike[str], soundfont: str = "fluidr3",
     seed : int
         Seed of every generated file.
     size : str
-        ``full`` (about 25 minutes of audio) or ``tiny`` (about a minute, for tests).
+        ``large`` (about 9 hours, see :mod:`pianossm.data.large`), ``full`` (about 25
+        minutes of audio) or ``tiny`` (about a minute, for tests).
     progress : bool
         Show tqdm bars.
     force : bool
         Replace an existing folder.
+    jobs : int, optional
+        Worker processes for parsing, rendering and caching (default: 1 for ``full`` and
+        ``tiny``, every available core for ``large``); the result does not depend on it.
+    corpus : bool, optional
+        ``large`` only: use music21's corpus (default: when it is installed).
 
     Returns
     -------
     AudioCache
         The cache inside the folder.
     """
+    if size == "large":
+        from pianossm.data.large import build_large_programs
+
+        programs, meta = build_large_programs(seed, corpus, jobs or default_jobs(), progress)
+        return render_dataset(programs, out_dir, soundfont, sample_rate,
+                              {"seed": seed, "size": size, **meta}, progress, force,
+                              jobs or default_jobs())
     if size not in SIZES:
-        raise PianoSSMError(f"unknown dataset size {size!r}; allowed: {sorted(SIZES)}")
+        raise PianoSSMError(f"unknown dataset size {size!r}; allowed: "
+                            f"{sorted([*SIZES, 'large'])}")
     return render_dataset(_programs(size, seed), out_dir, soundfont, sample_rate,
-                          {"seed": seed, "size": size}, progress, force)
+                          {"seed": seed, "size": size}, progress, force, jobs or 1)
 
 
 def build_from_midi(midi_paths: list[str], out_dir: str | os.PathLike[str],
@@ -155,14 +171,38 @@ def build_from_midi(midi_paths: list[str], out_dir: str | os.PathLike[str],
     return render_dataset(programs, out_dir, soundfont, sample_rate, {}, progress, force)
 
 
+def _render_one(task: tuple) -> Item:
+    """Write one program's MIDI (generating it first if it is a recipe), render it."""
+    import soundfile as sf
+
+    from pianossm.fluid import render_fluidsynth
+
+    name, split, midi, tmp, sf_path, sample_rate = task
+    if not hasattr(midi, "write"):
+        from pianossm.data.large import make_midi
+
+        midi = make_midi(midi)
+    midi_rel, audio_rel = f"midi/{name}.mid", f"audio/{name}.flac"
+    midi.write(os.path.join(tmp, midi_rel))
+    audio = render_fluidsynth(os.path.join(tmp, midi_rel), sample_rate, sf_path)
+    sf.write(os.path.join(tmp, audio_rel), np.clip(audio, -1, 1), sample_rate,
+             subtype="PCM_16")
+    return Item(name, midi_rel, audio_rel, split)
+
+
 def render_dataset(programs: list[tuple[str, str, pretty_midi.PrettyMIDI]],  # noqa: F821
                    out_dir: str | os.PathLike[str], soundfont: str, sample_rate: int,
-                   meta: dict, progress: bool = True, force: bool = False) -> AudioCache:
-    """Write ``(name, split, midi)`` programs, render them with FluidSynth, cache them."""
-    import soundfile as sf
+                   meta: dict, progress: bool = True, force: bool = False,
+                   jobs: int = 1) -> AudioCache:
+    """Write ``(name, split, midi)`` programs, render them with FluidSynth, cache them.
+
+    ``midi`` is a ``PrettyMIDI`` or a :class:`pianossm.data.large.Program` (generated in
+    the worker); ``jobs`` worker processes render and cache (the result does not depend
+    on it).
+    """
     from tqdm import tqdm
 
-    from pianossm.fluid import find_soundfont, render_fluidsynth
+    from pianossm.fluid import find_soundfont
 
     out_dir = os.fspath(out_dir).rstrip("/")
     if os.path.exists(out_dir) and not force:
@@ -172,14 +212,9 @@ def render_dataset(programs: list[tuple[str, str, pretty_midi.PrettyMIDI]],  # n
     shutil.rmtree(tmp, ignore_errors=True)
     for sub in ("midi", "audio"):
         os.makedirs(os.path.join(tmp, sub))
-    items = []
-    for name, split, pm in tqdm(programs, desc="render", unit="file", disable=not progress):
-        midi_rel, audio_rel = f"midi/{name}.mid", f"audio/{name}.flac"
-        pm.write(os.path.join(tmp, midi_rel))
-        audio = render_fluidsynth(os.path.join(tmp, midi_rel), sample_rate, sf_path)
-        sf.write(os.path.join(tmp, audio_rel), np.clip(audio, -1, 1), sample_rate,
-                 subtype="PCM_16")
-        items.append(Item(name, midi_rel, audio_rel, split))
+    tasks = ((name, split, pm, tmp, sf_path, sample_rate) for name, split, pm in programs)
+    items = list(tqdm(ordered_map(_render_one, tasks, jobs), total=len(programs),
+                      desc="render", unit="file", disable=not progress))
     manifest = {**meta, "soundfont": os.path.basename(sf_path), "sample_rate": sample_rate,
                 "items": [asdict(i) for i in items]}
     with open(os.path.join(tmp, "manifest.json"), "w") as f:
@@ -189,4 +224,4 @@ def render_dataset(programs: list[tuple[str, str, pretty_midi.PrettyMIDI]],  # n
     os.replace(tmp, out_dir)
     # The cache records file paths, so it is built once the folder has its final name.
     return build_cache(builtin_items(out_dir), os.path.join(out_dir, "cache"), sample_rate,
-                       progress=progress)
+                       progress=progress, jobs=jobs)

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pianossm.errors import PianoSSMError
-from pianossm.features import N_KEYS, PianoRoll, frame_hop, load_midi
+from pianossm.data.notes import load_performance
+from pianossm.features import N_KEYS, PianoRoll, frame_hop
 
 __all__ = ["CACHE_VERSION", "AudioCache", "Item", "build_cache", "load_performance"]
 
@@ -65,18 +66,28 @@ def _aligned_frames(name: str, midi_frames: int, audio_frames: int, tail_frames:
     return audio_frames
 
 
-def load_performance(path: str) -> pretty_midi.PrettyMIDI:  # noqa: F821
-    """A ``.mid`` file, or a MAPS ``.txt`` note list, as ``PrettyMIDI``."""
-    if path.lower().endswith(".txt"):
-        from pianossm.data.maps import read_maps_txt
+def _prepare(task: tuple[Item, int, int, int]) -> tuple[bytes, bytes, int, np.ndarray]:
+    """One item's roll (uint8 bytes), audio (int16 bytes), frame count and audio sums."""
+    from pianossm.audio import read_audio
 
-        return read_maps_txt(path)
-    return load_midi(path)
+    item, sample_rate, pedal_threshold, tail = task
+    hop = frame_hop(sample_rate)
+    audio, _ = read_audio(item.audio, sample_rate)
+    roll = PianoRoll(load_performance(item.midi), sample_rate / hop, pedal_threshold)
+    n = _aligned_frames(os.path.basename(item.audio), roll.n_frames, len(audio) // hop,
+                        tail, sample_rate / hop)
+    feats = np.rint(roll.frames(0, n) * 127).astype(np.uint8)
+    clip = np.zeros(n * hop, dtype=np.float32)
+    clip[:min(len(audio), n * hop)] = audio[:n * hop]
+    sums = np.array([clip.size, clip.sum(dtype=np.float64),
+                     np.square(clip, dtype=np.float64).sum()])
+    pcm = np.rint(np.clip(clip, -1, 1) * 32767).astype(np.int16)
+    return feats.tobytes(), pcm.tobytes(), n, sums
 
 
 def build_cache(items: Sequence[Item], out_dir: str | os.PathLike[str], sample_rate: int,
                 pedal_threshold: int = 64, tail_seconds: float = 3.0,
-                progress: bool = True, force: bool = False) -> AudioCache:
+                progress: bool = True, force: bool = False, jobs: int = 1) -> AudioCache:
     """Preprocess ``items`` into a cache folder.
 
     Parameters
@@ -95,6 +106,8 @@ def build_cache(items: Sequence[Item], out_dir: str | os.PathLike[str], sample_r
         Show a tqdm bar.
     force : bool
         Replace an existing cache.
+    jobs : int
+        Worker processes computing the items (the result does not depend on it).
 
     Returns
     -------
@@ -103,7 +116,7 @@ def build_cache(items: Sequence[Item], out_dir: str | os.PathLike[str], sample_r
     """
     from tqdm import tqdm
 
-    from pianossm.audio import read_audio
+    from pianossm.data.pool import ordered_map
 
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not force:
@@ -117,21 +130,18 @@ def build_cache(items: Sequence[Item], out_dir: str | os.PathLike[str], sample_r
     records, offset = [], 0
     sums = np.zeros(3)  # count, sum, sum of squares of the training audio
     heads: list[str] = []
+    tail = round(tail_seconds * sample_rate / hop)
+    tasks = ((item, sample_rate, pedal_threshold, tail) for item in items)
     with open(os.path.join(tmp, "features.u8"), "wb") as ff, \
             open(os.path.join(tmp, "audio.i16"), "wb") as fa:
-        for item in tqdm(items, desc="cache", unit="file", disable=not progress):
-            audio, _ = read_audio(item.audio, sample_rate)
-            roll = PianoRoll(load_performance(item.midi), sample_rate / hop, pedal_threshold)
-            n = _aligned_frames(os.path.basename(item.audio), roll.n_frames, len(audio) // hop,
-                                round(tail_seconds * sample_rate / hop), sample_rate / hop)
-            feats = np.rint(roll.frames(0, n) * 127).astype(np.uint8)
-            clip = np.zeros(n * hop, dtype=np.float32)
-            clip[:min(len(audio), n * hop)] = audio[:n * hop]
+        results = ordered_map(_prepare, tasks, jobs)
+        for item, (feats, pcm, n, item_sums) in tqdm(zip(items, results), total=len(items),
+                                                     desc="cache", unit="file",
+                                                     disable=not progress):
             if item.split == "train":
-                sums += [clip.size, clip.sum(dtype=np.float64),
-                         np.square(clip, dtype=np.float64).sum()]
-            ff.write(feats.tobytes())
-            fa.write(np.rint(np.clip(clip, -1, 1) * 32767).astype(np.int16).tobytes())
+                sums += item_sums
+            ff.write(feats)
+            fa.write(pcm)
             if item.head not in heads:
                 heads.append(item.head)
             records.append({**asdict(item), "frame_offset": offset, "n_frames": n})
