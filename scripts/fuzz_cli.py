@@ -205,6 +205,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per case")
     ap.add_argument("--keep", action="store_true", help="keep failing cases' folders")
     ap.add_argument("--show", type=int, default=3, help="print this many failures")
+    ap.add_argument("--errors", action="store_true",
+                    help="also list the distinct clean error messages (paths shortened)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="pianossm-fuzz-"))
     fx = make_fixtures(root / "fixtures")
@@ -212,6 +214,7 @@ def main() -> int:
     counts = {c: Counter() for c in WEIGHTS}
     n_of = {c: max(1, round(w * args.cases)) for c, w in WEIGHTS.items()}
     shown, bad_dirs, start = 0, [], time.perf_counter()
+    messages: Counter = Counter()
     try:
         for command, n in n_of.items():
             for i in range(n):
@@ -222,6 +225,10 @@ def main() -> int:
                 before = out.read_bytes() if out.name == "last.pt" and out.is_file() else None
                 res = runner.run(argv)
                 kind = _outcome(res, out, case_dir, before)
+                if kind == "clean" and args.errors:
+                    line = [ln for ln in res[1].splitlines() if ln.startswith("pianossm:")][0]
+                    messages[f"{command}: " + line.replace(str(case_dir), "CASE").replace(
+                        str(root), "ROOT")[:160]] += 1
                 counts[command]["cases"] += 1
                 counts[command][kind] += 1
                 if kind in ("traceback", "hang", "partial"):
@@ -243,6 +250,8 @@ def main() -> int:
         print(f"| {command} | {' | '.join(str(c[k]) for k in COLUMNS)} |")
     print(f"| **all** | {' | '.join(str(total[k]) for k in COLUMNS)} |")
     print(f"seed {args.seed}, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    for msg, n in sorted(messages.items()):
+        print(f"{n:5d}  {msg}", file=sys.stderr)
     if args.keep and bad_dirs:
         print(f"failing cases kept under {root / 'cases'}", file=sys.stderr)
     else:

@@ -122,13 +122,12 @@ def test_midi_lasting_microseconds_writes_no_empty_file(tmp_path: Path, tiny_mod
         assert not out.exists()
 
 
-def test_output_that_is_a_folder_is_a_clean_error(tmp_path: Path, tiny_model: Path,
-                                                  capsys) -> None:
-    (tmp_path / "o.wav").mkdir()
-    (tmp_path / "m.mid").write_bytes(midi_bytes(np.random.default_rng(2), "valid"))
-    assert main(["render", str(tmp_path / "m.mid"), "-o", str(tmp_path / "o.wav"), "--force",
-                 "--model", str(tiny_model), "-q"]) == 1
-    assert "is a folder" in _errors(capsys)[0]
+def test_output_that_is_a_folder_is_a_clean_error(tmp_path: Path, tiny_model: Path) -> None:
+    # os.replace onto a folder raised IsADirectoryError (a traceback from the CLI)
+    (tmp_path / "o.pt").mkdir()
+    with pytest.raises(PianoSSMError, match="is a folder"):
+        save_checkpoint(tmp_path / "o.pt", PianoSSM(preset("S", d_state=4, preset="custom")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.pt"]
 
 
 def test_checkpoint_with_nan_weights_is_refused(tmp_path: Path, tiny_model: Path) -> None:

@@ -160,6 +160,10 @@ class PianoRoll:
         return roll
 
 
+class _TooLong(Exception):
+    """The tempo map asks for more than :data:`MAX_MIDI_SECONDS` (``args[0]``: seconds)."""
+
+
 def _smpte_to_beats(mf: mido.MidiFile) -> mido.MidiFile:  # noqa: F821
     """The same file with its SMPTE time division (ticks per video frame, tempo ignored)
     expressed as ticks per beat, one beat per second of frames, which pretty_midi reads."""
@@ -219,21 +223,33 @@ def load_midi(path: str | os.PathLike[str]) -> pretty_midi.PrettyMIDI:  # noqa: 
     try:
         source: str | io.BytesIO = name
         mf = mido.MidiFile(name)
+        if not mf.tracks:
+            raise ValueError("it has no tracks")
         if mf.ticks_per_beat <= 0 or mf.ticks_per_beat >= 0x8000:
             source = io.BytesIO()
-            _smpte_to_beats(mf).save(file=source)
+            mf = _smpte_to_beats(mf)
+            mf.save(file=source)
             source.seek(0)
+        seconds = max((mido.MidiFile(type=1, ticks_per_beat=mf.ticks_per_beat,
+                                     tracks=[t]).length for t in mf.tracks)
+                       ) if mf.type == 2 else mf.length  # the tempo map, before any arrays
+        if not seconds <= MAX_MIDI_SECONDS:
+            raise _TooLong(seconds)
         midi = pretty_midi.PrettyMIDI(source)
         end = midi.get_end_time()
+    except _TooLong as exc:
+        end = exc.args[0]
     except Exception as exc:  # noqa: BLE001  (mido/pretty_midi raise many types)
-        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        why = (str(exc).strip().splitlines() or [""])[0][:200] or type(exc).__name__
+        if isinstance(exc, EOFError):
+            why = "it ends in the middle of a chunk: truncated?"
         raise PianoSSMError(f"not a readable MIDI file: {name!r} ({why})") from None
+    if not end <= MAX_MIDI_SECONDS:
+        raise PianoSSMError(f"MIDI file lasts {end:.4g} s, more than the {MAX_MIDI_SECONDS} s "
+                            f"pianossm renders (a broken tempo map?): {name!r}")
     if not any(inst.notes for inst in midi.instruments if not inst.is_drum):
         raise PianoSSMError(f"MIDI file has no notes to play: {name!r}")
     if end < MIN_MIDI_SECONDS:
         raise PianoSSMError(f"MIDI file lasts only {end:.3g} s, too short to render (under "
                             f"{MIN_MIDI_SECONDS * 1000:g} ms; a tempo near 0?): {name!r}")
-    if not end <= MAX_MIDI_SECONDS:
-        raise PianoSSMError(f"MIDI file lasts {end:.4g} s, more than the {MAX_MIDI_SECONDS} s "
-                            f"pianossm renders (a broken tempo map?): {name!r}")
     return midi

@@ -181,6 +181,15 @@ def _link(fd: int, dst: str) -> None:
         os.close(out)
 
 
+def _sync_folder(folder: str) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _unnamed(folder: str) -> int | None:
     """An ``O_TMPFILE`` descriptor in ``folder``, or ``None`` where unsupported."""
     flag = getattr(os, "O_TMPFILE", None)
@@ -225,6 +234,7 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[int]:
             _link(fd, tmp)
         os.replace(tmp, os.fspath(path))
         tmp = None
+        _sync_folder(folder)  # the rename itself survives a power cut
     except OSError as exc:
         raise _disk_error(exc, path) from None
     finally:
