@@ -143,3 +143,30 @@ def test_broken_pipe_is_quiet() -> None:
     proc = subprocess.run(f"{sys.executable} -m pianossm info | head -c 10", shell=True,
                           capture_output=True, text=True, timeout=60)
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_tempo_map_under_pretty_midis_tick_limit_is_refused_too(tmp_path: Path) -> None:
+    # 5.8e6 ticks at one tick per 16.8 s beat: pretty_midi reads it (under its 1e7-tick
+    # limit), and render went on for 1e8 s of audio: a hang
+    import struct
+
+    trk = b"\x00\xff\x51\x03\xff\xff\xff\x00\x90\x3c\x40" + bytes([0x82, 0xE3, 0xDA, 0x40]) \
+        + b"\x80\x3c\x00\x00\xff\x2f\x00"  # a delta of 5.8e6 ticks
+    (tmp_path / "slow.mid").write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, 1) + b"MTrk"
+                                        + struct.pack(">I", len(trk)) + trk)
+    with pytest.raises(PianoSSMError, match=r"lasts 9.778e\+07 s, more than"):
+        load_midi(tmp_path / "slow.mid")
+
+
+def test_thirty_minute_notes_are_accepted(tmp_path: Path) -> None:
+    import pretty_midi
+
+    pm, inst = pretty_midi.PrettyMIDI(), pretty_midi.Instrument(0)
+    inst.notes += [pretty_midi.Note(90, 60, 0.0, 1800.0), pretty_midi.Note(0 + 1, 108, 5, 5)]
+    pm.instruments.append(inst)
+    pm.write(str(tmp_path / "long.mid"))
+    from pianossm.features import PianoRoll
+
+    roll = PianoRoll(load_midi(tmp_path / "long.mid"), 1000.0)
+    assert roll.n_frames == 1_800_000 and roll.frames(1_799_999, 1_800_001)[:, 39].tolist() \
+        == [pytest.approx(90 / 127), 0.0]
