@@ -10,7 +10,8 @@
 Splits: ``train`` holds isolated notes over all keys and velocities, random chords,
 usual chords and pieces; ``validation`` and ``test`` hold pieces only (drawn from their
 own seeds, so they never repeat training material).  Everything is deterministic given
-the seed and the SoundFont.
+the seed and the SoundFont.  Sizes ``full`` and ``tiny`` are listed in :data:`SIZES`;
+``large`` (about 9 hours, built on a process pool) in :mod:`pianossm.data.large`.
 """
 
 from __future__ import annotations
