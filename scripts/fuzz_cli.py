@@ -43,6 +43,9 @@ from fuzz_inputs import (  # noqa: E402
 )
 
 COLUMNS = ["cases", "ok", "clean", "traceback", "hang", "partial"]
+#: Their headings in the table.
+HEADINGS = ["cases", "output produced", "clean errors", "tracebacks", "hangs",
+            "partial files left"]
 #: Share of the cases per command.
 WEIGHTS = {"render": 0.5, "render --model": 0.06, "import-checkpoint": 0.06,
            "info --model": 0.04, "evaluate": 0.08, "align": 0.08, "align-timing": 0.08,
@@ -243,7 +246,7 @@ def main() -> int:
     finally:
         runner.close()
     total = Counter()
-    print(f"| command | {' | '.join(COLUMNS)} |")
+    print(f"| command | {' | '.join(HEADINGS)} |")
     print("|---" * (len(COLUMNS) + 1) + "|")
     for command, c in counts.items():
         total.update(c)
