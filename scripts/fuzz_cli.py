@@ -1,10 +1,11 @@
 """Fuzz every file-reading command with seeded generated input and count the outcomes.
 
-    python scripts/fuzz_cli.py --cases 2000 [--seed 0] [--timeout 60]
+    python scripts/fuzz_cli.py --cases 2000 [--seed 0] [--timeout 60] [--per-command N]
 
 ``--cases`` is the total over the commands (render gets half: MIDI is the input users
-bring from anywhere).  Each case runs ``pianossm.cli.main`` in a long-lived worker process
-(forked, so torch is imported once); a case running past ``--timeout`` is a hang and its
+bring from anywhere); ``--per-command N`` runs N for each command instead.  Each case
+runs ``pianossm.cli.main`` in a long-lived worker process (forked, so torch is imported
+once); a case running past ``--timeout`` is a hang and its
 worker is replaced.  Outcomes per command:
 
 * ``ok``: exit 0 and a readable output;
@@ -204,6 +205,8 @@ def main() -> int:
     """Run the fuzzer and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", type=int, default=200, help="total cases (default 200)")
+    ap.add_argument("--per-command", type=int, default=None,
+                    help="instead: this many cases for every command")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per case")
     ap.add_argument("--keep", action="store_true", help="keep failing cases' folders")
@@ -215,7 +218,7 @@ def main() -> int:
     fx = make_fixtures(root / "fixtures")
     runner = Runner(args.timeout)
     counts = {c: Counter() for c in WEIGHTS}
-    n_of = {c: max(1, round(w * args.cases)) for c, w in WEIGHTS.items()}
+    n_of = {c: args.per_command or max(1, round(w * args.cases)) for c, w in WEIGHTS.items()}
     shown, bad_dirs, start = 0, [], time.perf_counter()
     messages: Counter = Counter()
     try:
