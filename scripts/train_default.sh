@@ -11,10 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-DATA=${DATA:-runs/builtin16k}
+DATA=${DATA:-runs/builtin16k_large}
 OUT=${OUT:-training/default}
 if [ ! -f "$DATA/manifest.json" ]; then
-    $PY -m pianossm dataset build -o "$DATA" --soundfont fluidr3 --sample-rate 16000 --seed 0
+    $PY -m pianossm dataset build -o "$DATA" --size "${SIZE:-large}" --soundfont fluidr3 --sample-rate 16000 --seed 0
 fi
 if [ "${SHIP:-0}" != 1 ]; then
     RESUME=""
