@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import io
 import shutil
 
@@ -97,8 +98,9 @@ def _fake_score(path: str, melody: list[int]) -> ScoreNotes:
     n = len(melody)
     pitch = np.array(melody + [m - 12 for m in melody])
     onset = np.tile(np.arange(n, dtype=float), 2)
-    return ScoreNotes(path, pitch, onset, np.ones(2 * n), np.repeat([0, 1], n),
-                      np.arange(2 * n) % 8 == 7)
+    notes = ScoreNotes(path, pitch, onset, np.ones(2 * n), np.repeat([0, 1], n),
+                       np.arange(2 * n) % 8 == 7)
+    return dataclasses.replace(notes, melody=tune_key(notes))
 
 
 def test_chorale_tunes_never_straddle_splits() -> None:
@@ -122,12 +124,38 @@ def test_chorale_tunes_never_straddle_splits() -> None:
     assert 21 <= min(n.pitch for n in pm.instruments[0].notes)
 
 
+def test_held_out_tunes_leave_training_whatever_part_is_on_top() -> None:
+    rng = np.random.default_rng(7)
+    scores = []
+    for t in range(12):  # each tune once plain, once under a descant instrument
+        tune = list(60 + np.cumsum(rng.integers(-3, 4, 12)))
+        scores.append(_fake_score(f"bach/bwv{t}.1.mxl", tune))
+        descant = list(84 + np.cumsum(rng.integers(-3, 4, 12)))
+        twin = _fake_score(f"bach/bwv{t}.2.mxl", tune)
+        n = len(tune)
+        scores.append(ScoreNotes(twin.path, np.concatenate([descant, twin.pitch]),
+                                 np.concatenate([np.arange(n, dtype=float), twin.onset]),
+                                 np.ones(3 * n), np.concatenate([np.zeros(n, int),
+                                                                 twin.voice + 1]),
+                                 np.zeros(3 * n, bool), melody=tune_key(twin)))
+    progs = [p for p in large_programs(0, scores) if p.kind == "score"]
+    melody = {p.split: set() for p in progs}
+    for p in progs:
+        notes = p.args["notes"]
+        melody[p.split].add(notes.melody[:8])
+    assert melody["validation"] and melody["test"]
+    assert not melody["train"] & (melody["validation"] | melody["test"])
+
+
 @pytest.mark.skipif(not corpus_available(), reason="music21's corpus is not installed")
 def test_humanised_chorale() -> None:
     from pianossm.data.corpus import humanise, parse_score
 
     notes = parse_score("bach/bwv10.7.mxl")
     assert notes.fermata.any() and len(np.unique(notes.voice)) >= 4
+    violin = parse_score("bach/bwv31.9.mxl")  # a violin above the soprano
+    assert violin.melody[:8] != tune_key(violin)[:8]
+    assert violin.melody[:8] == parse_score("bach/bwv95.7.mxl").melody[:8]  # one tune
     pm = humanise(notes, np.random.default_rng(0), 66.0, transpose=2, pedal=True)
     inst = pm.instruments[0]
     assert len(inst.notes) == len(notes.pitch)
@@ -153,6 +181,19 @@ def test_ordered_map_keeps_order_and_checks_jobs() -> None:
     assert list(ordered_map(_square, range(9), 2)) == [x * x for x in range(9)]
     with pytest.raises(PianoSSMError, match="jobs"):
         list(ordered_map(_square, range(3), 0))
+
+
+def test_large_checks_its_input_first(tmp_path) -> None:  # noqa: ANN001
+    from pianossm.data.builtin import build_builtin
+
+    with pytest.raises(PianoSSMError, match="jobs"):
+        build_builtin(tmp_path / "x", size="large", jobs=0, progress=False)
+    with pytest.raises(PianoSSMError, match="exists"):
+        build_builtin(tmp_path, size="large", progress=False)
+    with pytest.raises(PianoSSMError, match="SoundFont"):
+        build_builtin(tmp_path / "y", soundfont="nope", size="large", progress=False)
+    with pytest.raises(PianoSSMError, match="large"):
+        build_builtin(tmp_path / "z", size="huge", progress=False)
 
 
 def test_corpus_required_but_missing(monkeypatch: pytest.MonkeyPatch) -> None:

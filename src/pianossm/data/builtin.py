@@ -136,15 +136,24 @@ def build_builtin(out_dir: str | os.PathLike[str], soundfont: str = "fluidr3",
     if size == "large":
         from pianossm.data.large import build_large_programs
 
-        programs, meta = build_large_programs(seed, corpus, jobs or default_jobs(), progress)
+        from pianossm.fluid import find_soundfont
+
+        jobs = default_jobs() if jobs is None else jobs
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise PianoSSMError(f"jobs must be a whole number >= 1, got {jobs!r}")
+        if os.path.exists(os.fspath(out_dir)) and not force:  # before minutes of parsing
+            raise PianoSSMError(f"dataset folder exists: {os.fspath(out_dir)!r} "
+                                f"(use --force to rebuild)")
+        find_soundfont(soundfont)
+        programs, meta = build_large_programs(seed, corpus, jobs, progress)
         return render_dataset(programs, out_dir, soundfont, sample_rate,
-                              {"seed": seed, "size": size, **meta}, progress, force,
-                              jobs or default_jobs())
+                              {"seed": seed, "size": size, **meta}, progress, force, jobs)
     if size not in SIZES:
         raise PianoSSMError(f"unknown dataset size {size!r}; allowed: "
                             f"{sorted([*SIZES, 'large'])}")
     return render_dataset(_programs(size, seed), out_dir, soundfont, sample_rate,
-                          {"seed": seed, "size": size}, progress, force, jobs or 1)
+                          {"seed": seed, "size": size}, progress, force,
+                          1 if jobs is None else jobs)
 
 
 def build_from_midi(midi_paths: list[str], out_dir: str | os.PathLike[str],

@@ -46,6 +46,10 @@ class ScoreNotes:
         ``(N,)`` MIDI pitch, onset and duration in quarter notes, part index (0 = top).
     fermata : np.ndarray
         ``(N,)`` bool, the note carries a fermata.
+    melody : tuple of int
+        The first 10 intervals of the part that carries the tune: the one named soprano,
+        else the top one (cantata chorales may put a descant instrument above the
+        soprano), read before doublings are removed.
     """
 
     path: str
@@ -54,6 +58,7 @@ class ScoreNotes:
     duration: np.ndarray
     voice: np.ndarray
     fermata: np.ndarray
+    melody: tuple[int, ...] = ()
 
     @property
     def quarters(self) -> float:
@@ -96,8 +101,10 @@ def parse_score(path: str) -> ScoreNotes:
     if not os.path.isfile(full):
         raise PianoSSMError(f"not in music21's corpus: {path!r}")
     score = converter.parse(full, forceSource=True)
-    rows = []
+    rows, melody = [], 0  # melody: the part named soprano, else the top one
     for v, part in enumerate(score.parts):
+        if not melody and "sopran" in (part.partName or "").lower():
+            melody = v
         for n in part.stripTies().flatten().notes:
             ql = float(n.duration.quarterLength)
             if ql <= 0:
@@ -107,6 +114,7 @@ def parse_score(path: str) -> ScoreNotes:
                 rows.append((int(p.midi), float(n.offset), ql, v, ferm))
     if not rows:
         raise PianoSSMError(f"corpus score has no notes: {path!r}")
+    tune = np.array([(r[1], r[0]) for r in rows if r[3] == melody], float).reshape(-1, 2)
     rows.sort(key=lambda r: (r[0], r[1], r[3]))
     keep = []
     for r in rows:  # one sounding note per key
@@ -119,17 +127,25 @@ def parse_score(path: str) -> ScoreNotes:
     keep.sort(key=lambda r: (r[1], r[3], r[0]))
     a = list(zip(*keep))
     return ScoreNotes(path, np.array(a[0], np.int64), np.array(a[1]), np.array(a[2]),
-                      np.array(a[3], np.int64), np.array(a[4], bool))
+                      np.array(a[3], np.int64), np.array(a[4], bool),
+                      _intervals(tune[:, 0], tune[:, 1], 10))
 
 
 def tune_key(notes: ScoreNotes, length: int = 10) -> tuple[int, ...]:
-    """The top voice's first melodic intervals: equal for settings of one tune.
+    """The top part's first melodic intervals: equal for settings of one tune.
 
     Two harmonisations of the same chorale melody (in any key) share this key, so the
-    dataset can keep every setting of a tune in one split.
+    dataset can keep every setting of a tune in one split (:attr:`ScoreNotes.melody`
+    also catches settings with a descant above the tune).
     """
     top = notes.voice == notes.voice.min()
-    on, pitch = notes.onset[top], notes.pitch[top]
+    return _intervals(notes.onset[top], notes.pitch[top], length)
+
+
+def _intervals(on: np.ndarray, pitch: np.ndarray, length: int) -> tuple[int, ...]:
+    """First ``length`` intervals between the highest notes of successive onsets."""
+    if not len(on):
+        return ()
     order = np.lexsort((-pitch, on))
     on, pitch = on[order], pitch[order]
     first = np.concatenate([[True], np.diff(on) > 0])  # highest note at each onset

@@ -119,6 +119,10 @@ def _corpus_programs(scores: list[ScoreNotes], ss: np.random.SeedSequence) -> li
     train = [s.path for s in sorted(chorales, key=lambda s: s.path)
              if tune_key(s) not in split_of]
     kept = {train[i] for i in rng.permutation(len(train))[:_TRAIN_CHORALES]}
+    # The grouping above reads the top part, which in some cantata settings is a descant
+    # instrument: drop from training any setting whose soprano opens like a held-out one's.
+    held = {s.melody[:8] for s in chorales if tune_key(s) in split_of}
+    kept -= {s.path for s in chorales if s.melody[:8] in held}
     seeds = iter(ss.spawn(len(scores) + 1)[1:])
     out = []
     for s in sorted(chorales, key=lambda s: s.path):
