@@ -37,14 +37,14 @@ def condition_name(folder: str) -> str:
 
 
 def run(folders: list[str], methods: list[str], model: str | None, seed: int,
-        ) -> list[dict]:
+        limit: int = 0) -> list[dict]:
     """Rows ``{condition, perturbation, method, **summarize}`` (all pieces pooled)."""
     rows = []
     for coarse in (False, True):
         pooled: dict[str, list[np.ndarray]] = {}
         for folder in folders:
             errs: dict[str, list[np.ndarray]] = {}
-            for i, stem in enumerate(list_items(folder)):
+            for i, stem in enumerate(list_items(folder)[:limit or None]):
                 rng = np.random.default_rng([seed, i, int(coarse)])
                 res = evaluate_item(stem, methods, PerturbConfig(), rng, model, coarse)
                 for m, e in res.items():
@@ -82,8 +82,9 @@ def main() -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", default=None)
+    parser.add_argument("--limit", type=int, default=0, help="first N pieces per folder")
     args = parser.parse_args()
-    rows = run(args.folders, args.methods.split(","), args.model, args.seed)
+    rows = run(args.folders, args.methods.split(","), args.model, args.seed, args.limit)
     print(markdown(rows))
     if args.csv:
         from pianossm.checkpoint import atomic_write
