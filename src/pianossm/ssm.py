@@ -183,10 +183,9 @@ class DiagonalSSM(nn.Module):
             ``(B, H)`` complex state after the last sample.
         """
         d = self.discretise(ts)
-        ref = u if bu is None else bu
-        if bu is None and self.resolve_scan(ref) == "compiled":
-            return self._forward_compiled(u, d, state, hold, t_len)
         if bu is None:
+            if self.resolve_scan(u) == "compiled":
+                return self._forward_compiled(u, d, state, hold, t_len)
             bu = self.input_projection(u, d)  # (B, F, H); a matmul autocast may lower
             if hold > 1:
                 bu = bu.repeat_interleave(hold, dim=1)
