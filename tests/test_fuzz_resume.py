@@ -37,7 +37,7 @@ def _run_with(fx: dict, tmp_path: Path, source: Path | None = None) -> Path:
 
 
 @pytest.mark.parametrize(("flag", "value", "named"), [
-    ("--lr", "0.01", "lr 0.0001 -> 0.01"), ("--batch", "1", "batch 2 -> 1"),
+    ("--crop-seconds", "0.3", "crop_seconds 0.2 -> 0.3"), ("--batch", "1", "batch 2 -> 1"),
     ("--seed", "9", "seed 3 -> 9"), ("--d-state", "6", "d_state 4 -> 6")])
 def test_resume_with_changed_config_names_the_fields(fx: dict, tmp_path: Path, capsys,
                                                      flag: str, value: str, named: str) -> None:

@@ -112,6 +112,23 @@ def test_resume_continues_the_same_curve(cache_dir: str, tmp_path: Path, stop: i
     assert [x["step"] for x in lines if x["kind"] == "train"] == list(range(1, 7))
 
 
+@pytest.mark.parametrize("stop", [2, 4])  # main phase, and the fine-tuning phase
+def test_resume_may_change_the_learning_rate_schedule(cache_dir: str, tmp_path: Path,
+                                                      stop: int) -> None:
+    first = Trainer(_cfg(cache_dir, tmp_path / "run"), progress=False)
+    first.run(until=stop)
+    new = {"lr": 1e-3, "restart_steps": 5, "min_lr_ratio": 0.2, "finetune_lr": 7e-6}
+    again = Trainer(_cfg(cache_dir, tmp_path / "run", **new), progress=False)
+    again.resume(str(tmp_path / "run" / "last.pt"))
+    want = (1e-3 * lr_factor(stop, 2, 5, 2.0, 0.2)) if stop < 4 else 7e-6
+    assert again.optimizer.param_groups[0]["lr"] == pytest.approx(want, rel=1e-12)
+    rec = again.run(until=stop + 1)[-1]
+    assert rec["lr"] == pytest.approx(want, rel=1e-12)
+    if stop < 4:  # the next step follows the new cosine too
+        assert again.optimizer.param_groups[0]["lr"] == pytest.approx(
+            1e-3 * lr_factor(stop + 1, 2, 5, 2.0, 0.2), rel=1e-12)
+
+
 def test_cli_train_resume_and_config(cache_dir: str, tmp_path: Path,
                                      capsys: pytest.CaptureFixture) -> None:
     conf = tmp_path / "c.toml"

@@ -12,14 +12,23 @@ import torch
 from pianossm.errors import PianoSSMError
 from pianossm.train.logs import trim_metrics
 
-__all__ = ["RESUME_MAY_CHANGE", "CheckpointMixin", "check_resume_config"]
+__all__ = ["RESUME_MAY_CHANGE", "RESUME_SCHEDULE", "CheckpointMixin", "check_resume_config"]
 
+
+#: Learning-rate schedule fields a resumed run may change: from the resumed step on, the
+#: rate follows the schedule of the new values at the same step count (a lower rate for a
+#: run that has become unstable, a longer cosine for a run that keeps improving).  The
+#: per-step ``lr`` in ``metrics.jsonl`` records what each step used.
+RESUME_SCHEDULE = frozenset({"lr", "warmup_steps", "restart_steps", "restart_mult",
+                             "min_lr_ratio", "finetune_lr"})
 
 #: Fields a resumed run may change: how long it runs, how often it logs, validates and
-#: saves, where its files live and how it computes (same numbers).  Any other difference
-#: (learning rate, batch, model size, seed, ...) would silently mix two runs.
+#: saves, where its files live, how it computes (same numbers), and its learning-rate
+#: schedule (:data:`RESUME_SCHEDULE`).  Any other difference (batch, losses, model size,
+#: seed, ...) would silently mix two runs.
 RESUME_MAY_CHANGE = frozenset({"steps", "finetune_steps", "val_every", "ckpt_every",
-                               "log_every", "threads", "device", "scan", "out", "data"})
+                               "log_every", "threads", "device", "scan", "out",
+                               "data"}) | RESUME_SCHEDULE
 
 
 def check_resume_config(path: str, saved: dict[str, Any] | None, now: dict[str, Any]) -> None:
@@ -88,6 +97,7 @@ class CheckpointMixin:
             self._phase_setup()
             self.optimizer.load_state_dict(payload["optimizer"])
             self.scheduler.load_state_dict(payload["scheduler"])
+            self._apply_schedule()
             self.rng.bit_generator.state = json.loads(payload["rng"]["numpy"])
             torch.set_rng_state(payload["rng"]["torch"])
         except (RuntimeError, KeyError, TypeError, ValueError) as exc:
@@ -95,6 +105,22 @@ class CheckpointMixin:
             raise PianoSSMError(f"cannot resume from {path!r}: its training state does not "
                                 f"fit this run ({first})") from None
         self._trim_metrics()
+
+    def _apply_schedule(self) -> None:
+        """Re-derive the rates of the resumed step from this run's schedule fields (the
+        loaded scheduler state carries the saved run's; they may differ, see
+        :data:`RESUME_SCHEDULE`)."""
+        cfg, sched = self.cfg, self.scheduler
+        if self.step < cfg.steps:
+            base, params = cfg.lr, (cfg.warmup_steps, cfg.restart_steps, cfg.restart_mult,
+                                    cfg.min_lr_ratio)
+        else:  # constant fine-tuning rate
+            base, params = cfg.finetune_lr, (0, 1, 1.0, 1.0)
+        sched.warmup, sched.period, sched.mult, sched.min_ratio = params
+        sched.base_lrs = [base] * len(self.optimizer.param_groups)
+        for group, lr in zip(self.optimizer.param_groups, sched.get_lr()):
+            group["initial_lr"], group["lr"] = base, lr
+        sched._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     def _trim_metrics(self) -> None:
         """Drop metric lines written after the resumed step (they will be redone)."""
