@@ -129,6 +129,22 @@ def test_resume_may_change_the_learning_rate_schedule(cache_dir: str, tmp_path: 
             1e-3 * lr_factor(stop + 1, 2, 5, 2.0, 0.2), rel=1e-12)
 
 
+def test_resume_with_changed_validation_rescores_best(cache_dir: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    first = Trainer(_cfg(cache_dir, tmp_path / "run", val_every=2), progress=False)
+    first.run(until=2)
+    old_best = first.best
+    again = Trainer(_cfg(cache_dir, tmp_path / "run", val_every=2, val_seconds=2.0),
+                    progress=False)
+    again.resume(str(tmp_path / "run" / "last.pt"))
+    assert "re-scored" in capsys.readouterr().out
+    judge = Trainer(_cfg(cache_dir, tmp_path / "judge", val_seconds=2.0), progress=False)
+    judge.model.load_state_dict(load_checkpoint(tmp_path / "run" / "best.pt")["model"])
+    assert again.best == judge.validate() and again.best != old_best
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)  # the resumed model is last.pt's, not best.pt's
+
+
 def test_cli_train_resume_and_config(cache_dir: str, tmp_path: Path,
                                      capsys: pytest.CaptureFixture) -> None:
     conf = tmp_path / "c.toml"

@@ -12,7 +12,8 @@ import torch
 from pianossm.errors import PianoSSMError
 from pianossm.train.logs import trim_metrics
 
-__all__ = ["RESUME_MAY_CHANGE", "RESUME_SCHEDULE", "CheckpointMixin", "check_resume_config"]
+__all__ = ["RESUME_MAY_CHANGE", "RESUME_SCHEDULE", "RESUME_VALIDATION", "CheckpointMixin",
+           "check_resume_config"]
 
 
 #: Learning-rate schedule fields a resumed run may change: from the resumed step on, the
@@ -26,9 +27,14 @@ RESUME_SCHEDULE = frozenset({"lr", "warmup_steps", "restart_steps", "restart_mul
 #: saves, where its files live, how it computes (same numbers), and its learning-rate
 #: schedule (:data:`RESUME_SCHEDULE`).  Any other difference (batch, losses, model size,
 #: seed, ...) would silently mix two runs.
+#: Validation fields a resumed run may change: the kept best checkpoint (``best.pt``) is
+#: then scored again with the new validation, so later checkpoints are compared with it on
+#: the same windows.
+RESUME_VALIDATION = frozenset({"val_seconds", "val_max_windows"})
+
 RESUME_MAY_CHANGE = frozenset({"steps", "finetune_steps", "val_every", "ckpt_every",
                                "log_every", "threads", "device", "scan", "out",
-                               "data"}) | RESUME_SCHEDULE
+                               "data"}) | RESUME_SCHEDULE | RESUME_VALIDATION
 
 
 def check_resume_config(path: str, saved: dict[str, Any] | None, now: dict[str, Any]) -> None:
@@ -104,7 +110,36 @@ class CheckpointMixin:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise PianoSSMError(f"cannot resume from {path!r}: its training state does not "
                                 f"fit this run ({first})") from None
+        saved = payload.get("train_config") or {}
+        if any(k in saved and saved[k] != getattr(self.cfg, k) for k in RESUME_VALIDATION):
+            self._rescore_best()
         self._trim_metrics()
+
+    def _rescore_best(self) -> None:
+        """Score ``best.pt`` with this run's (changed) validation and keep that as the best
+        loss; without a ``best.pt`` the best loss starts over."""
+        import os
+
+        from pianossm.checkpoint import load_checkpoint
+
+        path = os.path.join(self.cfg.out, "best.pt")
+        if not os.path.isfile(path):
+            self.best = float("inf")
+            return
+        current = {k: v.clone() for k, v in self.model.state_dict().items()}
+        try:
+            self.model.load_state_dict(load_checkpoint(path)["model"])
+        except (RuntimeError, KeyError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise PianoSSMError(f"cannot re-score {path!r} with the changed validation: "
+                                f"its model does not fit this run ({first})") from None
+        try:
+            self.best = self.validate()
+        finally:
+            self.model.load_state_dict(current)
+        if self.rank == 0:
+            print(f"validation changed: {path} re-scored, validation MSSL {self.best:.4f}",
+                  flush=True)
 
     def _apply_schedule(self) -> None:
         """Re-derive the rates of the resumed step from this run's schedule fields (the
