@@ -11,7 +11,7 @@
 # the training loss kept falling), so from step 3400 the rate is 1e-4 on a cosine period of
 # 12000 steps (a resumed run may change its schedule).  Validation on the first three
 # windows turned out too noisy to pick the shipped model by (at step 3400 it ranked the
-# checkpoints against the golden phrase and the test pieces wrongly), so from step 3600 it
+# checkpoints against the golden phrase and the test pieces wrongly), so from step 3800 it
 # scores every validation window (19 x 10 s), every 500 steps.  Stop it any time (Ctrl-C /
 # SIGTERM); SHIP=1 then copies the best validation checkpoint to the assets.
 set -euo pipefail
