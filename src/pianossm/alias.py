@@ -35,9 +35,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where a function needs it: rate logic stays light
+    import torch
 
 __all__ = ["ALIAS_MODES", "OVERSAMPLE", "alias_penalty", "aliased_mask", "apply_alias_mode",
            "internal_rate", "resample_blocks"]
@@ -145,6 +148,8 @@ def apply_alias_mode(lam: torch.Tensor, b: torch.Tensor, bias: torch.Tensor, ts:
     bias_d : torch.Tensor
         ``(H,)`` complex ``b_d``.
     """
+    import torch
+
     from pianossm.errors import PianoSSMError
     from pianossm.zoh import zoh_gain
 
@@ -202,6 +207,8 @@ def alias_penalty(model: torch.nn.Module, train_rate: int, target_rates: list[in
     torch.Tensor
         Scalar ``()`` penalty, differentiable.
     """
+    import torch
+
     # Duck-typed (a module with eigenvalues and B/C weights) so alias.py needs no ssm import.
     layers = [m for m in model.modules()
               if callable(getattr(m, "eigenvalues", None)) and hasattr(m, "B") and hasattr(m, "C")]

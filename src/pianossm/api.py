@@ -10,7 +10,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
@@ -18,8 +18,10 @@ from typing import IO, Any
 import numpy as np
 
 from pianossm.errors import PianoSSMError
+from pianossm.inputs import read_midi
 
-__all__ = ["DEMO_MIDI", "LICENCE_NOTE", "RenderResult", "load_model", "read_midi", "render", "synthesize"]
+__all__ = ["DEMO_MIDI", "LICENCE_NOTE", "RenderResult", "load_model", "open_model", "prepare",
+           "read_midi", "render", "synthesize"]
 
 #: Printed (once per process) when a published ``.pth`` is imported on the fly.
 LICENCE_NOTE = ("note: the published Piano-SSM weights are licensed CC BY-NC-SA 4.0 "
@@ -69,72 +71,68 @@ def load_model(source: str | os.PathLike[str] = "default", device: str = "cpu") 
     return model.to(device)
 
 
-def read_midi(midi: Any) -> Any:
-    """A ``pretty_midi.PrettyMIDI`` from a path, bytes, a PrettyMIDI or a list of notes.
+def open_model(source: Any = None) -> Any:
+    """A model to render with: a :class:`~pianossm.packed.PackedModel` for the built-in model
+    and pianossm checkpoints (cached packed weights, no torch once cached), a loaded
+    :class:`~pianossm.model.PianoSSM` for a published ``.pth``; a model given is returned.
 
     Parameters
     ----------
-    midi : str, PathLike, bytes, pretty_midi.PrettyMIDI or list
-        A ``.mid`` path, the bytes of one, a PrettyMIDI, or notes: ``pretty_midi.Note``
-        objects or ``(pitch, velocity, start_s, end_s)`` tuples.
+    source : PianoSSM, PackedModel, str, PathLike or None
+        ``None`` or ``"default"`` (the built-in model, opened once per process), a path, or
+        a model.
 
     Returns
     -------
-    pretty_midi.PrettyMIDI
+    PackedModel or PianoSSM
     """
-    import pretty_midi
-
-    from pianossm.features import load_midi
-
-    if isinstance(midi, pretty_midi.PrettyMIDI):
-        pm = midi
-    elif isinstance(midi, (str, os.PathLike)):
-        return load_midi(midi)
-    elif isinstance(midi, (bytes, bytearray)):
-        try:
-            pm = pretty_midi.PrettyMIDI(io.BytesIO(bytes(midi)))
-        except Exception as exc:  # noqa: BLE001  (mido/pretty_midi raise many types)
-            raise PianoSSMError(f"not readable MIDI data ({exc})") from None
-    elif isinstance(midi, Iterable):
-        pm = pretty_midi.PrettyMIDI()
-        piano = pretty_midi.Instrument(program=0)
-        piano.notes = [_note(n) for n in midi]
-        pm.instruments.append(piano)
-    else:
-        raise PianoSSMError(f"cannot read MIDI from a {type(midi).__name__}; give a path, "
-                            f"bytes, a PrettyMIDI or a list of notes")
-    if not any(inst.notes for inst in pm.instruments if not inst.is_drum):
-        raise PianoSSMError("MIDI has no notes to play")
-    return pm
-
-
-def _note(n: Any) -> Any:
-    """One ``pretty_midi.Note`` from a Note or a ``(pitch, velocity, start, end)`` tuple."""
-    import pretty_midi
-
-    if isinstance(n, pretty_midi.Note):
-        pitch, velocity, start, end = n.pitch, n.velocity, n.start, n.end
-    else:
-        try:
-            pitch, velocity, start, end = n
-        except (TypeError, ValueError):
-            raise PianoSSMError(f"a note must be (pitch, velocity, start, end), got {n!r}") from None
-    if not (0 <= int(pitch) <= 127 and 1 <= int(velocity) <= 127 and 0 <= start < end):
-        raise PianoSSMError(f"bad note {n!r}: need pitch 0-127, velocity 1-127, "
-                            f"0 <= start < end")
-    return pretty_midi.Note(int(velocity), int(pitch), float(start), float(end))
-
-
-def _model(model: Any) -> Any:
-    """The given model, a model loaded from a source, or the cached built-in one."""
     global _default_model
-    if model is None or (isinstance(model, str) and model == "default"):
+    from pianossm.packed import PackedModel
+
+    if source is None or (isinstance(source, str) and source == "default"):
         if _default_model is None:
-            _default_model = load_model("default")
+            from pianossm.pipeline import default_model_path
+
+            _default_model = PackedModel(default_model_path())
         return _default_model
-    if isinstance(model, (str, os.PathLike)):
-        return load_model(model)
-    return model
+    if isinstance(source, (str, os.PathLike)):
+        return load_model(source) if os.fspath(source).endswith(".pth") else PackedModel(source)
+    return source
+
+
+def prepare(model: Any = None, sample_rate: int | None = None, head: str | int | None = None,
+            *, alias_mode: str = "none", numerics: str = "exact", float64: bool = False) -> Any:
+    """Open a model and pack it for these options ahead of rendering.
+
+    For a :class:`~pianossm.packed.PackedModel` this fills the cache (so worker processes
+    that receive it render without torch); bad options fail here, once.
+
+    Parameters
+    ----------
+    model, sample_rate, head, alias_mode, numerics, float64
+        As :func:`synthesize`.
+
+    Returns
+    -------
+    PackedModel or PianoSSM
+        The opened model (:func:`open_model`).
+    """
+    from pianossm.alias import internal_rate
+    from pianossm.packed import PackedModel
+    from pianossm.pipeline import alias_mode_of, pack_weights
+
+    net = open_model(model)
+    out_rate = int(sample_rate or net.config.train_sample_rate)
+    index = net.head_index(head) if isinstance(head, int) else net.resolve_head(head)
+    if isinstance(net, PackedModel) and numerics == "exact":
+        before = alias_mode_of(net)
+        net.set_alias_mode(alias_mode)
+        try:
+            rate = internal_rate(alias_mode, net.config.train_sample_rate, out_rate)
+            pack_weights(net, rate, index, "float64" if float64 else "float32")
+        finally:
+            net.set_alias_mode(before)
+    return net
 
 
 @contextmanager
@@ -143,18 +141,16 @@ def _stream(midi: Any, model: Any, sample_rate: int | None, head: str | int | No
             max_seconds: float | None) -> Iterator[tuple[Iterator[np.ndarray], int, float, Any,
                                                          int]]:
     """Blocks, output rate, seconds, model, head index; the model's alias mode is restored."""
-    import torch
-
-    from pianossm.pipeline import synthesis_stream
+    from pianossm.pipeline import alias_mode_of, synthesis_stream
 
     pm = read_midi(midi)
-    net = _model(model)
+    net = open_model(model)
     out_rate = int(sample_rate or net.config.train_sample_rate)
     index = net.head_index(head) if isinstance(head, int) else net.resolve_head(head)
-    before = net.blocks[0].ssm.alias_mode
+    before = alias_mode_of(net)
     net.set_alias_mode(alias_mode)
     try:
-        dtype = torch.float64 if float64 else torch.float32
+        dtype = "float64" if float64 else "float32"
         blocks, seconds = synthesis_stream(net, pm, out_rate, index, tail, frame_grid,
                                            numerics, dtype, max_seconds)
         yield blocks, out_rate, seconds, net, index
@@ -173,8 +169,9 @@ def synthesize(midi: Any, model: Any = None, sample_rate: int | None = None,
     ----------
     midi : str, PathLike, bytes, pretty_midi.PrettyMIDI or list
         See :func:`read_midi`.
-    model : PianoSSM, str or None
-        A model, a source for :func:`load_model`, or ``None`` for the built-in model.
+    model : PianoSSM, PackedModel, str or None
+        A model, a source for :func:`open_model`, or ``None`` for the built-in model
+        (rendered from cached packed weights: no torch once the cache holds them).
     sample_rate : int, optional
         Output rate in Hz (default: the model's training rate).
     head : str or int, optional
@@ -280,7 +277,7 @@ def _render_stream(midi: Any, stream: IO[bytes], start: float, model: Any,
 
     if bits not in SUBTYPES:
         raise PianoSSMError(f"unknown sample format {bits!r}; allowed: {sorted(SUBTYPES)}")
-    net = _model(model)
+    net = open_model(model)
     audio, rate = synthesize(midi, net, sample_rate, head, tail=tail, alias_mode=alias_mode,
                              frame_grid=frame_grid, numerics=numerics, float64=float64,
                              progress=progress)

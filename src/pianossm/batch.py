@@ -119,16 +119,20 @@ def output_paths(midis: list[str], outdir: str, ext: str = ".wav") -> list[str]:
 
 
 _worker: dict[str, Any] = {}
+#: Options of :func:`pianossm.api.prepare` among the render options.
+_PREPARE = ("sample_rate", "head", "alias_mode", "numerics", "float64")
 
 
-def _init_worker(model: str, options: dict[str, Any]) -> None:
-    """Load the model once per worker process."""
-    import torch
+def _init_worker(model: Any, options: dict[str, Any]) -> None:
+    """Open the model once per worker process (a packed one arrives packed: no torch)."""
+    from pianossm.api import open_model
+    from pianossm.packed import PackedModel
 
-    from pianossm.api import load_model
+    if not isinstance(model, PackedModel) or options.get("numerics") == "reference":
+        import torch
 
-    torch.set_num_threads(1)
-    _worker.update(model=load_model(model), options=options)
+        torch.set_num_threads(1)
+    _worker.update(model=open_model(model), options=options)
 
 
 def _render_one(midi: str, output: str) -> FileResult:
@@ -197,21 +201,25 @@ def render_batch(midis: list[str], outdir: str, model: str = "default", jobs: in
     options = options | {"force": force}
     jobs = max(1, min(jobs or default_jobs(), len(todo) or 1))
     if todo:
-        from pianossm.api import load_model
+        from pianossm.api import open_model, prepare
 
-        loaded = load_model(model)  # a bad model is one error here, before any work
+        loaded = open_model(model)  # a bad model is one error here, before any work
+        prepare(loaded, **{k: v for k, v in options.items() if k in _PREPARE})
         if jobs == 1:
             _worker.update(model=loaded, options=options)
             for m, o in todo:
                 done(_render_one(m, o))
-        else:
-            _pool_render(todo, model, options, jobs, done)
+        else:  # a packed model travels with its weights; a torch one is loaded per worker
+            from pianossm.packed import PackedModel
+
+            share = loaded if isinstance(loaded, PackedModel) else model
+            _pool_render(todo, share, options, jobs, done)
     order = {m: i for i, m in enumerate(midis)}
     results.sort(key=lambda r: order[r.midi])
     return BatchResult(results, time.perf_counter() - start, jobs)
 
 
-def _pool_render(todo: list[tuple[str, str]], model: str, options: dict[str, Any], jobs: int,
+def _pool_render(todo: list[tuple[str, str]], model: Any, options: dict[str, Any], jobs: int,
                  done: Callable[[FileResult], None]) -> None:
     """Render ``todo`` on a pool of ``jobs`` spawned processes, reporting as they finish."""
     import multiprocessing

@@ -8,18 +8,23 @@ import os
 from collections.abc import Iterator
 from fractions import Fraction
 from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from pianossm.errors import PianoSSMError
 from pianossm.features import PianoRoll, frame_hop
-from pianossm.model import PianoSSM
-
 from pianossm.options import FRAME_GRIDS, NUMERICS
 
-__all__ = ["BLOCK_FRAMES", "FRAME_GRIDS", "default_model_path", "render_blocks",
-           "render_midi", "synthesis_stream", "training_frame_rate"]
+if TYPE_CHECKING:  # torch is imported only where a torch model is packed or run
+    from pianossm.model import PianoSSM
+    from pianossm.packed import PackedModel
+
+    Model = PianoSSM | PackedModel
+
+__all__ = ["BLOCK_FRAMES", "FRAME_GRIDS", "alias_mode_of", "default_model_path",
+           "engine_dtype", "pack_weights", "render_blocks", "render_midi", "synthesis_stream",
+           "training_frame_rate"]
 
 #: MIDI frames per block: about one second of audio, so memory does not grow with length.
 BLOCK_FRAMES = 1024
@@ -33,10 +38,41 @@ def default_model_path() -> str:
     return os.fspath(path)  # type: ignore[call-overload]
 
 
-@torch.no_grad()
-def render_blocks(model: PianoSSM, roll: PianoRoll, sample_rate: int, head: int = 0,
+def engine_dtype(dtype: Any) -> np.dtype:
+    """``float32`` or ``float64`` as a numpy dtype, from a torch or numpy dtype or a name."""
+    if dtype is None:
+        return np.dtype(np.float32)
+    name = str(dtype).removeprefix("torch.") if type(dtype).__module__ == "torch" else dtype
+    try:
+        out = np.dtype(name)
+    except TypeError:
+        out = None
+    if out not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise PianoSSMError(f"engine dtype must be float32 or float64, got {dtype!r}")
+    return out
+
+
+def alias_mode_of(model: Model) -> str:
+    """The alias mode a model (or :class:`~pianossm.packed.PackedModel`) is set to."""
+    mode = getattr(model, "alias_mode", None)
+    return mode if isinstance(mode, str) else model.blocks[0].ssm.alias_mode
+
+
+def pack_weights(model: Model, sample_rate: int, head: int, dtype: Any) -> Any:
+    """:class:`~pianossm.engine.EngineWeights` of a model at ``sample_rate``: from the cache
+    of a :class:`~pianossm.packed.PackedModel`, else :func:`pianossm.engine.pack_model`."""
+    from pianossm.packed import PackedModel
+
+    if isinstance(model, PackedModel):
+        return model.pack(sample_rate, head, engine_dtype(dtype))
+    from pianossm.engine import pack_model
+
+    return pack_model(model, sample_rate, head, engine_dtype(dtype))
+
+
+def render_blocks(model: Model, roll: PianoRoll, sample_rate: int, head: int = 0,
                   tail_seconds: float = 0.0, block_frames: int = BLOCK_FRAMES,
-                  dtype: torch.dtype = torch.float32, frame_grid: str = "synth",
+                  dtype: Any = "float32", frame_grid: str = "synth",
                   ) -> Iterator[np.ndarray]:
     """Synthesise ``roll`` block by block, carrying the SSM states between blocks.
 
@@ -44,7 +80,7 @@ def render_blocks(model: PianoSSM, roll: PianoRoll, sample_rate: int, head: int 
 
     Parameters
     ----------
-    model : PianoSSM
+    model : PianoSSM or PackedModel
         The model (any training rate).
     roll : PianoRoll
         Features of the MIDI file; its frame rate must be ``sample_rate / frame_hop``.
@@ -56,8 +92,8 @@ def render_blocks(model: PianoSSM, roll: PianoRoll, sample_rate: int, head: int 
         Silence of the input appended after the last frame, so the release rings out.
     block_frames : int
         MIDI frames per block.
-    dtype : torch.dtype
-        ``torch.float32`` or ``torch.float64``.
+    dtype : torch.dtype, numpy dtype or str
+        float32 or float64 (see :func:`engine_dtype`).
     frame_grid : str
         ``synth``: ``roll`` is at ``sample_rate / frame_hop(sample_rate)`` frames/s (the
         paper's rule).  ``train``: ``roll`` is at the training rate's frame rate
@@ -76,17 +112,15 @@ def render_blocks(model: PianoSSM, roll: PianoRoll, sample_rate: int, head: int 
     if frame_grid == "train":
         f_train = model.config.train_sample_rate
         frame_samples = Fraction(sample_rate * frame_hop(f_train), f_train)
-    from pianossm.engine import pack_model
     from pianossm.engine.offline import render_roll
 
-    np_dtype = np.float64 if dtype == torch.float64 else np.float32
-    weights = pack_model(model, sample_rate, head, np_dtype)
+    weights = pack_weights(model, sample_rate, head, dtype)
     yield from render_roll(weights, roll, tail_seconds, block_frames, frame_samples)
 
 
-def synthesis_stream(model: PianoSSM, midi: object, sample_rate: int, head: int = 0,
+def synthesis_stream(model: Model, midi: object, sample_rate: int, head: int = 0,
                      tail_seconds: float = 0.0, frame_grid: str = "synth",
-                     numerics: str = "exact", dtype: torch.dtype = torch.float32,
+                     numerics: str = "exact", dtype: Any = "float32",
                      max_seconds: float | None = None) -> tuple[Iterator[np.ndarray], float]:
     """The one synthesis pipeline: roll, internal rate, alias mode, frame grid, resampling.
 
@@ -97,7 +131,7 @@ def synthesis_stream(model: PianoSSM, midi: object, sample_rate: int, head: int 
 
     Parameters
     ----------
-    model : PianoSSM
+    model : PianoSSM or PackedModel
         The model, with its alias mode set.
     midi : pretty_midi.PrettyMIDI
         The performance.
@@ -112,8 +146,8 @@ def synthesis_stream(model: PianoSSM, midi: object, sample_rate: int, head: int 
     numerics : str
         ``exact`` (streaming engine) or ``reference`` (the published float32 whole-file
         scan, :func:`pianossm.compat.reference_forward`, one block).
-    dtype : torch.dtype
-        ``torch.float32`` or ``torch.float64`` (``exact`` only).
+    dtype : torch.dtype, numpy dtype or str
+        float32 or float64 (``exact`` only; see :func:`engine_dtype`).
     max_seconds : float, optional
         Render at most this much of the file (before the tail).
 
@@ -135,7 +169,7 @@ def synthesis_stream(model: PianoSSM, midi: object, sample_rate: int, head: int 
     if tail_seconds < 0:
         raise PianoSSMError(f"tail must be >= 0 seconds, got {tail_seconds}")
     f_train = model.config.train_sample_rate
-    rate = internal_rate(model.blocks[0].ssm.alias_mode, f_train, sample_rate)
+    rate = internal_rate(alias_mode_of(model), f_train, sample_rate)
     fps = training_frame_rate(model) if frame_grid == "train" else rate / frame_hop(rate)
     roll = PianoRoll(midi, fps, model.config.pedal_threshold)
     if max_seconds is not None:
@@ -149,23 +183,28 @@ def synthesis_stream(model: PianoSSM, midi: object, sample_rate: int, head: int 
     return resample_blocks(blocks, rate, sample_rate), total / roll.fs
 
 
-def _reference_blocks(model: PianoSSM, roll: PianoRoll, rate: int, head: int,
+def _reference_blocks(model: Model, roll: PianoRoll, rate: int, head: int,
                       total: int) -> Iterator[np.ndarray]:
     """The whole file through :func:`pianossm.compat.reference_forward`, as one block."""
-    from pianossm.compat import reference_forward
+    import torch
 
+    from pianossm.compat import reference_forward
+    from pianossm.packed import PackedModel
+
+    if isinstance(model, PackedModel):
+        model = model.torch_model()
     feats = torch.from_numpy(roll.frames(0, total))[None]
     yield reference_forward(model, feats, frame_hop(rate), model.ts_for(rate), head)[0].numpy()
 
 
-def render_midi(model: PianoSSM, midi: object, sample_rate: int, head: int = 0,
+def render_midi(model: Model, midi: object, sample_rate: int, head: int = 0,
                 frame_grid: str = "synth", max_seconds: float | None = None,
-                dtype: torch.dtype = torch.float32) -> np.ndarray:
+                dtype: Any = "float32") -> np.ndarray:
     """A whole MIDI file through :func:`synthesis_stream` (no tail), as one array.
 
     Parameters
     ----------
-    model : PianoSSM
+    model : PianoSSM or PackedModel
         The model, with its alias mode set.
     midi : pretty_midi.PrettyMIDI
         The performance.
@@ -177,8 +216,8 @@ def render_midi(model: PianoSSM, midi: object, sample_rate: int, head: int = 0,
         See :func:`render_blocks`.
     max_seconds : float, optional
         Render at most this much of the file.
-    dtype : torch.dtype
-        ``torch.float32`` or ``torch.float64``.
+    dtype : torch.dtype, numpy dtype or str
+        float32 or float64.
 
     Returns
     -------
@@ -191,7 +230,7 @@ def render_midi(model: PianoSSM, midi: object, sample_rate: int, head: int = 0,
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
-def training_frame_rate(model: PianoSSM) -> float:
+def training_frame_rate(model: Model) -> float:
     """Frames per second of the model's training rate (``f_train / frame_hop(f_train)``)."""
     f_train = model.config.train_sample_rate
     return f_train / frame_hop(f_train)

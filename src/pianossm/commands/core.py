@@ -113,7 +113,7 @@ def _render_one(args: argparse.Namespace) -> None:
 
     from tqdm import tqdm
 
-    from pianossm.api import load_model, read_midi, render
+    from pianossm.api import open_model, read_midi, render
 
     if not args.midi:
         midi: object = resources.files("pianossm").joinpath("assets", "demo.mid").read_bytes()
@@ -134,8 +134,8 @@ def _render_one(args: argparse.Namespace) -> None:
                             "[{elapsed}<{remaining}]"))
         bar[0].update(done - bar[0].n)
 
-    midi = read_midi(midi)  # bad MIDI is reported before torch is imported
-    model = load_model(args.model or "default")
+    midi = read_midi(midi)  # bad MIDI is reported before the model is opened
+    model = open_model(args.model)  # packed weights from the cache: torch only on a miss
     target = sys.stdout.buffer if args.output == "-" else args.output
     try:
         res = render(midi, target, model, force=args.force, progress=progress, **_options(args))

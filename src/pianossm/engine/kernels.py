@@ -21,8 +21,12 @@ false, :func:`run_samples` is unavailable and the two scans run on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["HAVE_NUMBA", "META_COLS", "run_samples", "scan_bias", "scan_held"]
 
@@ -45,12 +49,16 @@ def _scan_held_py(out: np.ndarray, v: np.ndarray, lens: np.ndarray, skip: int,
     counts = lens.astype(np.int64).copy()
     counts[0] -= skip
     idx = np.repeat(np.arange(len(counts)), counts)[:t]
+    import torch  # the fallback only: the compiled path needs no torch
+
     vc = torch.complex(torch.from_numpy(v[idx, :h]), torch.from_numpy(v[idx, h:2 * h]))
     _scan_torch(out, vc, a_re, a_im, state)
 
 
 def _scan_bias_py(x: np.ndarray, a_re: np.ndarray, a_im: np.ndarray, bias: np.ndarray,
                   state: np.ndarray) -> None:
+    import torch
+
     h = a_re.shape[0]
     vc = torch.complex(torch.from_numpy(x[:, :h] + bias[:h]),
                        torch.from_numpy(x[:, h:2 * h] + bias[h:]))
@@ -59,6 +67,8 @@ def _scan_bias_py(x: np.ndarray, a_re: np.ndarray, a_im: np.ndarray, bias: np.nd
 
 def _scan_torch(out: np.ndarray, vc: torch.Tensor, a_re: np.ndarray, a_im: np.ndarray,
                 state: np.ndarray) -> None:
+    import torch
+
     from pianossm.scan import lti_scan
 
     h = a_re.shape[0]

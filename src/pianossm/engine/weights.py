@@ -20,13 +20,18 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from pianossm.errors import PianoSSMError
-from pianossm.model import PianoSSM
+
+if TYPE_CHECKING:
+    import torch
+
+    from pianossm.model import PianoSSM
 
 __all__ = ["EngineWeights", "LayerWeights", "pack_model"]
 
@@ -102,12 +107,46 @@ class EngineWeights:
             total += 2.0 * 2 * h * lw.d_out + 8.0 * h + 3.0 * lw.d_out
         return total + 2.0 * self.head_w.shape[0]
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every field as named numpy arrays (for ``np.savez``; :meth:`from_arrays` inverts)."""
+        out = {"head_w": self.head_w, "head_b": np.float64(self.head_b),
+               "sample_rate": np.int64(self.sample_rate), "hop": np.int64(self.hop),
+               "n_layers": np.int64(len(self.layers))}
+        for i, lw in enumerate(self.layers):
+            out |= {f"layer{i}.{f}": getattr(lw, f) for f in _LAYER_FIELDS}
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> EngineWeights:
+        """The weights :meth:`to_arrays` gave, bit for bit.
+
+        Parameters
+        ----------
+        arrays : mapping of str to np.ndarray
+            As :meth:`to_arrays` returns (an opened ``.npz`` will do).
+
+        Returns
+        -------
+        EngineWeights
+        """
+        layers = [LayerWeights(**{f: np.ascontiguousarray(arrays[f"layer{i}.{f}"])
+                                  for f in _LAYER_FIELDS})
+                  for i in range(int(arrays["n_layers"]))]
+        head_w = np.ascontiguousarray(arrays["head_w"])
+        if head_w.dtype not in (np.dtype(np.float32), np.dtype(np.float64)) or any(
+                lw.w_in.dtype != head_w.dtype for lw in layers):
+            raise PianoSSMError("packed weights of mixed or unknown dtype")
+        return cls(layers, head_w, float(arrays["head_b"]), int(arrays["sample_rate"]),
+                   int(arrays["hop"]), head_w.dtype)
+
+
+_LAYER_FIELDS = tuple(f.name for f in fields(LayerWeights))
+
 
 def _np(t: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype))
 
 
-@torch.no_grad()
 def pack_model(model: PianoSSM, sample_rate: int, head: int = 0,
                dtype: type | np.dtype = np.float32) -> EngineWeights:
     """Discretise ``model`` at ``sample_rate`` and fold it for the engine.
@@ -127,9 +166,17 @@ def pack_model(model: PianoSSM, sample_rate: int, head: int = 0,
     -------
     EngineWeights
     """
+    import torch  # packing needs the model; rendering packed weights does not
+
+    with torch.no_grad():
+        return _pack(model, sample_rate, head, np.dtype(dtype))
+
+
+def _pack(model: PianoSSM, sample_rate: int, head: int, dtype: np.dtype) -> EngineWeights:
+    import torch
+
     from pianossm.features import frame_hop
 
-    dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise PianoSSMError(f"engine dtype must be float32 or float64, got {dtype}")
     hop = frame_hop(sample_rate)
