@@ -7,8 +7,10 @@ import math
 import torch
 from torch import nn
 
+from pianossm import ssm as ssm_module
 from pianossm.config import PianoSSMConfig
 from pianossm.errors import PianoSSMError
+from pianossm.gemm import linear as numpy_linear
 from pianossm.scan import DEFAULT_CHUNK
 from pianossm.ssm import SCAN_BACKENDS, DiagonalSSM, Discretised
 
@@ -44,8 +46,22 @@ class SSMBlock(nn.Module):
         y = torch.tanh(y)
         if self.skip is not None:
             assert u is not None, "a block with skip needs its input"
-            y = y + self.skip(u)
+            y = y + self._skip(u)
         return y * _INV_SQRT2
+
+    def _skip(self, u: torch.Tensor) -> torch.Tensor:
+        """``W u``: on numpy's BLAS where the layer's scan is the compiled one (as its own
+        products are; see :mod:`pianossm.gemm`), else ``nn.Linear``."""
+        assert self.skip is not None
+        w = self.skip.weight
+        if ssm_module.NUMPY_GEMM and u.dtype == w.dtype and self.ssm.resolve_scan(u) == "compiled":
+            return numpy_linear(u, w, _zero_bias(w))
+        return self.skip(u)
+
+
+def _zero_bias(w: torch.Tensor) -> torch.Tensor:
+    """A constant zero bias for ``w``'s ``(N, K)`` product (no gradient)."""
+    return torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
 
 
 class PianoSSM(nn.Module):
