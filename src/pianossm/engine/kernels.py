@@ -108,8 +108,9 @@ if HAVE_NUMBA:
                 si[n] = xi
                 orow_r[n] = xr
                 orow_i[n] = xi
-        state[:h] = sr
-        state[h:2 * h] = si
+        for n in range(h):  # a loop, not ``state[:h] = sr``: array setitem triples compile time
+            state[n] = sr[n]
+            state[h + n] = si[n]
 
     @njit(cache=True, nogil=True, fastmath={"contract"})
     def scan_bias(x, a_re, a_im, bias, state):  # pragma: no cover - compiled
@@ -129,8 +130,9 @@ if HAVE_NUMBA:
                 si[n] = xi
                 row_r[n] = xr
                 row_i[n] = xi
-        state[:h] = sr
-        state[h:2 * h] = si
+        for n in range(h):  # a loop, not ``state[:h] = sr``: array setitem triples compile time
+            state[n] = sr[n]
+            state[h + n] = si[n]
 
     @njit(cache=True, nogil=True, fastmath=True)
     def run_samples(v, lens, skip, n, wf, a64, meta, head, state, scratch, out):  # pragma: no cover
