@@ -141,6 +141,8 @@ def test_resume_with_changed_validation_rescores_best(cache_dir: str, tmp_path: 
     judge = Trainer(_cfg(cache_dir, tmp_path / "judge", val_seconds=2.0), progress=False)
     judge.model.load_state_dict(load_checkpoint(tmp_path / "run" / "best.pt")["model"])
     assert again.best == judge.validate() and again.best != old_best
+    kept = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert kept["val_mssl"] == again.best and kept["step"] == 2
     for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
         assert torch.equal(a, b)  # the resumed model is last.pt's, not best.pt's
 

@@ -116,11 +116,12 @@ class CheckpointMixin:
         self._trim_metrics()
 
     def _rescore_best(self) -> None:
-        """Score ``best.pt`` with this run's (changed) validation and keep that as the best
-        loss; without a ``best.pt`` the best loss starts over."""
+        """Score ``best.pt`` with this run's (changed) validation, keep that as the best
+        loss and rewrite ``best.pt``'s ``val_mssl`` with it; without a ``best.pt`` the best
+        loss starts over."""
         import os
 
-        from pianossm.checkpoint import load_checkpoint
+        from pianossm.checkpoint import load_checkpoint, save_checkpoint
 
         path = os.path.join(self.cfg.out, "best.pt")
         if not os.path.isfile(path):
@@ -128,13 +129,16 @@ class CheckpointMixin:
             return
         current = {k: v.clone() for k, v in self.model.state_dict().items()}
         try:
-            self.model.load_state_dict(load_checkpoint(path)["model"])
+            kept = load_checkpoint(path)
+            self.model.load_state_dict(kept["model"])
         except (RuntimeError, KeyError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise PianoSSMError(f"cannot re-score {path!r} with the changed validation: "
                                 f"its model does not fit this run ({first})") from None
         try:
             self.best = self.validate()
+            if self.rank == 0:
+                save_checkpoint(path, self.model, step=kept.get("step"), val_mssl=self.best)
         finally:
             self.model.load_state_dict(current)
         if self.rank == 0:
