@@ -1,4 +1,4 @@
-"""The shipped default model: beats silence on golden_phrase against the FluidR3 rendering."""
+"""The shipped default model: far better than silence on golden_phrase against FluidR3."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pianossm.losses import MSSL
 from pianossm.render import default_model_path
 
 
-def test_default_model_beats_silence_on_golden_phrase() -> None:
+def test_default_model_far_beats_silence_on_golden_phrase() -> None:
     midi = shared_dir() / "reference" / "official-piano-ssm" / "golden" / "golden_phrase.mid"
     if not midi.is_file():
         pytest.skip(f"golden phrase not found: {midi}")
@@ -40,4 +40,6 @@ def test_default_model_beats_silence_on_golden_phrase() -> None:
     loss = MSSL(rate)
     ours = loss(torch.from_numpy(audio[:n]), torch.from_numpy(ref[:n]))["loss"].item()
     silence = loss(torch.zeros(n), torch.from_numpy(ref[:n]))["loss"].item()
-    assert np.isfinite(ours) and ours < silence
+    # The default shipped at step 3500 scores 13.5 against silence's 45.3 on this window; the
+    # 300-step demonstration model before it scored about 22 (the bar catches a regression).
+    assert np.isfinite(ours) and ours < 0.4 * silence, (ours, silence)
