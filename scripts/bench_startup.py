@@ -1,6 +1,6 @@
 """Start-up wall times of ``pianossm`` from a fresh clone (the README's "Start-up" table).
 
-The committed tree (``git archive HEAD``) is unpacked into a temporary folder, with no
+The committed tree (``git archive HEAD``, or ``--rev``) is unpacked into a temporary folder, with no
 ``__pycache__``, an empty numba cache (``NUMBA_CACHE_DIR``) and an empty packed-weights
 cache (``PIANOSSM_CACHE_DIR``), and run with this interpreter (``PYTHONPATH`` = the
 clone's ``src``).  Printed: the 1-minute load average before and after, and the wall
@@ -8,7 +8,7 @@ clone's ``src``).  Printed: the 1-minute load average before and after, and the 
 demo.wav`` (numba compiles, torch packs the model once), warm renders (nothing compiled,
 no torch), and ``import torch`` alone.
 
-Usage: ``python scripts/bench_startup.py [--warm 3]``
+Usage: ``python scripts/bench_startup.py [--warm 3] [--rev HEAD]``
 """
 
 from __future__ import annotations
@@ -41,11 +41,12 @@ def timed(cmd: list[str], env: dict[str, str], cwd: str, ok: bool = True) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm", type=int, default=3, help="warm renders")
+    parser.add_argument("--rev", default="HEAD", help="git revision to clone (default HEAD)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pianossm-startup-") as tmp:
         clone = Path(tmp) / "clone"
         clone.mkdir()
-        archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True,
+        archive = subprocess.run(["git", "archive", args.rev], cwd=ROOT, check=True,
                                  capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(clone)], input=archive, check=True)
         env = dict(os.environ, PYTHONPATH=str(clone / "src"),

@@ -208,3 +208,13 @@ def test_batch_worker_renders_from_the_pickled_handle_without_torch(tmp_path, ti
     want, _ = pianossm.synthesize(tmp_path / "in.mid", load_model(tiny), 24000, "a",
                                   alias_mode="clamp")
     assert np.array_equal(sf.read(tmp_path / "out.wav", dtype="float32")[0], want)
+
+
+def test_unreadable_packing_code_keeps_nothing_on_disk(cache, tiny, monkeypatch) -> None:
+    from pianossm import packed
+
+    monkeypatch.setattr(packed, "_code_digest", [])
+    monkeypatch.setattr(packed, "PACKING_CODE", ("no_such_module.py",))
+    handle = PackedModel(tiny)
+    assert _same(handle.pack(16000), pack_model(load_model(tiny), 16000))
+    assert not cache.exists()  # no entry that a later version of the code could misread

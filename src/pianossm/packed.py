@@ -36,7 +36,7 @@ PACKING_CODE = ("packed.py", "engine/weights.py", "model.py", "ssm.py", "zoh.py"
 #: Bumped when the layout of a cache entry changes.
 _FORMAT = "pianossm-packed-1"
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
-_code_digest: list[str] = []
+_code_digest: list[str | None] = []
 
 
 def cache_dir() -> str | None:
@@ -57,15 +57,20 @@ def _sha(*parts: bytes | str) -> str:
     return h.hexdigest()
 
 
-def code_digest() -> str:
-    """SHA-256 of the packing code and the installed torch (computed once per process)."""
+def code_digest() -> str | None:
+    """SHA-256 of the packing code and the installed torch (computed once per process);
+    ``None`` where the package's source cannot be read (then nothing is cached on disk)."""
     if not _code_digest:
         import importlib.util
 
         parts: list[bytes | str] = [_FORMAT]
-        for rel in PACKING_CODE:
-            with open(os.path.join(_PACKAGE, rel), "rb") as f:
-                parts.append(f.read())
+        try:
+            for rel in PACKING_CODE:
+                with open(os.path.join(_PACKAGE, rel), "rb") as f:
+                    parts.append(f.read())
+        except OSError:  # a source-less or zipped install: no way to tell code versions apart
+            _code_digest.append(None)
+            return None
         spec = importlib.util.find_spec("torch")
         version = os.path.join(os.path.dirname(spec.origin), "version.py") if (
             spec is not None and spec.origin) else ""
@@ -114,9 +119,11 @@ class PackedModel:
         name = os.fspath(path)
         if not os.path.isfile(name):
             raise PianoSSMError(f"checkpoint not found: {name!r}")
+        code = code_digest()
         with open(name, "rb") as f:
-            self.digest = _sha(code_digest(), hashlib.file_digest(f, "sha256").hexdigest())
+            self.digest = _sha(code or "", hashlib.file_digest(f, "sha256").hexdigest())
         self.path = name
+        self._disk = code is not None
         self.alias_mode = "none"
         self._config: PianoSSMConfig | None = None
         self._torch: Any = None
@@ -212,9 +219,8 @@ class PackedModel:
         return self._torch
 
     # -- the cache folder ------------------------------------------------------------------
-    @staticmethod
-    def _entry(name: str) -> str | None:
-        folder = cache_dir()
+    def _entry(self, name: str) -> str | None:
+        folder = cache_dir() if self._disk else None
         return None if folder is None else os.path.join(folder, "packed", name)
 
     @staticmethod
