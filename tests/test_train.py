@@ -147,6 +147,34 @@ def test_resume_with_changed_validation_rescores_best(cache_dir: str, tmp_path: 
         assert torch.equal(a, b)  # the resumed model is last.pt's, not best.pt's
 
 
+def test_ema_is_validated_saved_and_resumed(cache_dir: str, tmp_path: Path) -> None:
+    kw = {"ema": 0.5, "steps": 4, "finetune_steps": 0, "val_every": 4}
+    run = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)
+    weights = []
+    for k in range(1, 5):  # the trained weights after each step
+        run.run(until=k)
+        weights.append({n: p.detach().clone() for n, p in run.model.named_parameters()})
+    want = dict(weights[0])  # the first update copies, then ema = 0.5 ema + 0.5 w
+    for w in weights[1:]:
+        want = {n: 0.5 * want[n] + 0.5 * w[n] for n in want}
+    got = dict(run.ema.model.named_parameters())
+    for n, v in want.items():
+        torch.testing.assert_close(got[n], v, rtol=1e-6, atol=1e-7)
+    assert run.best == run.validate(run.ema.model) != run.validate(run.model)
+    best = load_checkpoint(tmp_path / "a" / "best.pt")["model"]
+    for n, v in run.ema.model.state_dict().items():
+        assert torch.equal(best[n], v)
+    cut = Trainer(_cfg(cache_dir, tmp_path / "b", **kw), progress=False)
+    cut.run(until=2)
+    again = Trainer(_cfg(cache_dir, tmp_path / "b", **kw), progress=False)
+    again.resume(str(tmp_path / "b" / "last.pt"))
+    again.run()
+    for a, b in zip(run.ema.model.state_dict().values(), again.ema.model.state_dict().values()):
+        assert torch.equal(a, b)  # the interrupted run continues the same average
+    with pytest.raises(PianoSSMError, match="--ema"):
+        _cfg(cache_dir, tmp_path / "c", ema=1.0).check()
+
+
 def test_cli_train_resume_and_config(cache_dir: str, tmp_path: Path,
                                      capsys: pytest.CaptureFixture) -> None:
     conf = tmp_path / "c.toml"

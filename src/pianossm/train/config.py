@@ -43,6 +43,7 @@ class TrainConfig:
     finetune_steps: int = 0  # MSSL fine-tuning after the main phase
     finetune_lr: float = 2e-5
     grad_clip: float = 1.0
+    ema: float = 0.0  # decay of the weight average that is validated and saved (0: off)
     val_every: int = 500
     val_seconds: float = 10.0
     val_max_windows: int = 0  # 0: every validation window
@@ -106,6 +107,8 @@ class TrainConfig:
         if self.amp not in AMP_MODES:
             raise PianoSSMError(f"unknown --amp {self.amp!r}; allowed: {', '.join(AMP_MODES)} "
                                 "(fp16 would need loss scaling, which this trainer does not do)")
+        if not 0 <= self.ema < 1:
+            raise PianoSSMError(f"--ema must be in [0, 1), got {self.ema!r}")
         if self.alias_reg < 0:
             raise PianoSSMError(f"--alias-reg must be >= 0, got {self.alias_reg!r}")
         if not 0 < self.alias_margin <= 1:

@@ -62,13 +62,14 @@ def check_resume_config(path: str, saved: dict[str, Any] | None, now: dict[str, 
 
 class CheckpointMixin:
     """``save``/``resume`` for :class:`pianossm.train.trainer.Trainer` (uses its ``model``,
-    ``optimizer``, ``scheduler``, ``rng``, ``step``, ``best``, ``rank`` and ``cfg``, and
+    ``optimizer``, ``scheduler``, ``ema``, ``rng``, ``step``, ``best``, ``rank`` and ``cfg``, and
     calls its ``_phase_setup`` to rebuild the optimizer of the resumed phase)."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any
     rng: Any
+    ema: Any
     step: int
     best: float
     rank: int
@@ -83,10 +84,11 @@ class CheckpointMixin:
         from pianossm.checkpoint import save_checkpoint
 
         if self.rank == 0:
+            extra = {} if self.ema is None else {"ema": self.ema.state_dict()}
             save_checkpoint(path, self.model, optimizer=self.optimizer.state_dict(),
                             scheduler=self.scheduler.state_dict(), step=self.step,
                             rng=self._rng_state(), best=self.best,
-                            train_config=self.cfg.to_dict())
+                            train_config=self.cfg.to_dict(), **extra)
 
     def resume(self, path: str) -> None:
         """Continue from a checkpoint written by :meth:`save`."""
@@ -104,6 +106,8 @@ class CheckpointMixin:
             self.optimizer.load_state_dict(payload["optimizer"])
             self.scheduler.load_state_dict(payload["scheduler"])
             self._apply_schedule()
+            if self.ema is not None and "ema" in payload:  # else it starts from these weights
+                self.ema.load_state_dict(payload["ema"])
             self.rng.bit_generator.state = json.loads(payload["rng"]["numpy"])
             torch.set_rng_state(payload["rng"]["torch"])
         except (RuntimeError, KeyError, TypeError, ValueError) as exc:
@@ -136,7 +140,7 @@ class CheckpointMixin:
             raise PianoSSMError(f"cannot re-score {path!r} with the changed validation: "
                                 f"its model does not fit this run ({first})") from None
         try:
-            self.best = self.validate()
+            self.best = self.validate(self.model)
             if self.rank == 0:
                 save_checkpoint(path, self.model, step=kept.get("step"), val_mssl=self.best)
         finally:

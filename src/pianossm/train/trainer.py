@@ -96,6 +96,10 @@ class Trainer(CheckpointMixin):
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.net)
         self.alias_rates = cfg.alias_rate_list()
+        from pianossm.train.ema import WeightEMA
+
+        #: The weight average that is validated and saved as ``best.pt`` (``--ema``).
+        self.ema = WeightEMA(self.model, cfg.ema) if cfg.ema > 0 else None
         self.rng = np.random.default_rng(cfg.seed)
         self.step = 0
         self.best = float("inf")
@@ -167,6 +171,8 @@ class Trainer(CheckpointMixin):
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.scheduler.step()
         self.step += 1
         if self.step == cfg.steps and cfg.finetune_steps:
@@ -184,13 +190,23 @@ class Trainer(CheckpointMixin):
         dist.all_reduce(stacked)
         return dict(zip(parts, (stacked / self.world).tolist()))
 
+    def eval_model(self) -> torch.nn.Module:
+        """The model that is validated and saved as ``best.pt``: the weight average with
+        ``--ema``, else the trained model."""
+        return self.ema.model if self.ema is not None else self.model
+
     @torch.no_grad()
-    def validate(self) -> float:
+    def validate(self, model: torch.nn.Module | None = None) -> float:
         """Mean MSSL over the validation windows (model in eval mode).
 
         The first ``val_max_windows`` windows of ``val_seconds`` (every window when 0) of
         the validation split (the test split when there is none); under ``torchrun`` each
         rank scores every ``world``-th window and the sums are all-reduced.
+
+        Parameters
+        ----------
+        model : torch.nn.Module, optional
+            The model to score (default :meth:`eval_model`).
 
         Returns
         -------
@@ -204,8 +220,9 @@ class Trainer(CheckpointMixin):
                                 f"validate on; lower --val-seconds")
         windows = windows[:self.cfg.val_max_windows or None]
         total = torch.zeros((), dtype=torch.float64, device=self.device)  # NCCL: on the GPU
+        model = self.eval_model() if model is None else model
         for item, first, n in windows[self.rank::self.world]:
-            pred, ref = self._window(item, first, n)
+            pred, ref = self._window(item, first, n, model)
             total += self.val_loss(pred, ref)["loss"].item()
         if self.world > 1:
             import torch.distributed as dist
@@ -214,13 +231,16 @@ class Trainer(CheckpointMixin):
         return float(total) / len(windows)
 
     @torch.no_grad()
-    def _window(self, item: int, first: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _window(self, item: int, first: int, n: int, model: torch.nn.Module | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         """The model's audio for one window from zero state, and the reference.
 
         Parameters
         ----------
         item, first, n : int
             Cache item, first frame, frames.
+        model : torch.nn.Module, optional
+            Default :meth:`eval_model`.
 
         Returns
         -------
@@ -228,11 +248,12 @@ class Trainer(CheckpointMixin):
             ``(n * hop,)`` each, on the CPU, in the model's dtype.
         """
         feats, ref = self.cache.segment(item, first, n)
-        dtype = self.model.heads.weight.dtype
+        model = self.eval_model() if model is None else model
+        dtype = model.heads.weight.dtype
         head = self.cache.heads.index(self.cache.items[item]["head"])
-        self.model.eval()
-        pred = self.model(torch.from_numpy(feats)[None].to(self.device, dtype), self.hop, 1.0,
-                          head)[0]
+        model.eval()
+        pred = model(torch.from_numpy(feats)[None].to(self.device, dtype), self.hop, 1.0,
+                     head)[0]
         return pred.cpu(), torch.from_numpy(ref).to(dtype)
 
     # -- the loop ------------------------------------------------------------------
@@ -270,7 +291,7 @@ class Trainer(CheckpointMixin):
                     if self.rank == 0:
                         from pianossm.checkpoint import save_checkpoint
 
-                        save_checkpoint(os.path.join(cfg.out, "best.pt"), self.model,
+                        save_checkpoint(os.path.join(cfg.out, "best.pt"), self.eval_model(),
                                         step=self.step, val_mssl=val)
                 self._examples()
                 if self.rank == 0:
