@@ -218,3 +218,15 @@ def test_unreadable_packing_code_keeps_nothing_on_disk(cache, tiny, monkeypatch)
     handle = PackedModel(tiny)
     assert _same(handle.pack(16000), pack_model(load_model(tiny), 16000))
     assert not cache.exists()  # no entry that a later version of the code could misread
+
+
+def test_streaming_synth_from_a_packed_model_equals_the_torch_one(cache, tiny) -> None:
+    import mido
+
+    events = [(3, mido.Message("note_on", note=60, velocity=90))]
+    outs = []
+    for model in (PackedModel(tiny), load_model(tiny)):
+        synth = pianossm.Synth(model, 24000, head="2009")
+        outs.append(np.concatenate([synth.process(events if i == 0 else [], 128)
+                                    for i in range(6)]))
+    assert np.abs(outs[0]).max() > 0 and np.array_equal(outs[0], outs[1])

@@ -35,8 +35,10 @@ class Synth:
 
     Parameters
     ----------
-    model : PianoSSM or EngineWeights
-        A model (packed here at ``sample_rate``) or already packed weights.
+    model : PianoSSM, PackedModel or EngineWeights
+        A model (packed here at ``sample_rate``; a
+        :class:`~pianossm.packed.PackedModel` from its cache, without torch) or already
+        packed weights.
     sample_rate : int, optional
         Synthesis rate; default the model's training rate (ignored for packed weights).
     head : int or str
@@ -49,11 +51,15 @@ class Synth:
 
     def __init__(self, model: Any, sample_rate: int | None = None, head: int | str = 0,
                  dtype: type = np.float32, pedal_threshold: int | None = None) -> None:
+        from pianossm.packed import PackedModel
+
         if isinstance(model, EngineWeights):
             weights, threshold = model, 64
         else:
             rate = sample_rate or model.config.train_sample_rate
-            weights = pack_model(model, rate, model.head_index(head), dtype)
+            pack = model.pack if isinstance(model, PackedModel) else (
+                lambda *a: pack_model(model, *a))
+            weights = pack(rate, model.head_index(head), dtype)
             threshold = model.config.pedal_threshold
         self.weights = weights
         self.sample_rate, self.hop = weights.sample_rate, weights.hop
