@@ -12,7 +12,7 @@
 # 12000 steps (a resumed run may change its schedule).  Validation on the first three
 # windows turned out too noisy to pick the shipped model by (at step 3400 it ranked the
 # checkpoints against the golden phrase and the test pieces wrongly), so from step 3800 it
-# scores every validation window (19 x 10 s), every 500 steps.  From step 4600 the model
+# scores every validation window (19 x 10 s), every 500 steps.  From step 4500 the model
 # that is validated and shipped is the weights' exponential moving average (decay 0.999,
 # about the last 1000 steps; --ema), which the batch-2 step noise made worth having.  Stop it any time (Ctrl-C /
 # SIGTERM); SHIP=1 then copies the best validation checkpoint to the assets.
