@@ -48,23 +48,45 @@ def _features(chroma: np.ndarray, onset: np.ndarray, onset_weight: float) -> np.
         / np.sqrt(1 + onset_weight ** 2)
 
 
-def audio_features(cqt: np.ndarray, onset_weight: float = 1.0) -> np.ndarray:
+def audio_features(cqt: np.ndarray, onset_weight: float = 0.7) -> np.ndarray:
     """``(T, 88)`` log CQT -> ``(T, 24)`` unit-norm [chroma, onset chroma].
 
     Chroma folds ``log(1 + amplitude)`` (amplitude relative to the loudest bin), so quiet
     bleed and noise barely count; onset chroma folds the rectified rise of the log CQT
     above -56 dB.  Chosen on held-out generated pieces (median error 18 ms vs 21-563 ms
-    for the variants tried).
+    for the variants tried); the onset weight 0.7 (with the MIDI side's ``ring``) on
+    reverberant renders of the training pianos and rooms (1.0 and 0.85 within 0.5 points,
+    2 and 4 lose the way: p90 errors of seconds).
     """
     amp = 10.0 ** (TOP_DB / 20 * (cqt - 1.0))
     onset = cqt_to_onset_strength(np.maximum(cqt - 0.3, 0.0))
     return _features(cqt_to_chroma(np.log1p(amp)), cqt_to_chroma(onset), onset_weight)
 
 
-def midi_features(notes: Notes, n_frames: int, onset_weight: float = 1.0) -> np.ndarray:
-    """Notes -> ``(n_frames, 24)`` unit-norm [chroma, onset chroma] of the piano roll."""
+def _ring(onset: np.ndarray, frame: np.ndarray, ring: float) -> np.ndarray:
+    """``(T, 88)`` frame roll where every key also rings after its last onset, decaying
+    as ``exp(-dt / ring)`` (release, pedal and room keep a note sounding in the audio)."""
+    if ring <= 0:
+        return frame
+    t = np.arange(len(onset), dtype=np.float64)[:, None]
+    last = np.maximum.accumulate(np.where(onset > 0, t, -np.inf), axis=0)
+    env = np.exp(-(t - last) / (ring * FPS))  # 0 before a key's first onset
+    return np.maximum(frame, env).astype(np.float32)
+
+
+def midi_features(notes: Notes, n_frames: int, onset_weight: float = 0.7,
+                  ring: float = 0.7) -> np.ndarray:
+    """Notes -> ``(n_frames, 24)`` unit-norm [chroma, onset chroma] of the piano roll.
+
+    ``ring`` (s): each key's chroma also decays exponentially after its onset instead of
+    stopping at the note's offset (0: the plain frame roll).  On reverberant renders of
+    training pianos/rooms (6 `ambient` + 4 `close` pieces of the training set, human-like
+    and coarse perturbations), ``ring=0.7`` put 98.7 % of ambient onsets within 150 ms
+    of the truth (the CRNN's search window) against 92.6 % for the plain roll.
+    """
     roll = midi_to_piano_roll(notes, n_frames)
-    return _features(cqt_to_chroma(roll[1]), cqt_to_chroma(roll[0]), onset_weight)
+    return _features(cqt_to_chroma(_ring(roll[0], roll[1], ring)), cqt_to_chroma(roll[0]),
+                     onset_weight)
 
 
 @njit(cache=True)
@@ -177,7 +199,8 @@ def warp_notes(notes: Notes, wp: np.ndarray, fps: float = FPS) -> Notes:
     return notes.with_times(on, np.maximum(off, on + 0.02))
 
 
-def align_dtw(cqt: np.ndarray, notes: Notes, onset_weight: float = 1.0) -> Notes:
+def align_dtw(cqt: np.ndarray, notes: Notes, onset_weight: float = 0.7,
+              ring: float = 0.7) -> Notes:
     """Chroma + onset-chroma DTW baseline.
 
     Parameters
@@ -188,6 +211,8 @@ def align_dtw(cqt: np.ndarray, notes: Notes, onset_weight: float = 1.0) -> Notes
         ``N`` unaligned notes.
     onset_weight : float
         Weight of the onset-chroma half of the feature.
+    ring : float
+        Decay time (s) of the MIDI side's notes (see :func:`midi_features`).
 
     Returns
     -------
@@ -196,7 +221,7 @@ def align_dtw(cqt: np.ndarray, notes: Notes, onset_weight: float = 1.0) -> Notes
     """
     # the MIDI side spans the audio too, so trailing silence/release maps onto silence
     m = max(int(np.ceil(notes.end_time * FPS)) + 50, len(cqt))
-    wp = dtw_path(midi_features(notes, m, onset_weight), audio_features(cqt, onset_weight))
+    wp = dtw_path(midi_features(notes, m, onset_weight, ring), audio_features(cqt, onset_weight))
     return warp_notes(notes, wp)
 
 
