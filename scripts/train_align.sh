@@ -15,9 +15,14 @@ $PY -m pianossm align-data "$DATA/train_real" --seeds 0:300 --soundfont fluidr3 
     --soundfont timgm6mb --room dry --room close --room ambient
 $PY -m pianossm align-data "$DATA/val_unseen" --seeds 1000:1008 --soundfont musescore \
     --room studio --room hall
-# fine-tuned from the previous shipped checkpoint (trained 220 steps on dry FluidR3)
+# stage 1 (steps 1-350): fine-tuned from the previous shipped checkpoint (trained 220
+# steps on dry FluidR3); on resume past step 350 it returns at once
 $PY -m pianossm align-train "$DATA/train_real" --val "$DATA/val_unseen" --run "$RUN" \
     --init src/pianossm/assets/align_crnn.pt --steps 350 --lr 1e-3 --save-every 25 \
     --threads 1 --minutes "$MINUTES"
+# stage 2 (steps 351-700): the same run continued on a longer, lower cosine schedule
+# (about 3e-4 at step 350, down to 2.5e-5); validation was still improving at step 350
+$PY -m pianossm align-train "$DATA/train_real" --val "$DATA/val_unseen" --run "$RUN" \
+    --steps 700 --lr 5e-4 --save-every 25 --threads 1 --minutes "$MINUTES"
 # ship the best checkpoint by validation loss:
 #   python -c "from pianossm.align.train import export; export('$RUN/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh')"
