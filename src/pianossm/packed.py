@@ -139,13 +139,8 @@ class PackedModel:
         """The checkpoint's config (from the cache, else from the checkpoint)."""
         if self._config is None:
             path = self._entry(f"config-{self.digest}.json")
-            try:
-                with open(path or "", encoding="utf-8") as f:
-                    data = json.load(f)
-                if data.pop("digest") != self.digest:
-                    raise ValueError("digest")
-                self._config = PianoSSMConfig.from_dict(data)
-            except (OSError, ValueError, KeyError, TypeError, AttributeError, PianoSSMError):
+            self._config = _read_config(path, self.digest) if path is not None else None
+            if self._config is None:
                 self._config = self.torch_model().config
                 if path is not None:
                     text = json.dumps(self._config.to_dict() | {"digest": self.digest})
@@ -238,6 +233,18 @@ class PackedModel:
 def _write_text(path: str, text: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def _read_config(path: str, digest: str) -> PianoSSMConfig | None:
+    """The config of a cache entry, or ``None`` when it is missing, damaged or another's."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if data.pop("digest") != digest:
+            return None
+        return PianoSSMConfig.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, PianoSSMError):
+        return None
 
 
 def _read_npz(path: str, key: str) -> EngineWeights | None:
