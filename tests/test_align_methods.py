@@ -83,3 +83,19 @@ def test_ring_decays_from_each_onset():
     assert out[200, 40] == 1 and out[199, 40] < 0.03  # a new onset restarts the decay
     assert np.all(out[:, :40] == 0) and np.all(out[:, 41:] == 0)
     assert _ring(onset, frame, 0.0) is frame
+
+
+def test_refinement_pass_moves_notes_at_most_its_window(piece):
+    from pianossm.align.api import REFINE_SEARCH
+    from pianossm.errors import PianoSSMError
+
+    audio, notes, cqt = piece
+    bad = _distort(notes)
+    once = align_notes(audio, bad, "dtw+crnn", cqt=cqt, refine=0)
+    twice = align_notes(audio, bad, "dtw+crnn", cqt=cqt, refine=1)
+    assert np.max(np.abs(twice.onset - once.onset)) <= REFINE_SEARCH + 0.006  # + sub-frame
+    assert np.any(twice.onset != once.onset)
+    err = lambda n: np.abs(n.onset - notes.onset).mean()  # noqa: E731
+    assert err(twice) <= err(once) + 0.001
+    with pytest.raises(PianoSSMError, match="refine"):
+        align_notes(audio, bad, "dtw+crnn", cqt=cqt, refine=-1)

@@ -26,6 +26,8 @@ METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
 WINDOW, OVERLAP = 3000, 250
 #: ``crnn`` warns when the MIDI is typically further than this (s) from the audio.
 WARN_LAG = 0.1
+#: Search half-width (s) of the CRNN's refinement passes (see :func:`align_notes`).
+REFINE_SEARCH = 0.06
 
 
 def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int = 100,
@@ -137,7 +139,7 @@ def check_lengths(audio_s: float, notes: Notes, name: str = "audio") -> None:
 
 def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 model: str | None = None, search: float = 0.15,
-                cqt: np.ndarray | None = None) -> Notes:
+                cqt: np.ndarray | None = None, refine: int = 1) -> Notes:
     """Align notes to 16 kHz audio with one of :data:`METHODS`.
 
     Parameters
@@ -154,6 +156,10 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         CRNN decoding window half-width, seconds.
     cqt : np.ndarray, optional
         ``(T, 88)`` precomputed :func:`audio_to_cqt` of ``audio16``.
+    refine : int
+        CRNN methods: further passes whose input roll is the previous pass's notes,
+        searching +-:data:`REFINE_SEARCH` (the CRNN places onsets more sharply when its
+        input is closer to the audio).
 
     Returns
     -------
@@ -167,6 +173,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         raise PianoSSMError(f"unknown alignment method {method!r}; allowed: {list(METHODS)}")
     if len(notes) == 0:
         raise PianoSSMError("no notes to align")
+    if refine < 0:
+        raise PianoSSMError(f"refine must be >= 0, got {refine!r}")
     check_lengths(len(audio16) / SAMPLE_RATE, notes)
     cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
     first, rough = method.split("+")[0], notes
@@ -185,18 +193,23 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
             warnings.warn(f"the MIDI looks about {1000 * np.median(np.abs(lag)):.0f} ms out of "
                           f"time with the audio; 'crnn' only searches +-{1000 * search:.0f} ms "
                           f"around each note: use 'dtw+crnn'", stacklevel=2)
-    rolls = predict_rolls(_model(model), cqt, notes)
+    net = _model(model)
+    rolls = predict_rolls(net, cqt, notes)
     out, conf = roll_to_notes(rolls[0], rolls[1], notes, search=search, with_confidence=True)
-    if method == "crnn" or np.median(np.abs(notes.onset - rough.onset)) > search:
-        return out
-    # The input was already roughly in time: DTW can still misplace sparse passages by
-    # more than the CRNN's search window (seen on the madmom sample), so each note also
-    # gets a CRNN decode from its input time and keeps the more confident of the two.
-    rolls = predict_rolls(_model(model), cqt, rough)
-    alt, conf2 = roll_to_notes(rolls[0], rolls[1], rough, search=search, with_confidence=True)
-    pick = conf2 > conf
-    return out.with_times(np.where(pick, alt.onset, out.onset),
-                          np.where(pick, alt.offset, out.offset))
+    if method != "crnn" and np.median(np.abs(notes.onset - rough.onset)) <= search:
+        # The input was already roughly in time: DTW can still misplace sparse passages by
+        # more than the CRNN's search window (seen on the madmom sample), so each note also
+        # gets a CRNN decode from its input time and keeps the more confident of the two.
+        rolls = predict_rolls(net, cqt, rough)
+        alt, conf2 = roll_to_notes(rolls[0], rolls[1], rough, search=search,
+                                   with_confidence=True)
+        pick = conf2 > conf
+        out = out.with_times(np.where(pick, alt.onset, out.onset),
+                             np.where(pick, alt.offset, out.offset))
+    for _ in range(refine):
+        rolls = predict_rolls(net, cqt, out)
+        out = roll_to_notes(rolls[0], rolls[1], out, search=min(search, REFINE_SEARCH))
+    return out
 
 
 def _write_report(path: str, before: Notes, after: Notes) -> None:
