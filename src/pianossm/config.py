@@ -8,7 +8,8 @@ from typing import Any
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["FEATURE_KINDS", "MAESTRO_YEARS", "PRESETS", "PianoSSMConfig", "preset"]
+__all__ = ["FEATURE_KINDS", "MAESTRO_YEARS", "PRESETS", "PianoSSMConfig", "head_index", "preset",
+           "resolve_head"]
 
 #: Recording years of MAESTRO v3, the heads of the published multi-head models, in order.
 MAESTRO_YEARS: tuple[str, ...] = (
@@ -122,3 +123,44 @@ def preset(name: str, **changes: Any) -> PianoSSMConfig:
     if key not in PRESETS:
         raise PianoSSMError(f"unknown preset {name!r}; allowed: {sorted(PRESETS)}")
     return PRESETS[key].replace(**changes) if changes else PRESETS[key]
+
+
+def head_index(config: PianoSSMConfig, head: str | int) -> int:
+    """Index of one of ``config``'s heads given by name or index, with a clear error.
+
+    Torch-free, so that a render from cached packed weights needs no model
+    (:mod:`pianossm.packed`); :meth:`pianossm.model.PianoSSM.head_index` calls it.
+
+    Returns
+    -------
+    int
+    """
+    names = config.heads
+    if isinstance(head, int) and not isinstance(head, bool):
+        if 0 <= head < len(names):
+            return head
+    elif str(head) in names:
+        return names.index(str(head))
+    raise PianoSSMError(f"unknown head {head!r}; allowed: {list(names)}")
+
+
+def resolve_head(config: PianoSSMConfig, arg: str | None) -> int:
+    """Head index from a command-line value.
+
+    Parameters
+    ----------
+    config : PianoSSMConfig
+        The model's config.
+    arg : str or None
+        A head name, or a numeric index that is not itself a head name; ``None`` picks
+        ``2009`` where the model has it (the published models' reference head), else the
+        first head.
+
+    Returns
+    -------
+    int
+    """
+    names = config.heads
+    if arg is None:
+        return head_index(config, "2009" if "2009" in names else names[0])
+    return head_index(config, int(arg) if arg.isdigit() and arg not in names else arg)

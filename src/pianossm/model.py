@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from pianossm import ssm as ssm_module
-from pianossm.config import PianoSSMConfig
+from pianossm.config import PianoSSMConfig, head_index, resolve_head
 from pianossm.errors import PianoSSMError
 from pianossm.gemm import linear as numpy_linear
 from pianossm.scan import DEFAULT_CHUNK
@@ -91,33 +91,19 @@ class PianoSSM(nn.Module):
         return self.config.train_sample_rate / float(sample_rate)
 
     def head_index(self, head: str | int) -> int:
-        """Index of a head given by name or index, with a clear error."""
-        names = self.config.heads
-        if isinstance(head, int) and not isinstance(head, bool):
-            if 0 <= head < len(names):
-                return head
-        elif str(head) in names:
-            return names.index(str(head))
-        raise PianoSSMError(f"unknown head {head!r}; allowed: {list(names)}")
+        """Index of a head given by name or index, with a clear error
+        (:func:`pianossm.config.head_index`)."""
+        return head_index(self.config, head)
 
     def resolve_head(self, arg: str | None) -> int:
-        """Head index from a command-line value.
-
-        Parameters
-        ----------
-        arg : str or None
-            A head name, or a numeric index that is not itself a head name; ``None``
-            picks ``2009`` where the model has it (the published models' reference head),
-            else the first head.
+        """Head index from a command-line value (:func:`pianossm.config.resolve_head`:
+        ``None`` picks ``2009`` where the model has it, else the first head).
 
         Returns
         -------
         int
         """
-        names = self.config.heads
-        if arg is None:
-            return self.head_index("2009" if "2009" in names else names[0])
-        return self.head_index(int(arg) if arg.isdigit() and arg not in names else arg)
+        return resolve_head(self.config, arg)
 
     def set_alias_mode(self, mode: str) -> None:
         """How every layer discretises modes above the synthesis Nyquist frequency.

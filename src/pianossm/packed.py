@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pianossm.config import PianoSSMConfig
+from pianossm.config import PianoSSMConfig, head_index, resolve_head
 from pianossm.engine.weights import EngineWeights
 from pianossm.errors import PianoSSMError
 
@@ -81,26 +81,6 @@ def code_digest() -> str | None:
             parts.append("no torch")
         _code_digest.append(_sha(*parts))
     return _code_digest[0]
-
-
-def head_index(config: PianoSSMConfig, head: str | int) -> int:
-    """Index of a head by name or index (as :meth:`pianossm.model.PianoSSM.head_index`)."""
-    names = config.heads
-    if isinstance(head, int) and not isinstance(head, bool):
-        if 0 <= head < len(names):
-            return head
-    elif str(head) in names:
-        return names.index(str(head))
-    raise PianoSSMError(f"unknown head {head!r}; allowed: {list(names)}")
-
-
-def resolve_head(config: PianoSSMConfig, arg: str | None) -> int:
-    """Head index from a command-line value (as :meth:`pianossm.model.PianoSSM.resolve_head`):
-    ``None`` picks ``2009`` where the model has it, else the first head."""
-    names = config.heads
-    if arg is None:
-        return head_index(config, "2009" if "2009" in names else names[0])
-    return head_index(config, int(arg) if arg.isdigit() and arg not in names else arg)
 
 
 class PackedModel:
