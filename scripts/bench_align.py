@@ -3,7 +3,8 @@
 Renders a generated 5-minute piece with the MuseScore SoundFont, perturbs its notes
 (default model), then times ``align_files`` (read audio + MIDI, features, method,
 decoding, write) for each method in a fresh process and reports wall time, peak resident
-memory (``ru_maxrss``) and the onset errors.
+memory (``ru_maxrss``) and the onset errors.  CPU seconds (user + system) are printed beside
+the wall time: on a machine shared with other jobs they are what one free core would take.
 
 Usage: python scripts/bench_align.py [--minutes 5] [--methods dtw+crnn,dtw,crnn]
 """
@@ -55,15 +56,19 @@ def _child(folder: str, method: str, threads: int) -> None:
     from pianossm.align.metrics import summarize
     out = os.path.join(folder, f"out-{method.replace('+', '_')}.mid")
     report = out[:-4] + ".csv"
-    t = time.perf_counter()
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    t, c = time.perf_counter(), cpu()
     info = align_files(os.path.join(folder, "audio.flac"), os.path.join(folder,
                        "perturbed.mid"), out, method, report=report)
-    wall = time.perf_counter() - t
+    wall, cpu_s = time.perf_counter() - t, cpu() - c
     # the report lists the notes in input order (the written MIDI re-sorts them by time)
     aligned = np.loadtxt(report, delimiter=",", skiprows=1, usecols=4)
     ref = np.load(os.path.join(folder, "reference_onsets.npy"))
     err = summarize(np.abs(aligned - ref))
-    print(json.dumps({"method": method, "wall_s": wall, "notes": info["notes"],
+    print(json.dumps({"method": method, "wall_s": wall, "cpu_s": cpu_s, "notes": info["notes"],
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       **err}))
 
@@ -92,7 +97,8 @@ def main() -> int:
                 print(method, "failed:", res.stderr.strip()[-300:])
                 continue
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            print(f"{method:<14} {r['wall_s']:6.1f} s  peak {r['peak_rss_mib']:6.0f} MiB  "
+            print(f"{method:<14} {r['wall_s']:6.1f} s wall  {r['cpu_s']:6.1f} s CPU  "
+                  f"load {os.getloadavg()[0]:.1f}  peak {r['peak_rss_mib']:6.0f} MiB  "
                   f"{r['notes']} notes  mean {r['mean_ms']:.1f} ms  <=25ms "
                   f"{100 * r['within_25ms']:.1f}%  <=50ms {100 * r['within_50ms']:.1f}%")
     return 0
