@@ -119,3 +119,19 @@ def test_timing_lag_finds_a_known_offset_and_crnn_warns():
     audio = rng.normal(0, 0.1, 25 * 16000).astype(np.float32)
     with pytest.warns(UserWarning, match="out of time"):
         align_notes(audio, notes, "crnn", cqt=late)
+
+
+def test_a_note_straying_from_its_neighbours_takes_their_shift():
+    from pianossm.align.api import OUTLIER, follow_consensus
+    from pianossm.align.notes import Notes
+
+    on = np.arange(20) * 0.25
+    before = Notes(on, on + 0.2, np.full(20, 60), np.full(20, 80))
+    shift = 0.04 + 0.01 * np.arange(20) / 20  # a smooth common shift
+    moved = shift.copy()
+    moved[7] += OUTLIER + 0.07  # put on another note's onset
+    moved[12] += OUTLIER - 0.03  # jitter within the tolerance stays
+    out = follow_consensus(before, before.with_times(on + moved, on + 0.2 + moved))
+    np.testing.assert_allclose(out.onset[7], on[7] + shift[7], atol=0.002)
+    np.testing.assert_allclose(out.offset[7] - out.onset[7], 0.2, atol=1e-9)
+    np.testing.assert_allclose(np.delete(out.onset, 7), np.delete(on + moved, 7))

@@ -16,11 +16,12 @@ import warnings
 import numpy as np
 
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt, check_audio
-from pianossm.align.notes import FPS, Notes, midi_to_notes, midi_to_piano_roll, retime_midi
+from pianossm.align.notes import (FPS, Notes, local_shift, midi_to_notes, midi_to_piano_roll,
+                                  retime_midi)
 from pianossm.errors import PianoSSMError
 
-__all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "predict_rolls",
-           "timing_lag"]
+__all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "follow_consensus",
+           "predict_rolls", "timing_lag"]
 
 METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
 WINDOW, OVERLAP = 3000, 250
@@ -28,6 +29,9 @@ WINDOW, OVERLAP = 3000, 250
 WARN_LAG = 0.1
 #: Search half-width (s) of the CRNN's refinement passes (see :func:`align_notes`).
 REFINE_SEARCH = 0.06
+#: Input roughly in time: a note whose final shift differs from the running median of its
+#: 9 neighbours' shifts by more than this (s) takes that median shift instead.
+OUTLIER = 0.08
 
 
 def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int = 100,
@@ -196,7 +200,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     net = _model(model)
     rolls = predict_rolls(net, cqt, notes)
     out, conf = roll_to_notes(rolls[0], rolls[1], notes, search=search, with_confidence=True)
-    if method != "crnn" and np.median(np.abs(notes.onset - rough.onset)) <= search:
+    in_time = method == "crnn" or np.median(np.abs(notes.onset - rough.onset)) <= search
+    if method != "crnn" and in_time:
         # The input was already roughly in time: DTW can still misplace sparse passages by
         # more than the CRNN's search window (seen on the madmom sample), so each note also
         # gets a CRNN decode from its input time and keeps the more confident of the two.
@@ -209,7 +214,34 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     for _ in range(refine):
         rolls = predict_rolls(net, cqt, out)
         out = roll_to_notes(rolls[0], rolls[1], out, search=min(search, REFINE_SEARCH))
-    return out
+    return follow_consensus(rough, out) if in_time else out
+
+
+def follow_consensus(before: Notes, after: Notes, tolerance: float = OUTLIER,
+                     width: int = 9) -> Notes:
+    """Notes whose shift strays from their neighbours' take the neighbours' shift.
+
+    Timing errors of neighbouring notes are correlated (offset, tempo drift), so a note
+    moved ``tolerance`` further than the running median shift of the ``width`` notes
+    around it was most likely put on another note's onset; it moves by that median.
+
+    Parameters
+    ----------
+    before, after : Notes
+        ``N`` notes before and after alignment (same order).
+
+    Returns
+    -------
+    Notes
+        ``after`` with the outliers' onsets and offsets moved.
+    """
+    shift = local_shift(before.onset, after.onset, before.onset, width)
+    odd = np.abs(after.onset - before.onset - shift) > tolerance
+    if not odd.any():
+        return after
+    onset = np.where(odd, np.maximum(before.onset + shift, 0.0), after.onset)
+    offset = np.where(odd, before.offset + (onset - before.onset), after.offset)
+    return after.with_times(onset, np.maximum(offset, onset + 0.02))
 
 
 def _write_report(path: str, before: Notes, after: Notes) -> None:
