@@ -3,7 +3,10 @@
 Methods: ``dtw`` (chroma + onset-chroma DTW), ``mrmsdtw`` (synctoolbox), ``crnn`` (the
 CRNN on the input timing), ``dtw+crnn`` / ``mrmsdtw+crnn`` (DTW first, then the CRNN
 refines note by note).  Audio of any length: the CRNN runs on overlapping windows whose
-centres are stitched.
+centres are stitched.  Every CRNN method ends with a refinement pass (the CRNN again, its
+input roll the notes just decoded, searching +-60 ms); when the input was roughly in time,
+notes that stray from their neighbours' common shift are put back on it
+(:func:`follow_consensus`).
 """
 
 from __future__ import annotations
