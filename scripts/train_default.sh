@@ -14,7 +14,9 @@
 # checkpoints against the golden phrase and the test pieces wrongly), so from step 3800 it
 # scores every validation window (19 x 10 s), every 500 steps.  From step 4500 the model
 # that is validated and shipped is the weights' exponential moving average (decay 0.999,
-# about the last 1000 steps; --ema), which the batch-2 step noise made worth having.  Stop it any time (Ctrl-C /
+# about the last 1000 steps; --ema), which the batch-2 step noise made worth having.  From
+# step 6400 the cosine period is 9400 steps, so the rate reaches its 5 % floor at step 9500
+# (where the session's compute ends); the next period (x2, 18800 steps) restarts at 1e-4.  Stop it any time (Ctrl-C /
 # SIGTERM); SHIP=1 then copies the best validation checkpoint to the assets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +31,7 @@ if [ "${SHIP:-0}" != 1 ]; then
     if [ -f "$OUT/last.pt" ]; then RESUME="--resume"; fi
     $PY -m pianossm train $RESUME --data "$DATA" --out "$OUT" --preset S --sample-rate 16000 \
         --steps 20000 --finetune-steps 0 --loss mssl --batch 2 --crop-seconds 2.0 --lr 1e-4 \
-        --warmup-steps 100 --restart-steps 12000 --min-lr-ratio 0.05 --val-every 500 \
+        --warmup-steps 100 --restart-steps 9400 --min-lr-ratio 0.05 --val-every 500 \
         --val-max-windows 0 --ckpt-every 100 --log-every 10 --threads 1 --seed 0 \
         --ema 0.999
 fi
