@@ -24,5 +24,12 @@ $PY -m pianossm align-train "$DATA/train_real" --val "$DATA/val_unseen" --run "$
 # (about 3e-4 at step 350, down to 2.5e-5); validation was still improving at step 350
 $PY -m pianossm align-train "$DATA/train_real" --val "$DATA/val_unseen" --run "$RUN" \
     --steps 700 --lr 5e-4 --save-every 25 --threads 1 --minutes "$MINUTES"
+# stage 3 (steps 701-1100): 300 more pieces (seeds 300-599, same pianos and rooms; the
+# folder then holds 600), on the cosine of an 1100-step schedule at 4e-4 (1.3e-4 at
+# step 700, a mild restart after stage 2 ended at 2.5e-5; down to 2e-5 at step 1100)
+$PY -m pianossm align-data "$DATA/train_real" --seeds 300:600 --soundfont fluidr3 \
+    --soundfont timgm6mb --room dry --room close --room ambient
+$PY -m pianossm align-train "$DATA/train_real" --val "$DATA/val_unseen" --run "$RUN" \
+    --steps 1100 --lr 4e-4 --save-every 25 --threads 1 --minutes "$MINUTES"
 # ship the best checkpoint by validation loss:
 #   python -c "from pianossm.align.train import export; export('$RUN/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh')"
