@@ -25,6 +25,13 @@ from pianossm.fsutil import TEMP_PREFIX, atomic_open, atomic_write, remove_stale
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
+def _sigint_default() -> None:
+    """In the child: SIGINT as a terminal's Ctrl-C delivers it, even where this test runs
+    under a shell that started it in the background (such a shell ignores SIGINT, the child
+    would inherit that, and Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "pianossm", *args]
 
@@ -109,7 +116,7 @@ def test_signal_during_render_leaves_nothing_or_everything(song: tuple[Path, int
     for k, delay in enumerate(np.r_[0.15, rng.uniform(1.0, 5.0, size=1)]):
         out = tmp_path / f"o{k}.wav"
         proc = subprocess.Popen(_cli("render", str(midi), "-o", str(out), "-q"), env=ENV,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
         time.sleep(delay)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
@@ -214,7 +221,7 @@ def test_kill_during_training_resumes_from_last_complete_checkpoint(tmp_path: Pa
         started = time.time()
         proc = subprocess.Popen(_cli("train", "--data", cache, "--out", str(out), "--steps",
                                      "100000", *TRAIN, *flag), env=ENV,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
         _wait_for(out / "last.pt", proc, started)  # checkpoints are now written every step
         time.sleep(float(rng.uniform(0.0, 1.5)))
         proc.send_signal(sig)
