@@ -18,7 +18,7 @@ from pianossm.checkpoint import load_model, save_checkpoint
 from pianossm.config import preset
 from pianossm.engine import EngineWeights, pack_model
 from pianossm.model import PianoSSM
-from pianossm.packed import PackedModel, head_index, resolve_head
+from pianossm.packed import PackedModel, head_index
 from pianossm.pipeline import default_model_path, engine_dtype
 
 NOTES = [(60, 90, 0.0, 0.3), (72, 70, 0.1, 0.45)]
@@ -143,30 +143,32 @@ def test_pickled_handle_carries_weights_not_torch(cache, tiny) -> None:
     assert clone._torch is None  # served from the weights it carried
 
 
-def test_heads_resolve_as_the_model_does(tiny) -> None:
+def test_heads_resolve_by_name_index_and_default(tiny) -> None:
+    # One rule (pianossm.config) for PianoSSM and PackedModel: names, indices (ints, or
+    # numeric strings that are not names), None -> "2009" where present, else the first.
     model = load_model(tiny)
-    for cfg_heads in (("a", "2009"), ("default",), tuple(str(y) for y in range(2004, 2012))):
-        model.config = model.config.replace(heads=cfg_heads)
-        for arg in (None, "0", "1", "2009", "a", "7"):
-            try:
-                want: object = model.resolve_head(arg)
-            except pianossm.PianoSSMError as exc:
-                want = str(exc)
-            try:
-                got: object = resolve_head(model.config, arg)
-            except pianossm.PianoSSMError as exc:
-                got = str(exc)
-            assert got == want, (cfg_heads, arg)
-        for arg in (0, 1, 5, -1, True, "2009", "zz"):
-            try:
-                want = model.head_index(arg)
-            except pianossm.PianoSSMError as exc:
-                want = str(exc)
-            try:
-                got = head_index(model.config, arg)
-            except pianossm.PianoSSMError as exc:
-                got = str(exc)
-            assert got == want, (cfg_heads, arg)
+    packed = PackedModel(tiny)
+    bad = "unknown head"
+    cases = {("a", "2009"): [(None, 1), ("0", 0), ("1", 1), ("2009", 1), ("a", 0), (1, 1),
+                             (0, 0), ("7", bad), (2, bad), (-1, bad), (True, bad),
+                             ("zz", bad)],
+             ("default",): [(None, 0), ("0", 0), ("default", 0), (0, 0), ("1", bad)],
+             tuple(str(y) for y in range(2004, 2012)): [(None, 5), ("5", 5), ("2009", 5),
+                                                        ("2004", 0), (7, 7)]}
+    for heads, want in cases.items():
+        model.config = model.config.replace(heads=heads)
+        packed._config = model.config
+        for arg, expected in want:
+            for net in (model, packed):
+                if expected == bad:
+                    with pytest.raises(pianossm.PianoSSMError, match=bad):
+                        net.resolve_head(arg)
+                else:
+                    assert net.resolve_head(arg) == expected, (heads, arg)
+            if expected != bad and (isinstance(arg, int) or arg in heads):
+                assert head_index(model.config, arg) == expected  # names and int indices
+        with pytest.raises(pianossm.PianoSSMError, match="unknown head"):
+            head_index(model.config, True)
 
 
 def test_errors_are_one_clear_line(tmp_path) -> None:

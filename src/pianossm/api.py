@@ -123,7 +123,7 @@ def prepare(model: Any = None, sample_rate: int | None = None, head: str | int |
 
     net = open_model(model)
     out_rate = int(sample_rate or net.config.train_sample_rate)
-    index = net.head_index(head) if isinstance(head, int) else net.resolve_head(head)
+    index = net.resolve_head(head)
     if isinstance(net, PackedModel) and numerics == "exact":
         before = alias_mode_of(net)
         net.set_alias_mode(alias_mode)
@@ -146,7 +146,7 @@ def _stream(midi: Any, model: Any, sample_rate: int | None, head: str | int | No
     pm = read_midi(midi)
     net = open_model(model)
     out_rate = int(sample_rate or net.config.train_sample_rate)
-    index = net.head_index(head) if isinstance(head, int) else net.resolve_head(head)
+    index = net.resolve_head(head)
     before = alias_mode_of(net)
     net.set_alias_mode(alias_mode)
     try:
@@ -290,7 +290,7 @@ def _render_stream(midi: Any, stream: IO[bytes], start: float, model: Any,
              subtype=SUBTYPES[bits], format="WAV")
     stream.write(buf.getvalue())
     stream.flush()
-    index = net.head_index(head) if isinstance(head, int) else net.resolve_head(head)
+    index = net.resolve_head(head)
     synth = internal_rate(alias_mode, net.config.train_sample_rate, rate)
     return RenderResult("-", len(audio) / rate, rate, synth, net.config.heads[index],
                         time.perf_counter() - start, clipped)

@@ -144,17 +144,17 @@ def head_index(config: PianoSSMConfig, head: str | int) -> int:
     raise PianoSSMError(f"unknown head {head!r}; allowed: {list(names)}")
 
 
-def resolve_head(config: PianoSSMConfig, arg: str | None) -> int:
+def resolve_head(config: PianoSSMConfig, arg: str | int | None) -> int:
     """Head index from a command-line value.
 
     Parameters
     ----------
     config : PianoSSMConfig
         The model's config.
-    arg : str or None
-        A head name, or a numeric index that is not itself a head name; ``None`` picks
-        ``2009`` where the model has it (the published models' reference head), else the
-        first head.
+    arg : str, int or None
+        A head name, an index (an int, or a numeric string that is not itself a head
+        name); ``None`` picks ``2009`` where the model has it (the published models'
+        reference head), else the first head.
 
     Returns
     -------
@@ -163,4 +163,6 @@ def resolve_head(config: PianoSSMConfig, arg: str | None) -> int:
     names = config.heads
     if arg is None:
         return head_index(config, "2009" if "2009" in names else names[0])
+    if isinstance(arg, int):
+        return head_index(config, arg)
     return head_index(config, int(arg) if arg.isdigit() and arg not in names else arg)

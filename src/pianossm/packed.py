@@ -131,7 +131,7 @@ class PackedModel:
         """See :func:`head_index`."""
         return head_index(self.config, head)
 
-    def resolve_head(self, arg: str | None) -> int:
+    def resolve_head(self, arg: str | int | None) -> int:
         """See :func:`resolve_head`."""
         return resolve_head(self.config, arg)
 
