@@ -27,13 +27,14 @@ class _Linear(torch.autograd.Function):
     """``y = x w^T + b`` with numpy products (module docstring)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         _blas_threads()
         x2 = x.detach().reshape(-1, x.shape[-1])  # (M, K)
         xn = x2.numpy() if x2.is_contiguous() else np.ascontiguousarray(x2.numpy())
         with np.errstate(all="ignore"):  # overflow is the trainer's to report (divergence)
             out = np.matmul(xn, w.detach().numpy().T)  # (M, N)
-            out += b.detach().numpy()
+            if b is not None:
+                out += b.detach().numpy()
         ctx.save_for_backward(x, w)
         return torch.from_numpy(out).reshape(*x.shape[:-1], w.shape[0])
 
@@ -53,7 +54,7 @@ class _Linear(torch.autograd.Function):
         return gx, gw, gb
 
 
-def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
     """``torch.nn.functional.linear(x, w, b)``, on numpy's BLAS where that serves.
 
     Parameters
@@ -62,8 +63,8 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         ``(..., K)`` input.
     w : torch.Tensor
         ``(N, K)`` weight.
-    b : torch.Tensor
-        ``(N,)`` bias.
+    b : torch.Tensor, optional
+        ``(N,)`` bias (none when omitted).
 
     Returns
     -------
@@ -71,7 +72,7 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         ``(..., N)``.
     """
     plain = (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-             and w.dtype == x.dtype and b.dtype == x.dtype
+             and w.dtype == x.dtype and (b is None or b.dtype == x.dtype)
              and not torch.is_autocast_enabled("cpu"))
     if not plain:
         return torch.nn.functional.linear(x, w, b)

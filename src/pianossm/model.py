@@ -55,13 +55,8 @@ class SSMBlock(nn.Module):
         assert self.skip is not None
         w = self.skip.weight
         if ssm_module.NUMPY_GEMM and u.dtype == w.dtype and self.ssm.resolve_scan(u) == "compiled":
-            return numpy_linear(u, w, _zero_bias(w))
+            return numpy_linear(u, w)
         return self.skip(u)
-
-
-def _zero_bias(w: torch.Tensor) -> torch.Tensor:
-    """A constant zero bias for ``w``'s ``(N, K)`` product (no gradient)."""
-    return torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
 
 
 class PianoSSM(nn.Module):
@@ -95,7 +90,7 @@ class PianoSSM(nn.Module):
         (:func:`pianossm.config.head_index`)."""
         return head_index(self.config, head)
 
-    def resolve_head(self, arg: str | None) -> int:
+    def resolve_head(self, arg: str | int | None) -> int:
         """Head index from a command-line value (:func:`pianossm.config.resolve_head`:
         ``None`` picks ``2009`` where the model has it, else the first head).
 
