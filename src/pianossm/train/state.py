@@ -4,7 +4,9 @@ resumed run draws the same crops and takes the same updates as an uninterrupted 
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 from typing import Any
 
 import torch
@@ -63,7 +65,8 @@ def check_resume_config(path: str, saved: dict[str, Any] | None, now: dict[str, 
 class CheckpointMixin:
     """``save``/``resume`` for :class:`pianossm.train.trainer.Trainer` (uses its ``model``,
     ``optimizer``, ``scheduler``, ``ema``, ``rng``, ``step``, ``best``, ``rank`` and ``cfg``, and
-    calls its ``_phase_setup`` to rebuild the optimizer of the resumed phase)."""
+    calls its ``_phase_setup`` and ``_phase_schedule`` to rebuild the optimizer and schedule
+    of the resumed phase)."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -123,28 +126,23 @@ class CheckpointMixin:
         """Score ``best.pt`` with this run's (changed) validation, keep that as the best
         loss and rewrite ``best.pt``'s ``val_mssl`` with it; without a ``best.pt`` the best
         loss starts over."""
-        import os
-
         from pianossm.checkpoint import load_checkpoint, save_checkpoint
 
         path = os.path.join(self.cfg.out, "best.pt")
         if not os.path.isfile(path):
             self.best = float("inf")
             return
-        current = {k: v.clone() for k, v in self.model.state_dict().items()}
+        kept_model = copy.deepcopy(self.model)  # the trained model stays as resumed
         try:
             kept = load_checkpoint(path)
-            self.model.load_state_dict(kept["model"])
+            kept_model.load_state_dict(kept["model"])
         except (RuntimeError, KeyError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise PianoSSMError(f"cannot re-score {path!r} with the changed validation: "
                                 f"its model does not fit this run ({first})") from None
-        try:
-            self.best = self.validate(self.model)
-            if self.rank == 0:
-                save_checkpoint(path, self.model, step=kept.get("step"), val_mssl=self.best)
-        finally:
-            self.model.load_state_dict(current)
+        self.best = self.validate(kept_model)
+        if self.rank == 0:
+            save_checkpoint(path, kept_model, step=kept.get("step"), val_mssl=self.best)
         if self.rank == 0:
             print(f"validation changed: {path} re-scored, validation MSSL {self.best:.4f}",
                   flush=True)
@@ -153,12 +151,8 @@ class CheckpointMixin:
         """Re-derive the rates of the resumed step from this run's schedule fields (the
         loaded scheduler state carries the saved run's; they may differ, see
         :data:`RESUME_SCHEDULE`)."""
-        cfg, sched = self.cfg, self.scheduler
-        if self.step < cfg.steps:
-            base, params = cfg.lr, (cfg.warmup_steps, cfg.restart_steps, cfg.restart_mult,
-                                    cfg.min_lr_ratio)
-        else:  # constant fine-tuning rate
-            base, params = cfg.finetune_lr, (0, 1, 1.0, 1.0)
+        sched = self.scheduler
+        base, params = self._phase_schedule()
         sched.warmup, sched.period, sched.mult, sched.min_ratio = params
         sched.base_lrs = [base] * len(self.optimizer.param_groups)
         for group, lr in zip(self.optimizer.param_groups, sched.get_lr()):

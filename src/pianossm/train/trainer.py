@@ -120,6 +120,15 @@ class Trainer(CheckpointMixin):
     def _phase(self) -> str:
         return "main" if self.step < self.cfg.steps else "finetune"
 
+    def _phase_schedule(self) -> tuple[float, tuple[int, int, float, float]]:
+        """Base rate and ``(warmup, period, mult, min_ratio)`` of the current phase's
+        :class:`WarmupCosineRestarts` (fine-tuning: a constant rate)."""
+        cfg = self.cfg
+        if self._phase() == "main":
+            return cfg.lr, (cfg.warmup_steps, cfg.restart_steps, cfg.restart_mult,
+                            cfg.min_lr_ratio)
+        return cfg.finetune_lr, (0, 1, 1.0, 1.0)
+
     def _phase_setup(self) -> None:
         """Optimizer, schedule and loss of the current phase."""
         from pianossm.losses import MSSL, SMML
@@ -128,13 +137,9 @@ class Trainer(CheckpointMixin):
         self.phase = self._phase()
         main = self.phase == "main"
         groups = param_groups(self.model, cfg.weight_decay, cfg.decay_eigenvalues)
-        self.optimizer = torch.optim.Adam(groups, lr=cfg.lr if main else cfg.finetune_lr)
-        if main:
-            self.scheduler = WarmupCosineRestarts(self.optimizer, cfg.warmup_steps,
-                                                  cfg.restart_steps, cfg.restart_mult,
-                                                  cfg.min_lr_ratio)
-        else:  # constant rate
-            self.scheduler = WarmupCosineRestarts(self.optimizer, 0, 1, 1.0, 1.0)
+        base, schedule = self._phase_schedule()
+        self.optimizer = torch.optim.Adam(groups, lr=base)
+        self.scheduler = WarmupCosineRestarts(self.optimizer, *schedule)
         name = cfg.loss if main else "mssl"
         rate = cfg.sample_rate
         self.loss_fn = (SMML(rate) if name == "smml" else MSSL(rate)).to(self.device)
