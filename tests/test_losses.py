@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from pianossm.losses import LOG_EPS, MSSL, SMML, mssl_fft_sizes, stft_mag
+from pianossm.losses import (ENV_FLOOR, LOG_EPS, MSSL, SMML, EnvelopeLoss, log_envelope,
+                             mssl_fft_sizes, stft_mag)
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -136,3 +137,31 @@ def test_smml_window_scales_with_rate(rate: int) -> None:
     assert loss.mel_hop / rate == pytest.approx(128 / 22050, rel=1e-2)
     assert loss.mel_fft >= loss.mel_win and loss.stft_fft == rate
     assert loss.mel_basis.shape == (80, loss.mel_fft // 2 + 1)
+
+
+def test_log_envelope_against_numpy_frames() -> None:
+    x = _rng(3).standard_normal((2, 101)).astype(np.float64)
+    got = log_envelope(torch.from_numpy(x), 8, 4).numpy()
+    frames = -(-101 // 4)
+    padded = np.concatenate([x, np.zeros((2, (frames - 1) * 4 + 8 - 101))], axis=1)
+    rms = np.stack([np.sqrt(np.mean(padded[:, f * 4:f * 4 + 8] ** 2, axis=1))
+                    for f in range(frames)], axis=1)
+    np.testing.assert_allclose(got, np.log(np.maximum(rms, ENV_FLOOR)), rtol=1e-12)
+
+
+def test_envelope_loss_closed_form_gain_and_delay() -> None:
+    rate = 16000
+    loss = EnvelopeLoss(rate)
+    assert (loss.frame, loss.hop) == (32, 16)
+    y = torch.from_numpy(_rng(4).standard_normal(rate) * 0.1)
+    assert loss(y, y)["loss"].item() == 0.0
+    # a gain g moves every (above-floor) frame's log RMS by log g
+    assert loss(0.5 * y, y)["loss"].item() == pytest.approx(math.log(2), rel=1e-9)
+    # a 20 ms late onset: 20 frames of the 1000 are at the floor instead of log(0.1)-ish
+    burst = torch.zeros(rate, dtype=torch.float64)
+    burst[4000:12000] = y[4000:12000]
+    late = torch.roll(burst, 320)
+    got = loss(late, burst)["loss"].item()
+    frames = -(-rate // 16)
+    assert got > 18 * (math.log(0.1) - math.log(ENV_FLOOR)) / frames
+    assert loss(late, burst)["loss"].item() > loss(torch.roll(burst, 32), burst)["loss"].item()

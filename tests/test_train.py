@@ -147,6 +147,38 @@ def test_resume_with_changed_validation_rescores_best(cache_dir: str, tmp_path: 
         assert torch.equal(a, b)  # the resumed model is last.pt's, not best.pt's
 
 
+def test_env_weight_adds_the_envelope_term_and_may_change_on_resume(
+        cache_dir: str, tmp_path: Path) -> None:
+    from pianossm.losses import MSSL, EnvelopeLoss
+
+    kw = {"loss": "mssl"}
+    plain = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)
+    with_env = Trainer(_cfg(cache_dir, tmp_path / "b", env_weight=0.5, **kw), progress=False)
+    start = {k: v.clone() for k, v in plain.model.state_dict().items()}
+    with_env.model.load_state_dict(start)  # the same model, the same first batch
+    rec_plain, rec_env = plain.train_step(), with_env.train_step()
+    assert "envelope" not in rec_plain and rec_env["envelope"] > 0
+    assert rec_env["loss"] == pytest.approx(rec_plain["loss"] + 0.5 * rec_env["envelope"],
+                                            rel=1e-6)
+    # the term is EnvelopeLoss of the step's own prediction (recomputed here)
+    again = Trainer(_cfg(cache_dir, tmp_path / "c", **kw), progress=False)
+    again.model.load_state_dict(start)
+    feats, audio, heads = again.cache.sample_crops(again.rng, 2, 0.2)
+    with torch.no_grad():
+        pred = again.net(torch.from_numpy(feats), again.hop, torch.from_numpy(heads))
+    ref = torch.from_numpy(audio)
+    rate = again.cfg.sample_rate
+    assert rec_env["envelope"] == pytest.approx(EnvelopeLoss(rate)(pred, ref)["loss"].item(),
+                                                rel=1e-5)
+    assert rec_plain["loss"] == pytest.approx(MSSL(rate)(pred, ref)["loss"].item(), rel=1e-5)
+    plain.run(until=2)  # writes last.pt
+    resumed = Trainer(_cfg(cache_dir, tmp_path / "a", env_weight=2.0, **kw), progress=False)
+    resumed.resume(str(tmp_path / "a" / "last.pt"))  # allowed: a term added from here on
+    assert resumed.train_step()["envelope"] > 0
+    with pytest.raises(PianoSSMError, match="--env-weight"):
+        _cfg(cache_dir, tmp_path / "d", env_weight=-1.0).check()
+
+
 def test_ema_is_validated_saved_and_resumed(cache_dir: str, tmp_path: Path) -> None:
     kw = {"ema": 0.5, "steps": 4, "finetune_steps": 0, "val_every": 4}
     run = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)

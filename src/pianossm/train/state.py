@@ -14,8 +14,8 @@ import torch
 from pianossm.errors import PianoSSMError
 from pianossm.train.logs import trim_metrics
 
-__all__ = ["RESUME_MAY_CHANGE", "RESUME_SCHEDULE", "RESUME_VALIDATION", "CheckpointMixin",
-           "check_resume_config"]
+__all__ = ["RESUME_MAY_CHANGE", "RESUME_OBJECTIVE", "RESUME_SCHEDULE", "RESUME_VALIDATION",
+           "CheckpointMixin", "check_resume_config"]
 
 
 #: Learning-rate schedule fields a resumed run may change: from the resumed step on, the
@@ -34,9 +34,13 @@ RESUME_SCHEDULE = frozenset({"lr", "warmup_steps", "restart_steps", "restart_mul
 #: the same windows.
 RESUME_VALIDATION = frozenset({"val_seconds", "val_max_windows"})
 
+#: Loss fields a resumed run may change: an extra term of the training objective from the
+#: resumed step on (validation, and so ``best.pt``'s ranking, stays the MSSL).
+RESUME_OBJECTIVE = frozenset({"env_weight"})
+
 RESUME_MAY_CHANGE = frozenset({"steps", "finetune_steps", "val_every", "ckpt_every",
                                "log_every", "threads", "device", "scan", "out",
-                               "data"}) | RESUME_SCHEDULE | RESUME_VALIDATION
+                               "data"}) | RESUME_SCHEDULE | RESUME_VALIDATION | RESUME_OBJECTIVE
 
 
 def check_resume_config(path: str, saved: dict[str, Any] | None, now: dict[str, Any]) -> None:

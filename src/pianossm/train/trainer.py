@@ -131,7 +131,7 @@ class Trainer(CheckpointMixin):
 
     def _phase_setup(self) -> None:
         """Optimizer, schedule and loss of the current phase."""
-        from pianossm.losses import MSSL, SMML
+        from pianossm.losses import MSSL, SMML, EnvelopeLoss
 
         cfg = self.cfg
         self.phase = self._phase()
@@ -143,6 +143,7 @@ class Trainer(CheckpointMixin):
         name = cfg.loss if main else "mssl"
         rate = cfg.sample_rate
         self.loss_fn = (SMML(rate) if name == "smml" else MSSL(rate)).to(self.device)
+        self.env_loss = EnvelopeLoss(rate) if cfg.env_weight > 0 else None
         self.val_loss = MSSL(rate)
 
     # -- one step ------------------------------------------------------------------
@@ -166,6 +167,9 @@ class Trainer(CheckpointMixin):
         self.net.train()
         pred = self.net(feats, self.hop, heads)
         parts = self.loss_fn(pred, audio)
+        if self.env_loss is not None:
+            env = self.env_loss(pred, audio)["loss"]
+            parts = parts | {"envelope": env, "loss": parts["loss"] + self.cfg.env_weight * env}
         with torch.set_grad_enabled(cfg.alias_reg > 0):
             penalty, aliased = alias_stats(self.model, cfg.sample_rate, self.alias_rates,
                                            cfg.alias_margin)
