@@ -10,6 +10,25 @@ casts to ``uint8``, which only differs when one key overlaps itself above 127).
 It is computed frame range by frame range (:meth:`PianoRoll.frames`), so a file of any
 length never needs its whole roll in memory; a test checks it against pretty_midi.
 
+Input layouts (``PianoSSMConfig.features``, :data:`pianossm.config.FEATURE_KINDS`):
+
+``roll`` (88 channels)
+    The roll above: the paper's input and the published models'.
+``roll+onset+pedal`` (177 channels)
+    Channels 0-87: the ``roll``, unchanged (so a ``roll`` model's weights keep their
+    meaning).  Channels 88-175: onsets: key ``k`` has velocity/127 in frames
+    ``int(start*fs) .. int((start + ONSET_SECONDS)*fs) - 1`` of every note
+    (:data:`ONSET_SECONDS` = 0.01; overlapping onsets of one key, of any instrument: the
+    maximum), whatever the pedal does, so a note re-struck under the pedal (or without a
+    gap) shows.  The box end is exact up to float noise: a start within 1e-6 frames of a
+    frame boundary counts as on it, and its box is :func:`onset_frames` frames
+    (``floor(ONSET_SECONDS * fs)``) from the frame the roll starts the note in, so a note on
+    the frame grid always gets that many frames (as streaming gives), never one more or
+    less (plain float arithmetic gives 9, 10 or 11 frames at 1000 frames/s).
+    Channel 176: the sustain pedal level, the latest CC64 value/127 at each frame (0
+    before any CC64; control changes in time order, ties in list order), per non-drum
+    instrument combined by maximum.
+
 MIDI frame rate per sample rate: one frame every ``hop`` samples, with ``hop`` = 16, 20,
 25 at 16, 24, 44.1 kHz (1000, 1200, 1764 frames/s, as the published checkpoints) and
 ``round(sr / 1000)`` at other rates.
@@ -17,17 +36,25 @@ MIDI frame rate per sample rate: one frame every ``hop`` samples, with ``hop`` =
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from pianossm.config import FEATURE_KINDS
 from pianossm.errors import PianoSSMError
 
-__all__ = ["LOWEST_KEY", "MAX_MIDI_SECONDS", "N_KEYS", "PianoRoll", "frame_hop", "load_midi"]
+__all__ = ["FEATURE_KINDS", "LOWEST_KEY", "MAX_MIDI_SECONDS", "N_KEYS", "ONSET_SECONDS",
+           "PianoRoll", "feature_channels", "frame_hop", "load_midi", "onset_end",
+           "onset_frames"]
 
 LOWEST_KEY = 21
 N_KEYS = 88
+#: Length of a note's onset box in the ``roll+onset+pedal`` layout, seconds.
+ONSET_SECONDS = 0.01
+#: A start this close (in frames) to a frame boundary counts as on it (float noise).
+_GRID_TOLERANCE = 1e-6
 _STANDARD_HOPS = {16000: 16, 24000: 20, 44100: 25, 48000: 24, 22050: 21, 32000: 32}
 MIN_RATE, MAX_RATE = 8000, 192000
 #: Longest MIDI file rendered, seconds (6 h); longer ones are refused by :func:`load_midi`.
@@ -57,9 +84,71 @@ def frame_hop(sample_rate: int) -> int:
     return _STANDARD_HOPS.get(int(sample_rate), max(1, round(sample_rate / 1000)))
 
 
+def feature_channels(features: str) -> int:
+    """Channels of an input layout, with a clear error for an unknown one.
+
+    Parameters
+    ----------
+    features : str
+        A key of :data:`FEATURE_KINDS` (``roll`` or ``roll+onset+pedal``).
+
+    Returns
+    -------
+    int
+        88 or 177.
+    """
+    if not isinstance(features, str) or features not in FEATURE_KINDS:
+        raise PianoSSMError(f"unknown feature layout {features!r}; this pianossm knows "
+                            f"{sorted(FEATURE_KINDS)}")
+    return FEATURE_KINDS[features]
+
+
+def onset_frames(fs: float) -> int:
+    """Frames of the onset box of a note that starts on a frame boundary.
+
+    Parameters
+    ----------
+    fs : float
+        Frame rate, frames per second.
+
+    Returns
+    -------
+    int
+        ``floor(ONSET_SECONDS * fs)`` (10 at 1000 frames/s, 12 at 1200, 17 at 1764).
+    """
+    return int(math.floor(ONSET_SECONDS * fs + 1e-9))
+
+
+def onset_end(start: np.ndarray, fs: float) -> np.ndarray:
+    """One past the last frame of each note's onset box, ``int((start + ONSET_SECONDS)*fs)``.
+
+    Exact up to float noise: a start within 1e-6 frames of a frame boundary counts as on
+    it, and its box is :func:`onset_frames` frames from the frame the roll starts the note
+    in (see the module docstring).
+
+    Parameters
+    ----------
+    start : np.ndarray
+        ``(N,)`` note starts, seconds (>= 0).
+    fs : float
+        Frame rate, frames per second.
+
+    Returns
+    -------
+    np.ndarray
+        ``(N,)`` int64 frames; the box is ``int(start*fs) .. end-1``.
+    """
+    x = np.asarray(start, dtype=np.float64) * fs
+    first = x.astype(np.int64)  # the roll's start frame
+    frac = x - first
+    on_grid = (frac < _GRID_TOLERANCE) | (frac > 1.0 - _GRID_TOLERANCE)
+    end = first + np.floor(frac + ONSET_SECONDS * fs + 1e-9).astype(np.int64)
+    return np.where(on_grid, first + onset_frames(fs), end)
+
+
 @dataclass(frozen=True)
 class _Track:
-    """One non-drum instrument: note arrays and pedal-down frame intervals."""
+    """One non-drum instrument: note arrays, pedal-down frame intervals and its CC64s."""
 
     pitch: np.ndarray  # (N,) int
     start: np.ndarray  # (N,) int, first frame
@@ -67,10 +156,13 @@ class _Track:
     velocity: np.ndarray  # (N,) float
     pedal: np.ndarray  # (P, 2) int, [down, up) frames
     n_frames: int
+    onset_end: np.ndarray  # (N,) int, one past the last frame of each onset box
+    cc_frame: np.ndarray  # (C,) int, frames of the CC64 events in time order
+    cc_value: np.ndarray  # (C,) int, their values
 
 
 class PianoRoll:
-    """Frame-range access to the piano roll of a MIDI file.
+    """Frame-range access to the model input of a MIDI file, in one of the input layouts.
 
     Parameters
     ----------
@@ -80,13 +172,28 @@ class PianoRoll:
         MIDI frame rate in frames per second.
     pedal_threshold : int
         CC64 value at and above which the pedal is down.
+    features : str
+        Input layout, a key of :data:`FEATURE_KINDS` (see the module docstring).
+
+    Attributes
+    ----------
+    channels : int
+        Width of :meth:`frames` (88 or 177).
+    n_frames : int
+        Frames of the file (pretty_midi's roll length).
+    tracks : list
+        One entry per non-drum instrument with notes or CC64 events.
     """
 
     def __init__(self, midi: pretty_midi.PrettyMIDI, fs: float,  # noqa: F821
-                 pedal_threshold: int = 64) -> None:
+                 pedal_threshold: int = 64, features: str = "roll") -> None:
+        self.channels = feature_channels(features)
+        self.features = features
         self.fs = fs
-        self.tracks = [self._track(inst, fs, pedal_threshold)
-                       for inst in midi.instruments if inst.notes and not inst.is_drum]
+        self.pedal_threshold = int(pedal_threshold)
+        self.tracks = [self._track(inst, fs, pedal_threshold) for inst in midi.instruments
+                       if not inst.is_drum and (inst.notes or any(
+                           cc.number == 64 for cc in inst.control_changes))]
         # pretty_midi sizes the roll by every instrument's end, drums included.
         ends = [int(fs * inst.get_end_time()) for inst in midi.instruments
                 if inst.notes or inst.is_drum]
@@ -100,6 +207,7 @@ class PianoRoll:
         start = np.array([int(n.start * fs) for n in notes], dtype=np.int64)
         end = np.array([int(n.end * fs) for n in notes], dtype=np.int64)
         vel = np.array([n.velocity for n in notes], dtype=np.float64)
+        seconds = np.array([n.start for n in notes], dtype=np.float64)
         intervals, down, is_down = [], 0, False
         for cc in inst.control_changes:
             if cc.number != 64:
@@ -110,27 +218,68 @@ class PianoRoll:
             elif is_down and not pressed:
                 intervals.append((down, now))
                 is_down = False
+        ccs = sorted((cc for cc in inst.control_changes if cc.number == 64),
+                     key=lambda cc: cc.time)  # stable: ties keep their order
         keep = (pitch >= LOWEST_KEY) & (pitch < LOWEST_KEY + N_KEYS)
         return _Track(pitch[keep] - LOWEST_KEY, start[keep], end[keep], vel[keep],
                       np.array(intervals, dtype=np.int64).reshape(-1, 2),
-                      int(fs * inst.get_end_time()))
+                      int(fs * inst.get_end_time()), onset_end(seconds, fs)[keep],
+                      np.array([int(cc.time * fs) for cc in ccs], dtype=np.int64),
+                      np.array([cc.value for cc in ccs], dtype=np.int64))
 
     def frames(self, first: int, last: int) -> np.ndarray:
-        """Frames ``first .. last-1`` of the roll.
+        """Frames ``first .. last-1`` of the input.
 
         Parameters
         ----------
         first, last : int
-            Frame range; frames past the end are zero.
+            Frame range, ``0 <= first <= last``; the roll is zero past the end (an onset
+            box may reach past it, the pedal keeps its last value).
 
         Returns
         -------
         np.ndarray
-            ``(last - first, 88)`` float32 in [0, 1].
+            ``(last - first, channels)`` float32 in [0, 1].
         """
+        if not 0 <= first <= last:
+            raise PianoSSMError(f"bad frame range {first}..{last}")
+        out = np.zeros((last - first, self.channels), dtype=np.float32)
+        out[:, :N_KEYS] = self.roll(first, last)
+        if self.channels > N_KEYS:
+            out[:, N_KEYS:2 * N_KEYS] = self.onsets(first, last)
+            out[:, 2 * N_KEYS] = self.pedal(first, last)
+        return out
+
+    def roll(self, first: int, last: int) -> np.ndarray:
+        """The ``roll`` channels of frames ``first .. last-1``: ``(n, 88)`` float32."""
         out = np.zeros((last - first, N_KEYS), dtype=np.float64)
         for track in self.tracks:
             out += self._track_frames(track, first, last)
+        return (np.minimum(out, 127.0) / 127.0).astype(np.float32)
+
+    def onsets(self, first: int, last: int) -> np.ndarray:
+        """The onset channels of frames ``first .. last-1``: ``(n, 88)`` float32, the
+        maximum velocity/127 of the notes whose onset box covers each frame."""
+        out = np.zeros((last - first, N_KEYS), dtype=np.float64)
+        for tr in self.tracks:
+            lo = np.clip(tr.start, first, last) - first
+            hi = np.clip(tr.onset_end, first, last) - first
+            for i in np.nonzero(hi > lo)[0]:
+                seg = out[lo[i]:hi[i], tr.pitch[i]]
+                np.maximum(seg, tr.velocity[i], out=seg)
+        return (np.minimum(out, 127.0) / 127.0).astype(np.float32)
+
+    def pedal(self, first: int, last: int) -> np.ndarray:
+        """The pedal channel of frames ``first .. last-1``: ``(n,)`` float32, the latest
+        CC64 value/127 (0 before any), maximum over instruments."""
+        out = np.zeros(last - first, dtype=np.float64)
+        frames = np.arange(first, last, dtype=np.int64)
+        for tr in self.tracks:
+            if not tr.cc_frame.size:
+                continue
+            idx = np.searchsorted(tr.cc_frame, frames, side="right") - 1
+            level = np.where(idx >= 0, tr.cc_value[np.maximum(idx, 0)], 0)
+            np.maximum(out, level, out=out)
         return (np.minimum(out, 127.0) / 127.0).astype(np.float32)
 
     @staticmethod

@@ -16,6 +16,16 @@ It follows the rules of :class:`pianossm.features.PianoRoll` (pretty_midi's
   and pedal, as pretty_midi's instruments; MIDI channel 10 (index 9, drums) is ignored;
 * the groups are summed, clipped to 127 and divided by 127.
 
+In the ``roll+onset+pedal`` layout (see :mod:`pianossm.features`) each row also has:
+
+* onsets: a note-on taking effect at frame ``f`` gives its key velocity/127 in frames
+  ``f .. f + onset_frames(fs) - 1`` (the offline box of a note on the frame grid),
+  maximum over overlapping onsets of the key in every group, whatever the pedal does;
+* the pedal level: each group's latest CC64 value/127 (0 before any), maximum over the
+  groups.
+
+So for events on the frame grid every channel equals the offline frames.
+
 Events are ``(sample_time, message)`` with ``message`` a mido message (``note_on``,
 ``note_off``, ``control_change``; others ignored) or a tuple ``("note_on", key, velocity,
 group)``, ``("note_off", key, group)`` or ``("cc", number, value, group)``.
@@ -30,12 +40,13 @@ from typing import Any
 import numpy as np
 
 from pianossm.errors import PianoSSMError
-from pianossm.features import LOWEST_KEY, N_KEYS, PianoRoll
+from pianossm.features import LOWEST_KEY, N_KEYS, PianoRoll, feature_channels, onset_frames
 
 __all__ = ["EventRoll", "events_from_roll", "parse_message"]
 
 _DRUM_CHANNEL = 9
 _KINDS = {"note_on": 0, "note_off": 1, "cc": 2}
+_ONSET_END = 3  # internal queue entry: an onset box ends at this frame
 
 
 def parse_message(msg: Any) -> tuple[int, int, int, Hashable] | None:
@@ -82,6 +93,7 @@ class _Group:
         self.down = False
         self.down_frame = -1
         self.held = np.zeros(N_KEYS)  # running maximum while the pedal is down
+        self.cc64 = 0  # latest CC64 value
 
     def value(self, frame: int) -> np.ndarray:
         """The group's roll row at ``frame`` (call once per frame with changes, in order)."""
@@ -103,10 +115,24 @@ class EventRoll:
         Audio samples per MIDI frame.
     pedal_threshold : int
         CC64 value at and above which the pedal is down.
+    features : str
+        Input layout, ``roll`` or ``roll+onset+pedal`` (see :mod:`pianossm.features`).
+    sample_rate : int, optional
+        Audio rate, Hz; needed by layouts with onsets (their box is
+        :func:`~pianossm.features.onset_frames` of ``sample_rate / hop`` frames long).
     """
 
-    def __init__(self, hop: int, pedal_threshold: int = 64) -> None:
+    def __init__(self, hop: int, pedal_threshold: int = 64, features: str = "roll",
+                 sample_rate: int | None = None) -> None:
         self.hop, self.threshold = int(hop), int(pedal_threshold)
+        self.channels = feature_channels(features)
+        self.features = features
+        self.onset_len = 0
+        if self.channels > N_KEYS:
+            if sample_rate is None:
+                raise PianoSSMError(f"an event roll of layout {features!r} needs the sample "
+                                    "rate (its onset boxes are 10 ms long)")
+            self.onset_len = onset_frames(sample_rate / self.hop)
         self.reset()
 
     def reset(self) -> None:
@@ -114,11 +140,20 @@ class EventRoll:
         self.pos = 0  # next sample to be read
         self.groups: dict[Hashable, _Group] = {}
         self.queue: list[tuple[int, int, int, int, int, int, Hashable]] = []
-        self.value = np.zeros(N_KEYS, dtype=np.float32)
+        self.value = np.zeros(self.channels, dtype=np.float32)
+        self.onsets: dict[int, list[tuple[int, int]]] = {}  # key -> [(end_frame, velocity)]
         self._seq = 0
 
     def add(self, time: int, msg: Any) -> None:
-        """Queue one event at absolute sample ``time`` (not before the read position)."""
+        """Queue one event at absolute sample ``time`` (not before the read position).
+
+        Parameters
+        ----------
+        time : int
+            Sample time; it takes effect at frame ``ceil(time / hop)``.
+        msg : mido message or tuple
+            See the module docstring.
+        """
         if time < self.pos:
             raise PianoSSMError(f"event at sample {time} is in the past (now {self.pos})")
         parsed = parse_message(msg)
@@ -126,16 +161,21 @@ class EventRoll:
             return
         kind, number, value, group = parsed
         frame = -(-int(time) // self.hop)
-        heapq.heappush(self.queue, (frame, int(time), self._seq, kind, number, value, group))
+        self._push(frame, int(time), kind, number, value, group)
+
+    def _push(self, frame: int, time: int, kind: int, number: int, value: int,
+              group: Hashable) -> None:
+        heapq.heappush(self.queue, (frame, time, self._seq, kind, number, value, group))
         self._seq += 1
 
     def advance(self, n: int) -> tuple[list[np.ndarray], list[int]]:
-        """Roll rows for the next ``n`` samples as runs of constant value.
+        """Rows for the next ``n`` samples as runs of constant value.
 
         Returns
         -------
         values : list of np.ndarray
-            ``(88,)`` float32 rows, one per run (the first continues the current value).
+            ``(channels,)`` float32 rows, one per run (the first continues the current
+            value).
         lens : list of int
             Samples per run, summing to ``n``.
         """
@@ -162,12 +202,15 @@ class EventRoll:
 
     def _apply(self, group: Hashable, kind: int, number: int, value: int, t: int,
                frame: int) -> None:
+        if kind == _ONSET_END:
+            return  # the box is dropped by _row; the entry only marks the change of row
         g = self.groups.get(group)
         if g is None:
             g = self.groups[group] = _Group()
         if kind == 2:
             if number != 64:
                 return
+            g.cc64 = value
             pressed = value >= self.threshold
             if pressed and not g.down:
                 g.down, g.down_frame = True, frame
@@ -180,6 +223,10 @@ class EventRoll:
         if kind == 0:
             g.open.setdefault(key, []).append((t, value))
             g.raw[key] += value
+            if self.onset_len > 0:
+                self.onsets.setdefault(key, []).append((frame + self.onset_len, value))
+                self._push(frame + self.onset_len, (frame + self.onset_len) * self.hop,
+                           _ONSET_END, key, 0, None)
             return
         notes = g.open.get(key)
         if not notes:
@@ -192,20 +239,39 @@ class EventRoll:
         total = np.zeros(N_KEYS)
         for g in self.groups.values():
             total += g.value(frame)
-        return (np.minimum(total, 127.0) / 127.0).astype(np.float32)
+        row = np.zeros(self.channels, dtype=np.float32)
+        row[:N_KEYS] = np.minimum(total, 127.0) / 127.0
+        if self.channels > N_KEYS:
+            for key in list(self.onsets):
+                boxes = [b for b in self.onsets[key] if b[0] > frame]
+                if boxes:
+                    self.onsets[key] = boxes
+                    row[N_KEYS + key] = min(max(v for _, v in boxes), 127) / 127.0
+                else:
+                    del self.onsets[key]
+            pedal = max((g.cc64 for g in self.groups.values()), default=0)
+            row[2 * N_KEYS] = min(pedal, 127) / 127.0
+        return row
 
 
 def events_from_roll(roll: PianoRoll, hop: int) -> list[tuple[int, tuple]]:
     """The events that rebuild ``roll`` exactly, on its frame grid, sorted by time.
 
     Notes are taken from the roll's parsed tracks (after pretty_midi's pairing and the
-    clipping at each track's end), pedals from its pedal-down intervals (a pedal never
-    released has no effect offline, so it gives no event), one group per track.
+    clipping at each track's end), one group per track, with every CC64 event of the
+    track at its frame.  Two things offline and streaming cannot share are moved:
+
+    * a pedal pressed and never released has no effect on the offline roll (it cannot be
+      known causally), so the CC64 events from that press on go to a group of their own
+      without notes: they set the pedal channel but hold no note;
+    * a note shorter than one frame (no roll frame, but an onset box) is switched on one
+      sample before its frame and off at it; one in frame 0 (or with ``hop`` = 1) cannot
+      be, and is left out.
 
     Parameters
     ----------
     roll : PianoRoll
-        The offline roll of a MIDI file.
+        The offline roll of a MIDI file (any layout).
     hop : int
         Audio samples per frame.
 
@@ -214,17 +280,34 @@ def events_from_roll(roll: PianoRoll, hop: int) -> list[tuple[int, tuple]]:
     list of (int, tuple)
         ``(sample_time, message)`` pairs for :meth:`pianossm.engine.synth.Synth.process`.
     """
-    out: list[tuple[int, int, tuple]] = []
+    out: list[tuple[int, int, int, tuple]] = []
+    seq = 0
+
+    def put(t: int, order: int, msg: tuple) -> None:
+        nonlocal seq
+        out.append((t, order, seq, msg))
+        seq += 1
+
     for gi, tr in enumerate(roll.tracks):
         for p, s, e, v in zip(tr.pitch, tr.start, np.minimum(tr.end, tr.n_frames),
                               tr.velocity):
+            key = int(p) + LOWEST_KEY
             if e > s:
-                out.append((int(s) * hop, 3, ("note_on", int(p) + LOWEST_KEY, int(v), gi)))
-                out.append((int(e) * hop, 0, ("note_off", int(p) + LOWEST_KEY, gi)))
-        for down, up in tr.pedal:
-            up = min(int(up), tr.n_frames)
-            if up > down:
-                out.append((int(down) * hop, 2, ("cc", 64, 127, gi)))
-                out.append((up * hop, 1, ("cc", 64, 0, gi)))
-    out.sort(key=lambda e: (e[0], e[1]))
-    return [(t, msg) for t, _, msg in out]
+                put(int(s) * hop, 3, ("note_on", key, int(v), gi))
+                put(int(e) * hop, 0, ("note_off", key, gi))
+            elif s >= 1 and hop >= 2:  # its onset only
+                put(int(s) * hop - 1, 3, ("note_on", key, int(v), gi))
+                put(int(s) * hop, 0, ("note_off", key, gi))
+        split, down = len(tr.cc_value), False  # split: the press never released, if any
+        for i, value in enumerate(tr.cc_value):
+            pressed = bool(value >= roll.pedal_threshold)
+            if pressed and not down:
+                split = i
+            down = pressed
+        if not down:
+            split = len(tr.cc_value)
+        for i, (frame, value) in enumerate(zip(tr.cc_frame, tr.cc_value)):
+            group = gi if i < split else ("held pedal", gi)
+            put(int(frame) * hop, 1, ("cc", 64, int(value), group))
+    out.sort(key=lambda e: (e[0], e[1], e[2]))
+    return [(t, msg) for t, _, _, msg in out]
