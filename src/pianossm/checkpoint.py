@@ -93,7 +93,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                             f"{payload.get('version')!r}; this pianossm reads version {VERSION}")
     try:
         payload["config"] = PianoSSMConfig.from_dict(payload["config"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, PianoSSMError) as exc:
         raise PianoSSMError(f"checkpoint {name!r} has a broken config ({exc})") from None
     state = payload.get("model")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)

@@ -97,6 +97,24 @@ class PianoSSMConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+    def with_features(self, features: str) -> PianoSSMConfig:
+        """A copy taking the input layout ``features`` (first width set to match).
+
+        Parameters
+        ----------
+        features : str
+            A key of :data:`FEATURE_KINDS`.
+
+        Returns
+        -------
+        PianoSSMConfig
+        """
+        if features not in FEATURE_KINDS:
+            raise PianoSSMError(
+                f"unknown feature layout {features!r}; allowed: {sorted(FEATURE_KINDS)}")
+        return self.replace(features=features,
+                            widths=(FEATURE_KINDS[features],) + tuple(self.widths[1:]))
+
 
 PRESETS: dict[str, PianoSSMConfig] = {
     "XL": PianoSSMConfig(preset="XL", d_state=256),

@@ -34,7 +34,7 @@ CACHE_ENV = "PIANOSSM_CACHE_DIR"
 PACKING_CODE = ("packed.py", "engine/weights.py", "model.py", "ssm.py", "zoh.py",
                 "alias.py", "config.py", "checkpoint.py", "features.py")
 #: Bumped when the layout of a cache entry changes.
-_FORMAT = "pianossm-packed-1"
+_FORMAT = "pianossm-packed-2"  # 2: the weights carry their input layout
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _code_digest: list[str | None] = []
 

@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="wall time (default) or process CPU time, for a shared machine")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the published-method and training-forward baselines")
+    p.add_argument("--features", default="roll", metavar="LAYOUT",
+                   help="input layout of the benchmarked models: roll (default, the "
+                   "paper's) or roll+onset+pedal")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("play", help="stream a MIDI file to the sound card (needs sounddevice)")
@@ -51,6 +54,9 @@ def _bench(args: argparse.Namespace) -> None:
         raise PianoSSMError(f"--rates must be comma-separated integers, got {args.rates!r}") \
             from None
     presets = [p.strip().upper() for p in args.presets.split(",") if p.strip()]
+    from pianossm.features import feature_channels
+
+    feature_channels(args.features)  # a clear error for an unknown layout
     bench.configure_threads(args.threads)
     bench.set_clock(args.clock)
     dur = bench.QUICK if args.quick else bench.FULL
@@ -63,12 +69,12 @@ def _bench(args: argparse.Namespace) -> None:
     rows = []
     for name in presets:
         for rate in rates:
-            rows.append((name, rate, bench.bench_row(name, rate, dur)))
+            rows.append((name, rate, bench.bench_row(name, rate, dur, features=args.features)))
             print(f"  measured {name} at {rate} Hz", file=sys.stderr, flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"pianossm bench: {args.threads} thread(s), {platform.processor() or platform.machine()}"
           f", {args.clock} clock, float32 GEMM peak {peak:.1f} GFLOP/s, load average {load:.2f}, "
-          f"offline {dur.offline:g} s of audio per row")
+          f"offline {dur.offline:g} s of audio per row, input {args.features}")
     print(bench.format_table(rows, peak))
     print("RTF = compute time / audio time (lower is faster). off: offline engine; b64/b1: "
           "streaming Synth at block 64/1; us/smp: per-sample delay at block 1; GFLOP/s and "
@@ -98,7 +104,7 @@ def _play(args: argparse.Namespace) -> None:
     rate = args.sample_rate or model.config.train_sample_rate
     hop = frame_hop(rate)
     head = model.resolve_head(args.head)
-    roll = PianoRoll(midi, rate / hop, model.config.pedal_threshold)
+    roll = PianoRoll(midi, rate / hop, model.config.pedal_threshold, model.config.features)
     events = events_from_roll(roll, hop)
     synth = Synth(model, rate, head)
     total = roll.n_frames * hop + rate  # one second of release

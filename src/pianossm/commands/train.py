@@ -28,8 +28,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--jobs", type=int, default=None,
                    help="worker processes (default: 1, or every core for --size large)")
     b.add_argument("--force", action="store_true", help="replace an existing folder")
+    b.add_argument("--features", default="roll", metavar="LAYOUT",
+                   help="input layout the cache holds: roll (default) or roll+onset+pedal")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=_dataset_build)
+
+    f = dsub.add_parser("features", help="add an input layout's channels to an existing "
+                        "cache, from its MIDI files (the audio is not read again)")
+    f.add_argument("--data", required=True, help="dataset folder (with cache/) or cache folder")
+    f.add_argument("--features", required=True, metavar="LAYOUT",
+                   help="layout to hold, e.g. roll+onset+pedal")
+    f.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    f.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(func=_dataset_features)
 
     m = dsub.add_parser("from-midi", help="render given MIDI files with FluidSynth into a "
                         "dataset (references for evaluate)")
@@ -47,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("-o", "--output", required=True, help="cache folder to create")
     c.add_argument("--sample-rate", type=int, default=16000, help="rate in Hz (default 16000)")
     c.add_argument("--force", action="store_true", help="replace an existing cache")
+    c.add_argument("--features", default="roll", metavar="LAYOUT",
+                   help="input layout to store: roll (default) or roll+onset+pedal")
     c.set_defaults(func=_dataset_cache)
 
     r = dsub.add_parser("render", help="render a split's MIDI with another SoundFont "
@@ -110,9 +123,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _dataset_build(args: argparse.Namespace) -> None:
     from pianossm.data.builtin import build_builtin
+    from pianossm.data.cache import add_features
+    from pianossm.features import feature_channels
 
+    feature_channels(args.features)  # refuse an unknown layout before rendering anything
     cache = build_builtin(args.output, args.soundfont, args.sample_rate, args.seed, args.size,
                           progress=not args.quiet, force=args.force, jobs=args.jobs)
+    if args.features != "roll":
+        cache = add_features(cache.path, args.features, progress=not args.quiet,
+                             jobs=args.jobs or 1)
     parts = ", ".join(f"{s} {cache.seconds(s):.0f} s" for s in ("train", "validation", "test"))
     print(f"wrote {args.output}: {parts}", file=sys.stderr)
 
@@ -133,8 +152,18 @@ def _dataset_cache(args: argparse.Namespace) -> None:
         from pianossm.data.maestro import maestro_items as items_of
     else:
         from pianossm.data.maps import maps_items as items_of
-    cache = build_cache(items_of(args.root), args.output, args.sample_rate, force=args.force)
+    cache = build_cache(items_of(args.root), args.output, args.sample_rate, force=args.force,
+                        features=args.features)
     print(f"wrote {args.output}: {cache.seconds() / 3600:.2f} h", file=sys.stderr)
+
+
+def _dataset_features(args: argparse.Namespace) -> None:
+    from pianossm.data.cache import add_features
+
+    inner = os.path.join(args.data, "cache")
+    path = inner if os.path.isfile(os.path.join(inner, "index.json")) else args.data
+    cache = add_features(path, args.features, progress=not args.quiet, jobs=args.jobs)
+    print(f"{path}: holds {cache.layout} ({len(cache.items)} items)", file=sys.stderr)
 
 
 def _dataset_render(args: argparse.Namespace) -> None:
@@ -169,8 +198,9 @@ def _train(args: argparse.Namespace) -> None:
     last = os.path.join(cfg.out, "last.pt")
     if os.path.exists(last) and not (args.resume or args.force):
         raise PianoSSMError(f"{last!r} exists: pass --resume to continue or --force to restart")
-    trainer = Trainer(cfg, progress=not args.quiet)
-    if args.resume and os.path.exists(last):
+    resuming = bool(args.resume and os.path.exists(last))
+    trainer = Trainer(cfg, progress=not args.quiet, load_init=not resuming)
+    if resuming:
         trainer.resume(last)
     elif args.force and trainer.rank == 0:  # under torchrun only rank 0 owns the files
         with contextlib.suppress(FileNotFoundError):

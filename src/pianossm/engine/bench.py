@@ -78,11 +78,12 @@ def matmul_peak(repeats: int = 5) -> float:
     return best
 
 
-def _frames(rate: int, seconds: float) -> tuple[np.ndarray, list]:
-    """The demo phrase's roll at ``rate``, looped to ``seconds``, and its events."""
+def _frames(rate: int, seconds: float, features: str = "roll") -> tuple[np.ndarray, list]:
+    """The demo phrase's input (``(F, C)`` in layout ``features``) at ``rate``, looped to
+    ``seconds``, and its events."""
     hop = frame_hop(rate)
     path = resources.files("pianossm") / "assets" / "demo.mid"
-    roll = PianoRoll(load_midi(str(path)), rate / hop)
+    roll = PianoRoll(load_midi(str(path)), rate / hop, features=features)
     base = roll.frames(0, roll.n_frames + 1)
     n = max(1, int(np.ceil(seconds * rate / hop)))
     reps = -(-n // base.shape[0])
@@ -107,14 +108,34 @@ def _time_stream(synth: Synth, events: list, block: int, n_samples: int) -> floa
     return _clock() - start
 
 
-def bench_row(name: str, rate: int, dur: Durations, seed: int = 0) -> dict[str, float]:
-    """All measurements of one preset at one rate (NaN where skipped)."""
+def bench_row(name: str, rate: int, dur: Durations, seed: int = 0,
+              features: str = "roll") -> dict[str, float]:
+    """All measurements of one preset at one rate (NaN where skipped).
+
+    Parameters
+    ----------
+    name : str
+        Preset.
+    rate : int
+        Rate, Hz (the model's training rate too).
+    dur : Durations
+        Seconds of audio per measurement.
+    seed : int
+        Seed of the random weights.
+    features : str
+        Input layout of the model (``roll`` or ``roll+onset+pedal``).
+
+    Returns
+    -------
+    dict of str to float
+        The measurements (see :data:`_COLS`).
+    """
     torch.manual_seed(seed)
-    model = PianoSSM(preset(name, train_sample_rate=rate)).eval()
+    model = PianoSSM(preset(name, train_sample_rate=rate).with_features(features)).eval()
     weights = pack_model(model, rate, 0, np.float32)
     hop = weights.hop
     longest = max(dur.offline, dur.block64, dur.block1, dur.reference, dur.training)
-    frames, events = _frames(rate, longest)
+    frames, events = _frames(rate, longest, features)
     row = {"gflop_per_s_audio": weights.flops_per_sample() * rate / 1e9}
     nan = float("nan")
 

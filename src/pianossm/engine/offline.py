@@ -31,7 +31,7 @@ def render_frames(engine: Engine, frames: np.ndarray) -> np.ndarray:
     engine : Engine
         Carries the state in and out.
     frames : np.ndarray
-        ``(F, 88)`` roll frames.
+        ``(F, C)`` input frames in the weights' layout (``C = weights.channels``).
 
     Returns
     -------
@@ -39,6 +39,10 @@ def render_frames(engine: Engine, frames: np.ndarray) -> np.ndarray:
         ``(F * hop,)`` audio in the engine's dtype.
     """
     hop = engine.weights.hop
+    if frames.ndim != 2 or frames.shape[1] != engine.weights.channels:
+        raise PianoSSMError(f"frames of shape {frames.shape} do not fit the model's input "
+                            f"layout {engine.weights.features!r} ({engine.weights.channels} "
+                            "channels)")
     out = np.empty(frames.shape[0] * hop, dtype=engine.weights.dtype)
     if frames.shape[0]:
         engine.render(engine.project_frames(frames),
@@ -80,7 +84,7 @@ def render_roll(weights: EngineWeights, roll: PianoRoll, tail_seconds: float = 0
         The packed model; its rate must match the roll's frame rate unless
         ``frame_samples`` is given.
     roll : PianoRoll
-        Features of the MIDI file.
+        Features of the MIDI file, in the weights' layout (``weights.features``).
     tail_seconds : float
         Silence of the input appended after the last frame.
     block_frames : int
@@ -96,6 +100,9 @@ def render_roll(weights: EngineWeights, roll: PianoRoll, tail_seconds: float = 0
         ``(block_frames * hop,)`` float32 audio per block (the last one shorter).
     """
     hop, rate = weights.hop, weights.sample_rate
+    if roll.features != weights.features:
+        raise PianoSSMError(f"piano roll in layout {roll.features!r} given to a model that "
+                            f"takes {weights.features!r}")
     if frame_samples is not None:
         if frame_samples < 1:
             raise PianoSSMError(f"a frame grid needs at least one sample per frame, got "

@@ -47,6 +47,9 @@ class Synth:
         Engine precision, ``np.float32`` or ``np.float64``.
     pedal_threshold : int, optional
         CC64 threshold; default the model's.
+
+    The events are turned into the model's input layout (``weights.features``, see
+    :class:`~pianossm.engine.events.EventRoll`).
     """
 
     def __init__(self, model: Any, sample_rate: int | None = None, head: int | str = 0,
@@ -54,17 +57,17 @@ class Synth:
         from pianossm.packed import PackedModel
 
         if isinstance(model, EngineWeights):
-            weights, threshold = model, 64
+            weights = model
         else:
             rate = sample_rate or model.config.train_sample_rate
             pack = model.pack if isinstance(model, PackedModel) else (
                 lambda *a: pack_model(model, *a))
             weights = pack(rate, model.head_index(head), dtype)
-            threshold = model.config.pedal_threshold
         self.weights = weights
         self.sample_rate, self.hop = weights.sample_rate, weights.hop
         self.engine = Engine(weights)
-        self.roll = EventRoll(self.hop, threshold if pedal_threshold is None else pedal_threshold)
+        threshold = weights.pedal_threshold if pedal_threshold is None else pedal_threshold
+        self.roll = EventRoll(self.hop, threshold, weights.features, weights.sample_rate)
         self.latency: int | None = None
         self._fifo = np.zeros(2 * MAX_BLOCK, dtype=np.float32)
         self._fill = 0

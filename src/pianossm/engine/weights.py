@@ -84,6 +84,11 @@ class EngineWeights:
     sample_rate, hop : int
         Synthesis rate and audio samples per MIDI frame.
     dtype : numpy dtype (float32 or float64).
+    features : str
+        Input layout of the model (``roll`` or ``roll+onset+pedal``, see
+        :mod:`pianossm.features`); layer 0's ``w_in`` has its channel count of rows.
+    pedal_threshold : int
+        The model's CC64 threshold.
     """
 
     layers: list[LayerWeights]
@@ -92,6 +97,21 @@ class EngineWeights:
     sample_rate: int
     hop: int
     dtype: np.dtype
+    features: str = "roll"
+    pedal_threshold: int = 64
+
+    def __post_init__(self) -> None:
+        from pianossm.features import feature_channels
+
+        channels = feature_channels(self.features)
+        if self.layers and self.layers[0].w_in.shape[0] != channels:
+            raise PianoSSMError(f"packed weights read {self.layers[0].w_in.shape[0]} input "
+                                f"channels, but their layout {self.features!r} has {channels}")
+
+    @property
+    def channels(self) -> int:
+        """Input channels per MIDI frame (88 or 177)."""
+        return self.layers[0].w_in.shape[0]
 
     def flops_per_sample(self) -> float:
         """Floating-point operations per audio sample (a multiply-add counts 2).
@@ -111,7 +131,8 @@ class EngineWeights:
         """Every field as named numpy arrays (for ``np.savez``; :meth:`from_arrays` inverts)."""
         out = {"head_w": self.head_w, "head_b": np.float64(self.head_b),
                "sample_rate": np.int64(self.sample_rate), "hop": np.int64(self.hop),
-               "n_layers": np.int64(len(self.layers))}
+               "n_layers": np.int64(len(self.layers)), "features": np.array(self.features),
+               "pedal_threshold": np.int64(self.pedal_threshold)}
         for i, lw in enumerate(self.layers):
             out |= {f"layer{i}.{f}": getattr(lw, f) for f in _LAYER_FIELDS}
         return out
@@ -123,12 +144,17 @@ class EngineWeights:
         Parameters
         ----------
         arrays : mapping of str to np.ndarray
-            As :meth:`to_arrays` returns (an opened ``.npz`` will do).
+            As :meth:`to_arrays` returns (an opened ``.npz`` will do); the layout and
+            pedal threshold are required (a :class:`PianoSSMError` names a missing one).
 
         Returns
         -------
         EngineWeights
         """
+        missing = [k for k in ("features", "pedal_threshold") if k not in arrays]
+        if missing:
+            raise PianoSSMError(f"packed weights without {', '.join(missing)} (packed by an "
+                                "older pianossm? pack the model again)")
         layers = [LayerWeights(**{f: np.ascontiguousarray(arrays[f"layer{i}.{f}"])
                                   for f in _LAYER_FIELDS})
                   for i in range(int(arrays["n_layers"]))]
@@ -137,7 +163,8 @@ class EngineWeights:
                 lw.w_in.dtype != head_w.dtype for lw in layers):
             raise PianoSSMError("packed weights of mixed or unknown dtype")
         return cls(layers, head_w, float(arrays["head_b"]), int(arrays["sample_rate"]),
-                   int(arrays["hop"]), head_w.dtype)
+                   int(arrays["hop"]), head_w.dtype, str(arrays["features"]),
+                   int(arrays["pedal_threshold"]))
 
 
 _LAYER_FIELDS = tuple(f.name for f in fields(LayerWeights))
@@ -201,4 +228,5 @@ def _pack(model: PianoSSM, sample_rate: int, head: int, dtype: np.dtype) -> Engi
     std, mean = m64.config.audio_std, m64.config.audio_mean
     head_w = _np(m64.heads.weight[head] * (std * s), dtype)
     head_b = float(m64.heads.bias[head]) * std + mean
-    return EngineWeights(layers, head_w, head_b, int(sample_rate), hop, dtype)
+    return EngineWeights(layers, head_w, head_b, int(sample_rate), hop, dtype,
+                         m64.config.features, m64.config.pedal_threshold)

@@ -89,11 +89,8 @@ def _alias_rates(model: PianoSSM, alias_mode: str | None,  # noqa: F821
 
 
 def item_midi(cache: AudioCache, item: int) -> str:
-    """The MIDI (or MAPS ``.txt``) file of one cache item, as a usable path.
-
-    A cache records the path it was built with, which may be relative to the folder the
-    build ran in; when that path is not found from here, a built dataset's
-    ``manifest.json`` beside the cache (``DATASET/cache``) resolves the item by name.
+    """The MIDI (or MAPS ``.txt``) file of one cache item, as a usable path
+    (:meth:`pianossm.data.cache.AudioCache.item_midi`).
 
     Parameters
     ----------
@@ -107,17 +104,7 @@ def item_midi(cache: AudioCache, item: int) -> str:
     str
         An existing file path.
     """
-    rec = cache.items[item]
-    path = rec["midi"]
-    if os.path.isfile(path):
-        return path
-    root = os.path.dirname(os.path.abspath(cache.path))
-    for cand in (os.path.join(root, path),
-                 os.path.join(root, "midi", os.path.basename(path))):
-        if os.path.isfile(cand):
-            return cand
-    raise PianoSSMError(f"MIDI file of {rec['name']!r} not found: {path!r} (cache "
-                        f"{cache.path!r}; run from the folder the cache was built in)")
+    return cache.item_midi(item)
 
 
 def model_source(model: PianoSSM, cache: AudioCache, synth_rate: int | None = None,  # noqa: F821
@@ -125,8 +112,10 @@ def model_source(model: PianoSSM, cache: AudioCache, synth_rate: int | None = No
                  frame_grid: str = "synth") -> Source:
     """Windows synthesised by ``model`` from zero state, at ``synth_rate`` if given.
 
-    At the cache rate the cached roll is used; at another rate the roll is recomputed
-    from the item's MIDI file at that rate and the audio resampled back with soxr.
+    The input is in the model's layout (``model.config.features``).  At the cache rate
+    the cached frames are used where the cache holds that layout; otherwise (another
+    rate, or a layout the cache lacks) they are computed from the item's MIDI file at
+    that rate, and the audio is resampled back with soxr.
 
     Parameters
     ----------
@@ -172,17 +161,17 @@ def model_source(model: PianoSSM, cache: AudioCache, synth_rate: int | None = No
         if on_grid:  # one feature row per sample: the training-grid frame in force then
             if item not in rolls:
                 rolls[item] = PianoRoll(load_performance(item_midi(cache, item)), fps,
-                                        model.config.pedal_threshold)
+                                        model.config.pedal_threshold, model.config.features)
             t0 = first * cache.hop / ref_rate
             count = round(n * cache.hop / ref_rate * rate)
             frame = np.floor((t0 + np.arange(count) / rate) * fps + 1e-9).astype(np.int64)
             feats = rolls[item].frames(int(frame[0]), int(frame[-1]) + 1)[frame - frame[0]]
-        elif rate == ref_rate:
-            feats, _ = cache.segment(item, first, n)
+        elif rate == ref_rate and cache.holds(model.config.features):
+            feats, _ = cache.segment(item, first, n, model.config.features)
         else:
             if item not in rolls:
                 rolls[item] = PianoRoll(load_performance(item_midi(cache, item)), fps,
-                                        model.config.pedal_threshold)
+                                        model.config.pedal_threshold, model.config.features)
             t0, t1 = first * cache.hop / ref_rate, (first + n) * cache.hop / ref_rate
             feats = rolls[item].frames(round(t0 * rate / hop), round(t1 * rate / hop))
         x = torch.from_numpy(np.ascontiguousarray(feats))[None].to(model.heads.weight.dtype)

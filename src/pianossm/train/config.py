@@ -27,6 +27,8 @@ class TrainConfig:
     data: str = ""  # dataset folder (with cache/) or cache folder
     out: str = "runs/train"  # checkpoints and TensorBoard logs
     preset: str = "S"
+    features: str = "roll"  # input layout: roll or roll+onset+pedal (the cache must hold it)
+    init: str = ""  # checkpoint whose weights start this (new) run; see train.warmstart
     sample_rate: int = 16000
     d_state: int | None = None  # override the preset's state size (tiny test models)
     steps: int = 100000  # main phase (SMML)
@@ -97,6 +99,13 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise PianoSSMError(f"--{name.replace('_', '-')} must be > 0, "
                                     f"got {getattr(self, name)!r}")
+        from pianossm.config import FEATURE_KINDS
+
+        if self.features not in FEATURE_KINDS:
+            raise PianoSSMError(f"unknown --features {self.features!r}; allowed: "
+                                f"{', '.join(sorted(FEATURE_KINDS))}")
+        if self.init and not os.path.isfile(self.init):
+            raise PianoSSMError(f"--init checkpoint not found: {self.init!r}")
         if self.loss not in ("smml", "mssl"):
             raise PianoSSMError(f"unknown loss {self.loss!r}; allowed: mssl, smml")
         if self.finetune_steps < 0 or self.warmup_steps < 0:

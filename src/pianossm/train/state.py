@@ -38,9 +38,11 @@ RESUME_VALIDATION = frozenset({"val_seconds", "val_max_windows"})
 #: resumed step on (validation, and so ``best.pt``'s ranking, stays the MSSL).
 RESUME_OBJECTIVE = frozenset({"env_weight"})
 
+#: ``init`` (``--init``) sets only the weights of step 0, so a resumed run may leave it
+#: out (or name a file that has since moved).  ``features`` (the input layout) may not.
 RESUME_MAY_CHANGE = frozenset({"steps", "finetune_steps", "val_every", "ckpt_every",
-                               "log_every", "threads", "device", "scan", "out",
-                               "data"}) | RESUME_SCHEDULE | RESUME_VALIDATION | RESUME_OBJECTIVE
+                               "log_every", "threads", "device", "scan", "out", "data",
+                               "init"}) | RESUME_SCHEDULE | RESUME_VALIDATION | RESUME_OBJECTIVE
 
 
 def check_resume_config(path: str, saved: dict[str, Any] | None, now: dict[str, Any]) -> None:

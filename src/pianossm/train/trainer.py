@@ -8,6 +8,11 @@ A run lives in one folder (``TrainConfig.out``)::
     metrics.jsonl  one line per logged step and per validation
     tb/            TensorBoard scalars, audio examples and spectrogram images
 
+``--features`` picks the input layout (:mod:`pianossm.features`; the cache must hold it)
+and ``--init CKPT`` starts a new run (step 0, fresh optimizer) from a checkpoint's
+weights, widening a ``roll`` model's input to ``roll+onset+pedal`` with zero weights for
+the new channels (:mod:`pianossm.train.warmstart`).
+
 Resuming reloads ``last.pt`` and continues with the same crops and the same updates, so
 the loss curve is the one an uninterrupted run draws.  Under ``torchrun`` every rank
 keeps the same crop RNG, draws ``batch * world`` crops and trains on its own slice
@@ -55,9 +60,11 @@ class Trainer(CheckpointMixin):
         The run's settings.
     progress : bool
         Show a tqdm bar (rank 0 only).
+    load_init : bool
+        Load ``cfg.init``'s weights (``False`` when the run is about to be resumed).
     """
 
-    def __init__(self, cfg: TrainConfig, progress: bool = True) -> None:
+    def __init__(self, cfg: TrainConfig, progress: bool = True, load_init: bool = True) -> None:
         from pianossm.config import preset
         from pianossm.features import frame_hop
         from pianossm.model import PianoSSM
@@ -73,6 +80,7 @@ class Trainer(CheckpointMixin):
         if self.cache.sample_rate != cfg.sample_rate:
             raise PianoSSMError(f"data cache {self.cache.path!r} is at {self.cache.sample_rate} Hz, "
                                 f"not --sample-rate {cfg.sample_rate}; build it at that rate")
+        self.cache.require(cfg.features)  # the model's input layout, or a clear error
         self.hop = frame_hop(cfg.sample_rate)
         changes: dict[str, Any] = {"train_sample_rate": cfg.sample_rate,
                                    "heads": tuple(self.cache.heads),
@@ -83,7 +91,12 @@ class Trainer(CheckpointMixin):
         if cfg.alias_bound:  # the aliasing-aware parameterisation (PianoSSMConfig.max_mode_hz)
             changes["max_mode_hz"] = cfg.alias_margin * min(cfg.alias_rate_list()) / 2
         torch.manual_seed(cfg.seed)
-        self.model = PianoSSM(preset(cfg.preset, **changes)).to(self.device)
+        config = preset(cfg.preset, **changes).with_features(cfg.features)
+        self.model = PianoSSM(config).to(self.device)
+        if cfg.init and load_init:
+            from pianossm.train.warmstart import warm_start
+
+            warm_start(self.model, cfg.init)
         self.model.set_scan(cfg.scan)
         from pianossm.ssm import scan_backend
 
@@ -158,7 +171,7 @@ class Trainer(CheckpointMixin):
         """
         cfg = self.cfg
         feats, audio, heads = self.cache.sample_crops(self.rng, cfg.batch * self.world,
-                                                      cfg.crop_seconds)
+                                                      cfg.crop_seconds, features=cfg.features)
         part = slice(self.rank * cfg.batch, (self.rank + 1) * cfg.batch)
         dtype = self.model.heads.weight.dtype  # float32 (float64 where a test asks for it)
         feats = torch.from_numpy(feats[part]).to(self.device, dtype)
@@ -256,7 +269,7 @@ class Trainer(CheckpointMixin):
         pred, ref : torch.Tensor
             ``(n * hop,)`` each, on the CPU, in the model's dtype.
         """
-        feats, ref = self.cache.segment(item, first, n)
+        feats, ref = self.cache.segment(item, first, n, self.cfg.features)
         model = self.eval_model() if model is None else model
         dtype = model.heads.weight.dtype
         head = self.cache.heads.index(self.cache.items[item]["head"])
