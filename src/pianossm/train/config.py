@@ -104,8 +104,6 @@ class TrainConfig:
         if self.features not in FEATURE_KINDS:
             raise PianoSSMError(f"unknown --features {self.features!r}; allowed: "
                                 f"{', '.join(sorted(FEATURE_KINDS))}")
-        if self.init and not os.path.isfile(self.init):
-            raise PianoSSMError(f"--init checkpoint not found: {self.init!r}")
         if self.loss not in ("smml", "mssl"):
             raise PianoSSMError(f"unknown loss {self.loss!r}; allowed: mssl, smml")
         if self.finetune_steps < 0 or self.warmup_steps < 0:
