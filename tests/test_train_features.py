@@ -166,6 +166,27 @@ def test_init_widens_a_roll_model_and_renders_the_same(wide_cache: str, tmp_path
     assert x.shape == y.shape and np.abs(x - y).max() <= 1e-6 * np.abs(x).max()
 
 
+def test_init_from_other_audio_statistics_rescales_the_heads(wide_cache: str,
+                                                            tmp_path: Path) -> None:
+    """A checkpoint trained on other data (another audio mean and std): the run keeps the
+    cache's, and the heads are rescaled so the audio is the same."""
+    old = load_model(_roll_checkpoint(wide_cache, tmp_path / "roll", steps=1))
+    moved = PianoSSM(old.config.replace(audio_std=old.config.audio_std * 2.5,
+                                        audio_mean=old.config.audio_mean + 0.003))
+    moved.load_state_dict(old.state_dict())
+    save_checkpoint(tmp_path / "moved.pt", moved)
+    tr = Trainer(_cfg(wide_cache, tmp_path / "wide", features=LAYOUT,
+                      init=str(tmp_path / "moved.pt")), progress=False)
+    assert tr.model.config.audio_std == old.config.audio_std  # the cache's
+    cache = AudioCache(wide_cache)
+    feats, _ = cache.segment(*cache.windows("validation", 1.0)[0], LAYOUT)
+    with torch.no_grad():
+        a = moved.eval()(torch.from_numpy(feats[:, :88])[None], 16, 1.0, 0)
+        b = tr.model.eval()(torch.from_numpy(feats)[None], 16, 1.0, 0)
+    assert torch.abs(a - b).max() <= 1e-6 * torch.abs(a).max()
+    assert not torch.equal(tr.model.heads.weight, moved.heads.weight)
+
+
 def test_init_smoke_run_trains_the_new_channels(wide_cache: str, tmp_path: Path) -> None:
     """20 steps of a warm-started ``roll+onset+pedal`` run: finite losses, the onset and
     pedal weights leave zero, and the saved model renders in its layout."""

@@ -4,8 +4,11 @@ Every weight is copied.  The one shape change allowed is a wider input layout: f
 ``roll`` model to a ``roll+onset+pedal`` one the first layer's input weights
 (``blocks.0.ssm.B``, ``(H, d_in, 2)``) keep their 88 roll columns and get zeros for the
 89 new channels, so the new model renders exactly what the old one did until training
-moves them.  Anything else that differs (another shape, training rate, heads, pedal
-threshold or mode bound) is refused with an error naming it.
+moves them.  The run keeps its own output de-normalisation (the cache's audio mean and
+standard deviation); where the checkpoint's differs, the heads are rescaled so that the
+audio stays the same (``w' = w std/std'``, ``b' = (b std + mean - mean') / std'``).
+Anything else that differs (another shape, training rate, heads, pedal threshold or mode
+bound) is refused with an error naming it.
 """
 
 from __future__ import annotations
@@ -74,4 +77,10 @@ def warm_start(model: torch.nn.Module, path: str | os.PathLike[str]) -> None:
         wide = torch.zeros(want.shape, dtype=have.dtype)
         wide.narrow(axis, 0, have.shape[axis]).copy_(have)
         state[key] = wide
+    if (old.audio_std, old.audio_mean) != (new.audio_std, new.audio_mean):
+        w, b = state["heads.weight"].double(), state["heads.bias"].double()
+        ratio = old.audio_std / new.audio_std
+        state["heads.weight"] = (w * ratio).to(state["heads.weight"].dtype)
+        state["heads.bias"] = ((b * old.audio_std + old.audio_mean - new.audio_mean)
+                               / new.audio_std).to(state["heads.bias"].dtype)
     model.load_state_dict(state)
