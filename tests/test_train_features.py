@@ -110,6 +110,9 @@ def test_add_features_equals_building_with_the_layout(tmp_path: Path) -> None:
         add_features(tmp_path / "stale", LAYOUT, progress=False)
     assert AudioCache(tmp_path / "stale").layout == "roll"
     assert not (tmp_path / "stale" / "onset.u8").exists()
+    os.unlink(tmp_path / "later" / "pedal.u8")
+    with pytest.raises(PianoSSMError, match="holds 'roll\+onset\+pedal' but has no pedal.u8"):
+        AudioCache(tmp_path / "later")
 
 
 def test_cli_dataset_features(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""MIDI to model input: a piano roll of the 88 keys at the MIDI frame rate.
+"""MIDI to model input at the MIDI frame rate: the piano roll of the 88 keys, and in the
+``roll+onset+pedal`` layout onsets and the pedal level too.
 
 The roll follows ``pretty_midi.PrettyMIDI.get_piano_roll`` exactly (the published models
 were trained on it): frame ``k`` covers ``[k/fs, (k+1)/fs)``, a note fills frames
@@ -24,7 +25,8 @@ Input layouts (``PianoSSMConfig.features``, :data:`pianossm.config.FEATURE_KINDS
     frame boundary counts as on it, and its box is :func:`onset_frames` frames
     (``floor(ONSET_SECONDS * fs)``) from the frame the roll starts the note in, so a note on
     the frame grid always gets that many frames (as streaming gives), never one more or
-    less (plain float arithmetic gives 9, 10 or 11 frames at 1000 frames/s).
+    less (plain float arithmetic gives notes on a 1 ms tick grid 9, 10 or 11 frames at
+    1000 frames/s).
     Channel 176: the sustain pedal level, the latest CC64 value/127 at each frame (0
     before any CC64; control changes in time order, ties in list order), per non-drum
     instrument combined by maximum.

@@ -230,6 +230,10 @@ class AudioCache:
             parts = _parts(self.layout)
         except PianoSSMError as exc:
             raise PianoSSMError(f"cache {self.path!r}: {exc}") from None
+        for p in parts:
+            if not os.path.isfile(os.path.join(self.path, _PARTS[p][1])):
+                raise PianoSSMError(f"cache {self.path!r} holds {self.layout!r} but has no "
+                                    f"{_PARTS[p][1]}; build it again")
         self._parts = {p: np.memmap(os.path.join(self.path, _PARTS[p][1]), np.uint8, "r",
                                     shape=(total, _PARTS[p][0])) for p in parts}
         self.features = self._parts["roll"]  # (total_frames, 88) uint8
