@@ -111,7 +111,7 @@ def test_add_features_equals_building_with_the_layout(tmp_path: Path) -> None:
     assert AudioCache(tmp_path / "stale").layout == "roll"
     assert not (tmp_path / "stale" / "onset.u8").exists()
     os.unlink(tmp_path / "later" / "pedal.u8")
-    with pytest.raises(PianoSSMError, match="holds 'roll\+onset\+pedal' but has no pedal.u8"):
+    with pytest.raises(PianoSSMError, match="holds 'roll\\+onset\\+pedal' but has no pedal.u8"):
         AudioCache(tmp_path / "later")
 
 
@@ -263,3 +263,18 @@ def test_resume_error_names_the_layout(wide_cache: str, tmp_path: Path) -> None:
     with pytest.raises(PianoSSMError, match="features 'roll' -> 'roll\\+onset\\+pedal'"):
         again.resume(str(tmp_path / "last.pt"))
     shutil.rmtree(tmp_path / "tb", ignore_errors=True)
+
+
+def test_cli_dataset_build_with_the_layout(tmp_path: Path) -> None:
+    out = str(tmp_path / "ds")
+    assert main(["dataset", "build", "-o", out, "--size", "tiny", "--features", "roll+x",
+                 "-q"]) == 1
+    assert not os.path.exists(out)  # refused before rendering anything
+    assert main(["dataset", "build", "-o", out, "--size", "tiny", "--features", LAYOUT,
+                 "-q"]) == 0
+    cache = AudioCache(os.path.join(out, "cache"))
+    assert cache.layout == LAYOUT
+    feats, _ = cache.segment(0, 0, cache.items[0]["n_frames"], LAYOUT)
+    want = PianoRoll(load_performance(cache.item_midi(0)), 1000.0, features=LAYOUT).frames(
+        0, cache.items[0]["n_frames"])
+    np.testing.assert_array_equal(feats, want)
