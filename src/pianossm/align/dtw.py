@@ -1,12 +1,33 @@
-"""DTW baselines: chroma + onset-chroma DTW (librosa, refined in a band) and synctoolbox's
-MrMsDTW with DLNCO onset features.  Both return a warping path ``wp`` ``(L, 2)`` of
-``(midi_frame, audio_frame)`` pairs at 100 frames/s, turned into note times by
-:func:`warp_notes`.
+"""DTW baselines: chroma + onset DTW (ours: a pooled coarse pass, refined in a band) and
+synctoolbox's MrMsDTW with DLNCO onset features.  Both return a warping path ``wp``
+``(L, 2)`` of ``(midi_frame, audio_frame)`` pairs at 100 frames/s, turned into note times
+by :func:`warp_notes`.
 
-Our DTW runs librosa's ``sequence.dtw`` on features pooled so that the cost matrix ``C``
-has at most ``max_cells`` cells, then refines at 10 ms inside a band around the coarse
-path with a jitted banded DTW.  The band step is hand-written because librosa computes the
-full ``N x M`` matrix (9e8 cells, 7 GB, for five minutes at 10 ms).
+Our features per 10 ms frame are a unit-norm chroma and a *decaying locally normalised
+chroma onset* vector (DLNCO, as in synctoolbox): onsets (audio: the rectified rise of the
+log CQT; MIDI: note onset impulses) folded to chroma, divided by the largest
+onset norm within +-0.4 s (at least 10 % of the piece's largest), and held with a
+``sqrt(1/n)`` decay over 200 ms.  The local cost is
+
+    c(i, j) = BASE + (1 - chroma_i . chroma_j) + ONSET_WEIGHT * ||onset_i - onset_j||
+
+with step weights :data:`STEP_WEIGHTS` (diagonal, vertical, horizontal).  The first pass
+runs librosa's ``sequence.dtw`` on frames pooled so that its cost matrix has at most
+``max_cells`` cells; the second refines at 10 ms inside a band around it with a jitted
+banded DTW (librosa computes the full ``N x M`` matrix: 9e8 cells, 7 GB, for five minutes
+at 10 ms).
+
+Why: the previous features normalised the onset chroma of *every* frame to unit length,
+so between attacks the audio side's noise and reverberation tails weighed as much as an
+attack, and the cost could not tell a path one chord early from the right one (on the
+segments below, the true path cost more than the one found); with a cost ``1 - cos`` and
+all step weights 1 only the implicit preference for diagonal steps held the path
+together.  Locally normalised, decaying onsets are zero between attacks on both sides.
+Chosen on 20 s segments cut out of 60 s renders of the *training* pianos and rooms
+(``runs/align/dev_seg``: seeds 3000-3009, close/ambient; :func:`align_dtw` also runs a
+second pass), then measured on the unseen piano and rooms (``scripts/align_segments.py``
+and ``scripts/align_conditions.py``; README, Alignment): coarse input, 20 s segments,
+within 100 ms 91.1 -> 97.9 % (synctoolbox's MrMsDTW 80.2 %), whole pieces 94.6 -> 99.6 %.
 """
 
 from __future__ import annotations
@@ -22,18 +43,30 @@ from pianossm.align.notes import FPS, Notes, midi_to_piano_roll
 from pianossm.errors import PianoSSMError
 
 __all__ = [
+    "BASE",
+    "ONSET_WEIGHT",
     "STEP_WEIGHTS",
     "align_dtw",
     "align_mrmsdtw",
     "audio_features",
+    "cost_matrix",
+    "dlnco",
     "dtw_path",
+    "linear_fit",
     "midi_features",
     "warp_notes",
 ]
 
-#: Weights of the diagonal, vertical and horizontal steps (FMP's classic DTW: all 1).
-STEP_WEIGHTS = (1.0, 1.0, 1.0)
-_SMOOTH = np.array([0.25, 0.5, 1.0, 0.5, 0.25], np.float32)
+#: Weights of the diagonal, vertical and horizontal steps (synctoolbox's 2 / 1.5 / 1.5).
+STEP_WEIGHTS = (2.0, 1.5, 1.5)
+#: Constant added to every cell's cost (a price on the path's length).
+BASE = 0.3
+#: Weight of the onset half of the cost.
+ONSET_WEIGHT = 0.5
+#: Local normalisation window (s) and floor (share of the largest onset) of :func:`dlnco`.
+LN_SECONDS, LN_FLOOR = 0.8, 0.1
+#: Frames of the onset decay (``sqrt(1/n)``, n = 1..DECAY).
+DECAY = 20
 
 
 def _normalize(f: np.ndarray, eps: float = 1e-3) -> np.ndarray:
@@ -42,25 +75,39 @@ def _normalize(f: np.ndarray, eps: float = 1e-3) -> np.ndarray:
     return np.where(norm > eps, f / np.maximum(norm, eps), flat).astype(np.float32)
 
 
-def _features(chroma: np.ndarray, onset: np.ndarray, onset_weight: float) -> np.ndarray:
-    onset = np.apply_along_axis(np.convolve, 0, onset, _SMOOTH, mode="same")
-    return np.concatenate([_normalize(chroma), onset_weight * _normalize(onset)], axis=1) \
-        / np.sqrt(1 + onset_weight ** 2)
+def dlnco(onset_chroma: np.ndarray, ln_seconds: float = LN_SECONDS,
+          floor: float = LN_FLOOR, decay: int = DECAY) -> np.ndarray:
+    """Decaying locally normalised chroma onsets of ``(T, 12)`` onset impulses.
+
+    Each frame is divided by the largest frame norm within ``ln_seconds`` around it (at
+    least ``floor`` times the largest of all), then every value is held for ``decay``
+    frames, decaying as ``sqrt(1 / n)``.  Frames far from any onset stay 0.
+    """
+    from scipy.ndimage import maximum_filter1d
+
+    co = np.asarray(onset_chroma, np.float32)
+    norm = np.linalg.norm(co, axis=1)
+    local = maximum_filter1d(norm, size=max(1, int(ln_seconds * FPS)) | 1, mode="constant")
+    local = np.maximum(local, floor * max(float(norm.max()), 1e-9))
+    ln = co / local[:, None]
+    out = ln.copy()
+    for n in range(1, decay):
+        out[n:] = np.maximum(out[n:], np.sqrt(1.0 / (n + 1)) * ln[:-n])
+    return out.astype(np.float32)
 
 
-def audio_features(cqt: np.ndarray, onset_weight: float = 0.7) -> np.ndarray:
-    """``(T, 88)`` log CQT -> ``(T, 24)`` unit-norm [chroma, onset chroma].
+def audio_features(cqt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, 88)`` log CQT -> unit-norm chroma ``(T, 12)`` and DLNCO onsets ``(T, 12)``.
 
     Chroma folds ``log(1 + amplitude)`` (amplitude relative to the loudest bin), so quiet
-    bleed and noise barely count; onset chroma folds the rectified rise of the log CQT
-    above -56 dB.  Chosen on held-out generated pieces (median error 18 ms vs 21-563 ms
-    for the variants tried); the onset weight 0.7 (with the MIDI side's ``ring``) on
-    reverberant renders of the training pianos and rooms (1.0 and 0.85 within 0.5 points,
-    2 and 4 lose the way: p90 errors of seconds).
+    bleed and noise barely count.  Onsets: the rectified rise of the log CQT above -56 dB,
+    folded to chroma, then :func:`dlnco` (keeping only per-key peaks of the rise was
+    within 0.3 points at 150 ms and 2-3 points worse within 25 ms on the development
+    segments).
     """
     amp = 10.0 ** (TOP_DB / 20 * (cqt - 1.0))
-    onset = cqt_to_onset_strength(np.maximum(cqt - 0.3, 0.0))
-    return _features(cqt_to_chroma(np.log1p(amp)), cqt_to_chroma(onset), onset_weight)
+    rise = cqt_to_onset_strength(np.maximum(cqt - 0.3, 0.0))
+    return _normalize(cqt_to_chroma(np.log1p(amp))), dlnco(cqt_to_chroma(rise))
 
 
 def _ring(onset: np.ndarray, frame: np.ndarray, ring: float) -> np.ndarray:
@@ -74,9 +121,9 @@ def _ring(onset: np.ndarray, frame: np.ndarray, ring: float) -> np.ndarray:
     return np.maximum(frame, env).astype(np.float32)
 
 
-def midi_features(notes: Notes, n_frames: int, onset_weight: float = 0.7,
-                  ring: float = 0.7) -> np.ndarray:
-    """Notes -> ``(n_frames, 24)`` unit-norm [chroma, onset chroma] of the piano roll.
+def midi_features(notes: Notes, n_frames: int, ring: float = 0.7,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Notes -> unit-norm chroma ``(n_frames, 12)`` and DLNCO onsets ``(n_frames, 12)``.
 
     ``ring`` (s): each key's chroma also decays exponentially after its onset instead of
     stopping at the note's offset (0: the plain frame roll).  On reverberant renders of
@@ -85,14 +132,15 @@ def midi_features(notes: Notes, n_frames: int, onset_weight: float = 0.7,
     of the truth (the CRNN's search window) against 92.6 % for the plain roll.
     """
     roll = midi_to_piano_roll(notes, n_frames)
-    return _features(cqt_to_chroma(_ring(roll[0], roll[1], ring)), cqt_to_chroma(roll[0]),
-                     onset_weight)
+    return (_normalize(cqt_to_chroma(_ring(roll[0], roll[1], ring))),
+            dlnco(cqt_to_chroma(roll[0])))
 
 
 @njit(cache=True)
-def _band_dtw(x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-              w: np.ndarray) -> np.ndarray:  # pragma: no cover - jitted
-    n = x.shape[0]
+def _band_dtw(xc: np.ndarray, xo: np.ndarray, yc: np.ndarray, yo: np.ndarray,
+              lo: np.ndarray, hi: np.ndarray, w: np.ndarray, base: float,
+              onset_weight: float) -> np.ndarray:  # pragma: no cover - jitted
+    n = xc.shape[0]
     offs = np.zeros(n + 1, np.int64)
     for i in range(n):
         offs[i + 1] = offs[i] + hi[i] - lo[i]
@@ -100,7 +148,10 @@ def _band_dtw(x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     step = np.zeros(offs[n], np.int8)
     for i in range(n):
         for j in range(lo[i], hi[i]):
-            c = 1.0 - np.dot(x[i], y[j])
+            e = 0.0
+            for q in range(xo.shape[1]):
+                e += (xo[i, q] - yo[j, q]) ** 2
+            c = base + 1.0 - np.dot(xc[i], yc[j]) + onset_weight * np.sqrt(e)
             best, s = np.inf, -1
             if i == 0 and j == 0:
                 best, s = c, 3
@@ -138,17 +189,27 @@ def _band_dtw(x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray,
 def _pool(f: np.ndarray, k: int) -> np.ndarray:
     n = -(-len(f) // k) * k
     pad = np.concatenate([f, np.repeat(f[-1:], n - len(f), axis=0)])
-    return _normalize(pad.reshape(-1, k, f.shape[1]).mean(axis=1))
+    return pad.reshape(-1, k, f.shape[1]).mean(axis=1)
 
 
-def dtw_path(x: np.ndarray, y: np.ndarray, max_cells: float = 4e6,
-             radius: int = 20) -> np.ndarray:
-    """Multi-resolution DTW between unit-norm features (cosine cost ``C = 1 - x.y``).
+def cost_matrix(xc: np.ndarray, xo: np.ndarray, yc: np.ndarray, yo: np.ndarray,
+                base: float = BASE, onset_weight: float = ONSET_WEIGHT) -> np.ndarray:
+    """``(N, M)`` local cost of the module docstring (float64)."""
+    sq = (xo ** 2).sum(1)[:, None] + (yo ** 2).sum(1)[None] - 2.0 * (xo @ yo.T)
+    return (base + np.maximum(1.0 - xc @ yc.T, 0.0)
+            + onset_weight * np.sqrt(np.maximum(sq, 0.0))).astype(np.float64)
+
+
+def dtw_path(x: tuple[np.ndarray, np.ndarray], y: tuple[np.ndarray, np.ndarray],
+             max_cells: float = 4e6, radius: int = 20, base: float = BASE,
+             onset_weight: float = ONSET_WEIGHT) -> np.ndarray:
+    """Two-resolution DTW between ``(chroma, onset)`` feature pairs (module docstring).
 
     Parameters
     ----------
-    x, y : np.ndarray
-        ``(N, d)`` and ``(M, d)`` unit-norm features.
+    x, y : tuple of np.ndarray
+        ``(chroma, onset)`` of ``N`` and ``M`` frames: unit-norm ``(., 12)`` chroma and
+        :func:`dlnco` onsets.
     max_cells : float
         Largest coarse cost matrix.
     radius : int
@@ -161,13 +222,17 @@ def dtw_path(x: np.ndarray, y: np.ndarray, max_cells: float = 4e6,
     """
     import librosa
 
-    n, m = len(x), len(y)
+    (xc, xo), (yc, yo) = x, y
+    n, m = len(xc), len(yc)
     if n < 2 or m < 2:
         raise PianoSSMError(f"sequences too short for DTW ({n} and {m} frames)")
     k = max(1, int(np.ceil(np.sqrt(n * m / max_cells))))
-    xc, yc = (_pool(x, k), _pool(y, k)) if k > 1 else (x, y)
-    cost = np.maximum(1.0 - xc @ yc.T, 0.0).astype(np.float64)
-    w = np.array(STEP_WEIGHTS)
+    if k > 1:
+        cost = cost_matrix(_normalize(_pool(xc, k)), _pool(xo, k), _normalize(_pool(yc, k)),
+                           _pool(yo, k), base, onset_weight)
+    else:
+        cost = cost_matrix(xc, xo, yc, yo, base, onset_weight)
+    w = np.array(STEP_WEIGHTS, np.float64)
     _, wp = librosa.sequence.dtw(C=cost, step_sizes_sigma=np.array([[1, 1], [1, 0], [0, 1]]),
                                  weights_mul=w)
     wp = wp[::-1]
@@ -180,7 +245,8 @@ def dtw_path(x: np.ndarray, y: np.ndarray, max_cells: float = 4e6,
         hi[a:b] = np.maximum(hi[a:b], min(m, (cj + 1) * k + radius))
     lo[0], hi[-1] = 0, m
     lo, hi = np.minimum.accumulate(lo[::-1])[::-1], np.maximum.accumulate(hi)
-    return _band_dtw(np.ascontiguousarray(x), np.ascontiguousarray(y), lo, hi, w)
+    f = lambda z: np.ascontiguousarray(z, dtype=np.float64)  # noqa: E731
+    return _band_dtw(f(xc), f(xo), f(yc), f(yo), lo, hi, w, float(base), float(onset_weight))
 
 
 def warp_notes(notes: Notes, wp: np.ndarray, fps: float = FPS) -> Notes:
@@ -199,9 +265,42 @@ def warp_notes(notes: Notes, wp: np.ndarray, fps: float = FPS) -> Notes:
     return notes.with_times(on, np.maximum(off, on + 0.02))
 
 
-def align_dtw(cqt: np.ndarray, notes: Notes, onset_weight: float = 0.7,
-              ring: float = 0.7) -> Notes:
-    """Chroma + onset-chroma DTW baseline.
+def linear_fit(x: np.ndarray, y: np.ndarray, trim: float = 0.1, tol: float = 0.1,
+               iters: int = 3) -> tuple[float, float]:
+    """Robust ``y ~ a + b x``: least squares on the middle ``1 - 2 trim`` of ``x``, then
+    ``iters`` refits on the points within ``max(tol, median residual)`` of the line."""
+    order = np.argsort(x, kind="stable")
+    n = len(x)
+    keep = np.zeros(n, bool)
+    keep[order[int(trim * n):max(int((1 - trim) * n), int(trim * n) + 2)]] = True
+    b, a = np.polyfit(x[keep], y[keep], 1)
+    for _ in range(iters):
+        r = np.abs(y - (a + b * x))
+        nk = keep & (r <= max(tol, float(np.median(r[keep]))))
+        if nk.sum() < 5:
+            break
+        keep = nk
+        b, a = np.polyfit(x[keep], y[keep], 1)
+    return float(a), float(b)
+
+
+def _dtw_once(cqt: np.ndarray, notes: Notes, onset_weight: float, ring: float) -> Notes:
+    # the MIDI side spans the audio too, so trailing silence/release maps onto silence
+    m = max(int(np.ceil(notes.end_time * FPS)) + 50, len(cqt))
+    wp = dtw_path(midi_features(notes, m, ring), audio_features(cqt), onset_weight=onset_weight)
+    return warp_notes(notes, wp)
+
+
+def align_dtw(cqt: np.ndarray, notes: Notes, onset_weight: float = ONSET_WEIGHT,
+              ring: float = 0.7, passes: int = 2) -> Notes:
+    """Chroma + DLNCO onset DTW, in ``passes`` passes.
+
+    After the first pass, the input is re-timed by a robust straight-line fit of the
+    DTW's onsets against the input's (:func:`linear_fit`: global offset and tempo) and
+    aligned again.  With the global offset and tempo change removed, the ends of the
+    recording line up and the DTW no longer has to absorb them where the music begins or
+    ends: on coarse input most of its errors were there (20 s segments of the
+    development set, >150 ms: 4.6 -> 2.1 % of the notes).
 
     Parameters
     ----------
@@ -210,19 +309,28 @@ def align_dtw(cqt: np.ndarray, notes: Notes, onset_weight: float = 0.7,
     notes : Notes
         ``N`` unaligned notes.
     onset_weight : float
-        Weight of the onset-chroma half of the feature.
+        Weight of the onset half of the cost.
     ring : float
         Decay time (s) of the MIDI side's notes (see :func:`midi_features`).
+    passes : int
+        1: a single DTW; 2 (default): re-timed and aligned again.
 
     Returns
     -------
     Notes
         ``N`` notes at the aligned times.
     """
-    # the MIDI side spans the audio too, so trailing silence/release maps onto silence
-    m = max(int(np.ceil(notes.end_time * FPS)) + 50, len(cqt))
-    wp = dtw_path(midi_features(notes, m, onset_weight, ring), audio_features(cqt, onset_weight))
-    return warp_notes(notes, wp)
+    if passes not in (1, 2):
+        raise PianoSSMError(f"passes must be 1 or 2, got {passes!r}")
+    out = _dtw_once(cqt, notes, onset_weight, ring)
+    if passes == 1 or len(notes) < 10 or np.ptp(notes.onset) < 1.0:
+        return out
+    a, b = linear_fit(notes.onset, out.onset)
+    if not 0.5 < b < 2.0:
+        return out
+    on = np.maximum(a + b * notes.onset, 0.0)
+    pre = notes.with_times(on, np.maximum(a + b * notes.offset, on + 0.02))
+    return _dtw_once(cqt, pre, onset_weight, ring)
 
 
 def align_mrmsdtw(audio16: np.ndarray, notes: Notes) -> Notes:

@@ -1,0 +1,125 @@
+"""Alignment of segments cut out of longer rendered performances (as a test set of real
+recordings cut into 20-30 s excerpts would be).
+
+For each item of each folder, ``--cuts`` segments of ``--length`` seconds start at random
+points (seeded); the segment's audio is cut from the recording (so it begins with the
+ringing of earlier notes), its notes are those whose onsets fall inside, shifted to the
+segment's start.  Each segment's notes are perturbed (coarse by default: human-like plus
+a 3-10 % tempo change and a 0.2-1 s offset; ``--human``), aligned back with every method,
+and the onset errors pooled per condition: share within 25/50/100/150 ms, mean, p95, and
+the mean error of the first and last 10 % of the notes.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python scripts/align_segments.py runs/align/long_* \\
+        [--methods dtw,mrmsdtw] [--length 20] [--cuts 3] [--human] [--model CKPT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from pianossm.align.data import list_items, load_item
+from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
+from pianossm.align.notes import FPS, Notes
+from pianossm.align.perturb import PerturbConfig, coarse_perturb, perturb_notes
+
+
+def cut(audio: np.ndarray, notes: Notes, start: float, length: float,
+        ) -> tuple[np.ndarray, Notes]:
+    """Audio ``[start, start + length)`` and its notes (onsets inside), times from 0."""
+    a = audio[int(start * SAMPLE_RATE):int((start + length) * SAMPLE_RATE)]
+    keep = (notes.onset >= start) & (notes.onset < start + length - 0.05)
+    on = notes.onset[keep] - start
+    off = np.minimum(notes.offset[keep] - start, length)
+    return a, Notes(on, np.maximum(off, on + 0.02), notes.pitch[keep], notes.velocity[keep])
+
+
+def condition(stem: str, folder: str) -> str:
+    with np.load(stem + ".npz") as z:
+        meta = json.loads(str(z["meta"]))
+    if "room" in meta:
+        return f"{meta['soundfont']} x {meta['room']}"
+    return os.path.basename(folder.rstrip("/"))
+
+
+def stats(e: np.ndarray, pos: np.ndarray) -> dict[str, float]:
+    """Shares within 25/50/100/150 ms, mean and p95 (ms), mean of the first/last 10 %."""
+    out = {f"w{t}": 100 * float(np.mean(e <= t / 1000 + 1e-9)) for t in (25, 50, 100, 150)}
+    out["mean"] = 1000 * float(e.mean())
+    out["p95"] = 1000 * float(np.percentile(e, 95))
+    out["head"] = 1000 * float(e[pos < 0.1].mean()) if (pos < 0.1).any() else np.nan
+    out["tail"] = 1000 * float(e[pos > 0.9].mean()) if (pos > 0.9).any() else np.nan
+    return out
+
+
+def run(folders: list[str], methods: list[str], length: float, cuts: int, human: bool,
+        model: str | None, seed: int, limit: int) -> list[tuple[str, str, int, dict]]:
+    import soundfile as sf
+
+    from pianossm.align.api import align_notes
+
+    rows, pooled = [], {}
+    for folder in folders:
+        errs: dict[str, list] = {}
+        name = None
+        for i, stem in enumerate(list_items(folder)[:limit or None]):
+            name = condition(stem, folder)
+            audio, _ = sf.read(stem + ".flac", dtype="float32")
+            _, notes = load_item(stem)
+            dur = len(audio) / SAMPLE_RATE
+            for c in range(cuts):
+                rng = np.random.default_rng([seed, i, c, int(human)])
+                start = float(rng.uniform(1.0, max(1.0, dur - length - 1.0)))
+                seg, ref = cut(audio, notes, start, length)
+                if len(ref) < 10:
+                    continue
+                bad = perturb_notes(ref, PerturbConfig(), rng) if human else \
+                    coarse_perturb(ref, rng)
+                cqt = audio_to_cqt(seg, SAMPLE_RATE)
+                pos = (ref.onset - ref.onset.min()) / max(np.ptp(ref.onset), 1e-6)
+                for m in ["input", *methods]:
+                    out = bad if m == "input" else align_notes(seg, bad, m, model, cqt=cqt)
+                    e = np.abs(out.onset - ref.onset)
+                    for d in (errs, pooled):
+                        d.setdefault(m, []).append((e, pos))
+        for m, lst in errs.items():
+            e, p = (np.concatenate(x) for x in zip(*lst))
+            rows.append((name, m, len(e), stats(e, p)))
+    for m, lst in pooled.items():
+        e, p = (np.concatenate(x) for x in zip(*lst))
+        rows.append(("all", m, len(e), stats(e, p)))
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+")
+    parser.add_argument("--methods", default="dtw,mrmsdtw")
+    parser.add_argument("--length", type=float, default=20.0)
+    parser.add_argument("--cuts", type=int, default=3)
+    parser.add_argument("--human", action="store_true")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0)
+    args = parser.parse_args()
+    rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
+               args.model, args.seed, args.limit)
+    print(f"\n{'human' if args.human else 'coarse'} perturbation, {args.length:g} s segments, "
+          f"{args.cuts} per piece\n")
+    print("| condition | method | notes | <=25 | <=50 | <=100 | <=150 ms | mean | p95 | "
+          "first 10 % | last 10 % |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, m, n, s in rows:
+        print(f"| {name} | {m} | {n} | {s['w25']:.1f} | {s['w50']:.1f} | {s['w100']:.1f} | "
+              f"{s['w150']:.1f} | {s['mean']:.0f} | {s['p95']:.0f} | {s['head']:.0f} | "
+              f"{s['tail']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
