@@ -285,8 +285,11 @@ def linear_fit(x: np.ndarray, y: np.ndarray, trim: float = 0.1, tol: float = 0.1
 
 
 def _dtw_once(cqt: np.ndarray, notes: Notes, onset_weight: float, ring: float) -> Notes:
-    # the MIDI side spans the audio too, so trailing silence/release maps onto silence
-    m = max(int(np.ceil(notes.end_time * FPS)) + 50, len(cqt))
+    # The MIDI side spans the audio too, so trailing silence/release maps onto silence,
+    # but is not padded beyond the audio: a recording cut off while notes still sound
+    # has no silence to match (a 0.5 s pad put the last notes of such excerpts 0.2-0.4 s
+    # early; development segments, human-like input: within 100 ms 97.7 -> 99.8 %).
+    m = max(int(np.ceil(notes.end_time * FPS)) + 1, len(cqt))
     wp = dtw_path(midi_features(notes, m, ring), audio_features(cqt), onset_weight=onset_weight)
     return warp_notes(notes, wp)
 
