@@ -27,7 +27,7 @@ Chosen on 20 s segments cut out of 60 s renders of the *training* pianos and roo
 (``runs/align/dev_seg``: seeds 3000-3009, close/ambient; :func:`align_dtw` also runs a
 second pass), then measured on the unseen piano and rooms (``scripts/align_segments.py``
 and ``scripts/align_conditions.py``; README, Alignment): coarse input, 20 s segments,
-within 100 ms 91.1 -> 97.9 % (synctoolbox's MrMsDTW 80.2 %), whole pieces 94.6 -> 99.6 %.
+within 100 ms 91.1 -> 98.3 % (synctoolbox's MrMsDTW 80.2 %), whole pieces 94.6 -> 99.6 %.
 """
 
 from __future__ import annotations
@@ -303,7 +303,7 @@ def align_dtw(cqt: np.ndarray, notes: Notes, onset_weight: float = ONSET_WEIGHT,
     aligned again.  With the global offset and tempo change removed, the ends of the
     recording line up and the DTW no longer has to absorb them where the music begins or
     ends: on coarse input most of its errors were there (20 s segments of the
-    development set, >150 ms: 4.6 -> 2.1 % of the notes).
+    development set, >150 ms: 4.5 -> 2.1 % of the notes).
 
     Parameters
     ----------
