@@ -3,7 +3,11 @@
 For each key and velocity, one 1 s note at MIDI time 0.1 s is synthesised by each model and
 rendered by FluidSynth (FluidR3, dry); the 2 ms RMS envelope (1 ms hop) gives the time from
 the MIDI onset until the level first reaches half (-6 dB) of its peak within the first
-0.5 s.  Printed: the median over keys per velocity, per candidate.
+0.5 s.  Printed: the median over keys per velocity, per candidate.  A second table re-strikes each
+key under the sustain pedal (same velocity, 0.5 s apart) and prints the median rise in dB
+of the 2 ms RMS from just before the second strike to its highest point in the 60 ms after
+it, less the same measure on the note held without the re-strike (a model on the ``roll``
+layout sees no change in its input there: about 0 dB).
 
     python scripts/attack_default.py --model default --model training/default/best.pt
 """
@@ -43,6 +47,32 @@ def note_midi(path: str, pitch: int, velocity: int) -> None:
     pm.write(path)
 
 
+def restrike_midi(path: str, pitch: int, velocity: int, again: bool = True) -> None:
+    """Write ``pitch`` struck at 0.1 s and (``again``) at 0.6 s, the pedal down from 0 s."""
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0)
+    inst.control_changes.append(pretty_midi.ControlChange(64, 127, 0.0))
+    inst.notes.append(pretty_midi.Note(velocity, pitch, ONSET, ONSET + 0.4))
+    if again:
+        inst.notes.append(pretty_midi.Note(velocity, pitch, ONSET + 0.5, ONSET + 0.9))
+    inst.control_changes.append(pretty_midi.ControlChange(64, 0, 1.5))
+    pm.instruments.append(inst)
+    pm.write(path)
+
+
+def restrike_db(audio: np.ndarray, rate: int) -> float:
+    """dB from the 2 ms RMS 10-2 ms before the second strike to its maximum 0-60 ms after."""
+    at = round((ONSET + 0.5) * rate)
+    ms = rate // 1000
+
+    def rms(a: int, b: int) -> float:
+        return float(np.sqrt(np.mean(np.asarray(audio[a:b], np.float64) ** 2)) + 1e-12)
+
+    before = rms(at - 10 * ms, at - 2 * ms)
+    after = max(rms(at + k * ms, at + k * ms + 2 * ms) for k in range(0, 60, 1))
+    return 20 * np.log10(after / before)
+
+
 def main() -> None:
     """Print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -56,7 +86,21 @@ def main() -> None:
     models = {name: pianossm.load_model(name) for name in (args.model or ["default"])}
     rows: dict[str, dict[int, list[float]]] = {n: {v: [] for v in vels}
                                                for n in ["FluidR3", *models]}
+    again: dict[str, dict[int, list[float]]] = {n: {v: [] for v in vels} for n in rows}
     with tempfile.TemporaryDirectory() as tmp:
+        for key in keys:
+            for vel in vels:
+                path = os.path.join(tmp, f"r{key}_{vel}.mid")
+                held = os.path.join(tmp, f"h{key}_{vel}.mid")
+                restrike_midi(path, key, vel)
+                restrike_midi(held, key, vel, again=False)
+                again["FluidR3"][vel].append(
+                    restrike_db(render_fluidsynth(path, args.rate), args.rate)
+                    - restrike_db(render_fluidsynth(held, args.rate), args.rate))
+                for name, model in models.items():
+                    audio, rate = pianossm.synthesize(path, model, args.rate)
+                    base, _ = pianossm.synthesize(held, model, args.rate)
+                    again[name][vel].append(restrike_db(audio, rate) - restrike_db(base, rate))
         for key in keys:
             for vel in vels:
                 path = os.path.join(tmp, f"n{key}_{vel}.mid")
@@ -70,6 +114,12 @@ def main() -> None:
     print("|---|" + "---|" * len(vels))
     for name, per in rows.items():
         print(f"| {name} | " + " | ".join(f"{np.median(per[v]):.1f}" for v in vels) + " |")
+    print("\nmedian dB rise of the 2 ms RMS at a re-strike under the pedal, less the same "
+          "measure on the note held without it")
+    print("| candidate | " + " | ".join(f"vel {v}" for v in vels) + " |")
+    print("|---|" + "---|" * len(vels))
+    for name, per in again.items():
+        print(f"| {name} | " + " | ".join(f"{np.median(per[v]):+.1f}" for v in vels) + " |")
 
 
 if __name__ == "__main__":
