@@ -99,3 +99,21 @@ def test_refinement_pass_moves_notes_at_most_its_window(piece):
     assert err(twice) <= err(once) + 0.001
     with pytest.raises(PianoSSMError, match="refine"):
         align_notes(audio, bad, "dtw+crnn", cqt=cqt, refine=-1)
+
+
+def test_consensus_follows_the_dtw_when_the_input_is_far_off(piece, monkeypatch):
+    """With the MIDI 0.5 s late the outlier rule compares each note's final shift with its
+    neighbours' shifts from the DTW's output, not from the input."""
+    import pianossm.align.api as api
+    from pianossm.align.dtw import align_dtw
+
+    audio, notes, cqt = piece
+    late = notes.with_times(notes.onset + 0.5, notes.offset + 0.5)
+    seen = []
+    real = api.follow_consensus
+    monkeypatch.setattr(api, "follow_consensus",
+                        lambda before, after: seen.append(before) or real(before, after))
+    out = align_notes(audio, late, "dtw+crnn", cqt=cqt)
+    assert len(seen) == 1
+    np.testing.assert_allclose(seen[0].onset, align_dtw(cqt, late).onset)
+    assert np.mean(np.abs(out.onset - notes.onset) <= 0.025) >= 0.9
