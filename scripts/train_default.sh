@@ -16,24 +16,32 @@
 # that is validated and shipped is the weights' exponential moving average (decay 0.999,
 # about the last 1000 steps; --ema), which the batch-2 step noise made worth having.  From
 # step 6400 the cosine period is 9400 steps, so the rate reaches its 5 % floor at step 9500
-# (where the session's compute ends); the next period (x2, 18800 steps) restarts at 1e-4.  Stop it any time (Ctrl-C /
-# SIGTERM); SHIP=1 then copies the best validation checkpoint to the assets.
+# (where the session's compute ends); the next period (x2, 18800 steps) restarts at 1e-4.
+# Steps 9500-12500 of that roll run added --env-weight 2 (training/default holds it).
+# The run this script continues is training/onset: the roll+onset+pedal input layout, warm
+# started (--init) from training/default's best (step 12500, validation 9.60), Adam 1e-4,
+# 100 warm-up steps, cosine period 4500 to 5 %, --env-weight 2, seed 1.  Stop it any time
+# (Ctrl-C / SIGTERM); SHIP=1 then copies the best validation checkpoint to the assets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-runs/builtin16k_large}
-OUT=${OUT:-training/default}
+OUT=${OUT:-training/onset}
+INIT=${INIT:-training/default/best.pt}
 if [ ! -f "$DATA/manifest.json" ]; then
     $PY -m pianossm dataset build -o "$DATA" --size "${SIZE:-large}" --soundfont fluidr3 --sample-rate 16000 --seed 0
 fi
+if ! grep -q 'roll+onset+pedal' "$DATA/cache/index.json"; then
+    $PY -m pianossm dataset features --data "$DATA" --features roll+onset+pedal
+fi
 if [ "${SHIP:-0}" != 1 ]; then
-    RESUME=""
-    if [ -f "$OUT/last.pt" ]; then RESUME="--resume"; fi
-    $PY -m pianossm train $RESUME --data "$DATA" --out "$OUT" --preset S --sample-rate 16000 \
-        --steps 20000 --finetune-steps 0 --loss mssl --batch 2 --crop-seconds 2.0 --lr 1e-4 \
-        --warmup-steps 100 --restart-steps 9400 --min-lr-ratio 0.05 --val-every 500 \
-        --val-max-windows 0 --ckpt-every 100 --log-every 10 --threads 1 --seed 0 \
-        --ema 0.999
+    START="--init $INIT"
+    if [ -f "$OUT/last.pt" ]; then START="--resume"; fi
+    $PY -m pianossm train $START --data "$DATA" --out "$OUT" --preset S --sample-rate 16000 \
+        --features roll+onset+pedal --steps 30000 --finetune-steps 0 --loss mssl --batch 2 \
+        --crop-seconds 2.0 --lr 1e-4 --warmup-steps 100 --restart-steps 4500 \
+        --min-lr-ratio 0.05 --val-every 500 --val-max-windows 0 --ckpt-every 100 \
+        --log-every 10 --threads 1 --seed 1 --ema 0.999 --env-weight 2
 fi
 # Ship the checkpoint with the lowest validation MSSL as a model-only file (~300 KB).
 $PY - "$OUT/best.pt" src/pianossm/assets/default_model.pt <<'PYEOF'
