@@ -285,6 +285,8 @@ def test_bf16_step_matches_fp32(cache_dir: str, tmp_path: Path) -> None:
     from pianossm.render import default_model_path
 
     shipped = load_model(default_model_path()).state_dict()
+    # the tone cache holds the roll layout: keep the roll's 88 input columns of layer 1
+    shipped["blocks.0.ssm.B"] = shipped["blocks.0.ssm.B"][:, :88].contiguous()
     losses = {}
     for amp in ("off", "bf16"):
         tr = Trainer(_cfg(cache_dir, tmp_path / amp, amp=amp, preset="S", d_state=None,
