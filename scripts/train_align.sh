@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Recipe of the shipped alignment CRNN (src/pianossm/assets/align_crnn.pt): realistic
-# renders (pianos FluidR3 + TimGM6mb, GM programs 0/1, generated rooms dry/close/ambient,
+# renders (pianos FluidR3 + TimGM6mb, GM programs 0/1, generated rooms dry/close/ambient
+# and, from stage 5, chamber/church,
 # mic EQ, 20-50 dB noise, compression), validation on an unseen piano (MuseScore General)
 # in unseen rooms (studio, hall).  Resumable: re-run the same command; training state in
 # $RUN (training/align/ in the repository holds the committed state).
@@ -35,6 +36,17 @@ $PY -m pianossm align-train "$DATA/train_real" --val "$DATA/val_unseen" --run "$
 # (8e-5 at step 1100); validation had levelled off at 1.365-1.370 over steps 925-1100
 $PY -m pianossm align-train "$DATA/train_real" --val "$DATA/val_unseen" --run "$RUN" \
     --steps 1500 --lr 4e-4 --save-every 25 --threads 1 --minutes "$MINUTES"
+# stage 5 (steps 1501-2500): long reverberation, the gap on the held-out hall.  Two new
+# training room families bracketing the hall's RT60 (1.5-2.2 s) without overlapping it:
+# chamber (0.9-1.4 s from 4-10 m) and church (2.4-3.8 s); 400 new pieces (seeds 600-899
+# in all five training rooms, 4000-4099 in chamber/church only: 55 % long reverberation),
+# on the cosine of a 2500-step schedule at 5e-4 (1.9e-4 at step 1500, down to 2.5e-5)
+$PY -m pianossm align-data "$DATA/train_rev" --seeds 600:900 --soundfont fluidr3 \
+    --soundfont timgm6mb --room dry --room close --room ambient --room chamber --room church
+$PY -m pianossm align-data "$DATA/train_rev" --seeds 4000:4100 --soundfont fluidr3 \
+    --soundfont timgm6mb --room chamber --room church
+$PY -m pianossm align-train "$DATA/train_rev" --val "$DATA/val_unseen" --run "$RUN" \
+    --steps 2500 --lr 5e-4 --save-every 25 --threads 1 --minutes "$MINUTES"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export kept as $RUN/best_crnn.pt; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):

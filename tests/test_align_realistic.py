@@ -82,6 +82,36 @@ def test_room_reverberation_grows_with_rt60():
         return float(np.sum(ir[int(0.3 * SR):] ** 2))
 
     assert tail_energy("hall") > 10 * tail_energy("studio")
+    assert tail_energy("church") > tail_energy("hall") > tail_energy("ambient")
+
+
+def _rt60(ir: np.ndarray) -> float:
+    """RT60 from the Schroeder decay of an impulse response (-5 to -25 dB, T20 x 3)."""
+    edc = np.cumsum(ir[::-1].astype(np.float64) ** 2)[::-1]
+    db = 10 * np.log10(edc / edc[0] + 1e-30)
+    t5, t25 = np.argmax(db <= -5), np.argmax(db <= -25)
+    return 3.0 * (t25 - t5) / SR
+
+
+@pytest.mark.parametrize("room", ["chamber", "church"])
+def test_reverberant_training_rooms(room):
+    spec = ROOMS[room]
+    assert room in TRAIN_ROOMS and room not in HELDOUT_ROOMS
+    hall = ROOMS["hall"]
+    # their reverberation times do not overlap the held-out hall's, and no geometry seed
+    # is shared with another family
+    assert spec.rt60[1] < hall.rt60[0] or spec.rt60[0] > hall.rt60[1]
+    assert len({r.seed for r in ROOMS.values() if r is not None}) == \
+        sum(r is not None for r in ROOMS.values())
+    for seed in range(4):
+        a = make_ir(spec, np.random.default_rng(seed), SR)
+        np.testing.assert_array_equal(a, make_ir(spec, np.random.default_rng(seed), SR))
+        # the measured decay (mid band dominates the broadband T20) lies in the stated range
+        lo, hi = spec.rt60
+        assert 0.8 * lo <= _rt60(a) <= 1.2 * hi, (room, seed, _rt60(a))
+        assert len(a) >= int(SR * min(5.0, 1.2 * lo))  # the tail is not cut at 3 s
+    assert not np.array_equal(make_ir(spec, np.random.default_rng(0), SR)[:SR],
+                              make_ir(spec, np.random.default_rng(1), SR)[:SR])
 
 
 def test_coarse_perturbation_changes_tempo_and_offset():

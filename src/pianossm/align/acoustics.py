@@ -7,7 +7,9 @@ one into a plausible recording, deterministically from a seed:
   reflections (delays from a shoebox-like geometry) and a diffuse tail of noise decaying
   exponentially with a frequency-dependent reverberation time (high frequencies die
   sooner); the microphone distance sets the direct-to-reverberant ratio (``close`` ~ 0.3-1
-  m as MAPS' close-mic, ``ambient`` 2-5 m);
+  m as MAPS' close-mic, ``ambient`` 2-5 m); two long-reverberation training families
+  bracket the held-out ``hall`` (RT60 1.5-2.2 s) without overlapping it: ``chamber``
+  (RT60 0.9-1.4 s heard from 4-10 m: little direct sound) and ``church`` (2.4-3.8 s);
 * **microphone**: a random smooth EQ (low/high shelves and one peak, biquads);
 * **noise**: white, pink or brown background noise at 20-50 dB SNR;
 * **level**: a gain change and a feed-forward compressor (threshold, ratio, attack /
@@ -46,8 +48,10 @@ ROOMS: dict[str, Room | None] = {
     "ambient": Room((0.6, 1.4), (2.0, 5.0), 2),
     "studio": Room((0.15, 0.35), (0.5, 1.5), 3),  # held out
     "hall": Room((1.5, 2.2), (3.0, 8.0), 4),  # held out
+    "chamber": Room((0.9, 1.4), (4.0, 10.0), 5),  # far microphone, medium reverberation
+    "church": Room((2.4, 3.8), (2.0, 9.0), 6),  # longer reverberation than any hall
 }
-TRAIN_ROOMS = ("dry", "close", "ambient")
+TRAIN_ROOMS = ("dry", "close", "ambient", "chamber", "church")
 HELDOUT_ROOMS = ("studio", "hall")
 
 
@@ -70,7 +74,7 @@ def make_ir(room: Room, rng: np.random.Generator, sr: int) -> np.ndarray:
     """
     rt60 = rng.uniform(*room.rt60)
     dist = rng.uniform(*room.distance)
-    n = int(sr * min(3.0, 1.2 * rt60 + 0.05))
+    n = int(sr * min(5.0, 1.2 * rt60 + 0.05))
     t = np.arange(n) / sr
     ir = np.zeros(n)
     ir[0] = 1.0
