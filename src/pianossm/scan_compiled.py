@@ -67,17 +67,40 @@ def _forward_body(v, hold, out, a_re, a_im, x0, n_blk):  # pragma: no cover - co
                 ori[j] = xi[j]
 
 
+def _adjoint_row(g_re, g_im, p_re, p_im, v_re, v_im, ar, ai, gr, gi, sr, si):  # pragma: no cover
+    """One step of the adjoint recurrence over one block of states (in place); the step's
+    adjoint is added to ``v_re``/``v_im`` (``dL/dv`` of the input row it read).
+
+    Every array is a slice starting at the block's first state, indexed from 0: an offset
+    index (``row[lo + j]``) makes numba check for negative indices and the loop then runs
+    scalar (6x slower, measured)."""
+    for j in range(ar.shape[0]):
+        r = g_re[j] + ar[j] * gr[j] + ai[j] * gi[j]
+        i = g_im[j] - ai[j] * gr[j] + ar[j] * gi[j]
+        gr[j] = r
+        gi[j] = i
+        v_re[j] += r
+        v_im[j] += i
+        sr[j] += r * p_re[j] + i * p_im[j]
+        si[j] += i * p_re[j] - r * p_im[j]
+
+
 def _backward_body(gx, x, x0, hold, a_re, a_im, gv, ga, gx0, n_blk):  # pragma: no cover
     """The adjoint recurrence (module docstring), with ``dL/dv``, ``dL/da``, ``dL/dx0``.
 
-    Time runs backward in blocks of ``_BLOCK`` samples: each block's rows are copied to a
-    small buffer in ascending memory order and recurred there (a loop that walks memory
-    downward measured about 3x slower than one that walks it upward).
+    Time runs backward in blocks of ``blk`` samples.  Before a block is recurred (in
+    descending order) its rows of ``gx``, ``x`` and ``gv`` are touched once in ascending
+    order, one read per 64-byte line: on the CPUs we train on a loop that walks memory
+    downward ran about 3x slower than one that walks it upward (the hardware prefetcher
+    follows ascending streams only), and the touch pass brings each block into cache with
+    ascending reads, so the descending loop then hits the cache (measured: the backward of
+    one S layer, 2 x 32000 samples, 46 ms -> 16 ms).
     """
     bsz, t_len, w = x.shape
     h = w // 2
     size = -(-h // n_blk)
-    blk = 64
+    blk = 256
+    line = 16  # float32 values per 64-byte cache line
     for task in prange(bsz * n_blk):
         b = task // n_blk
         lo = (task % n_blk) * size
@@ -87,62 +110,39 @@ def _backward_body(gx, x, x0, hold, a_re, a_im, gv, ga, gx0, n_blk):  # pragma: 
         gi = np.zeros(n, np.float64)
         sr = np.zeros(n, np.float64)  # dL/da partial sums
         si = np.zeros(n, np.float64)
-        acc_r = np.zeros(n, np.float64)  # dL/dv of the current input run
-        acc_i = np.zeros(n, np.float64)
         ar = a_re[lo:hi].copy()
         ai = a_im[lo:hi].copy()
-        buf_g = np.empty((blk, 2, n), np.float64)
-        buf_p = np.empty((blk, 2, n), np.float64)
+        warm = 0.0
         end = t_len
         while end > 0:
             start = max(0, end - blk)
-            for k in range(end - start):  # ascending copies in
-                t = start + k
-                g_re = gx[b, t, lo:hi]
-                g_im = gx[b, t, h + lo:h + hi]
-                if t > 0:
-                    p_re = x[b, t - 1, lo:hi]
-                    p_im = x[b, t - 1, h + lo:h + hi]
-                else:
-                    p_re = x0[b, lo:hi]
-                    p_im = x0[b, h + lo:h + hi]
-                for j in range(n):
-                    buf_g[k, 0, j] = g_re[j]
-                    buf_g[k, 1, j] = g_im[j]
-                    buf_p[k, 0, j] = p_re[j]
-                    buf_p[k, 1, j] = p_im[j]
-            for k in range(end - start - 1, -1, -1):
-                bg_r = buf_g[k, 0]
-                bg_i = buf_g[k, 1]
-                bp_r = buf_p[k, 0]
-                bp_i = buf_p[k, 1]
-                for j in range(n):
-                    r = bg_r[j] + ar[j] * gr[j] + ai[j] * gi[j]
-                    i = bg_i[j] - ai[j] * gr[j] + ar[j] * gi[j]
-                    gr[j] = r
-                    gi[j] = i
-                    acc_r[j] += r
-                    acc_i[j] += i
-                    sr[j] += r * bp_r[j] + i * bp_i[j]
-                    si[j] += i * bp_r[j] - r * bp_i[j]
-                t = start + k
-                if t % hold == 0:  # first sample of input run t // hold
-                    v_re = gv[b, t // hold, lo:hi]
-                    v_im = gv[b, t // hold, h + lo:h + hi]
-                    for j in range(n):
-                        v_re[j] = acc_r[j]
-                        v_im[j] = acc_i[j]
-                        acc_r[j] = 0.0
-                        acc_i[j] = 0.0
+            for t in range(max(0, start - 1), end):  # ascending touch of the block's rows
+                for c in range(0, w, line):
+                    warm += gx[b, t, c] + x[b, t, c]
+                if hold == 1:
+                    for c in range(0, w, line):
+                        warm += gv[b, t, c]
+            for t in range(end - 1, max(start, 1) - 1, -1):
+                f = t // hold
+                _adjoint_row(gx[b, t, lo:hi], gx[b, t, h + lo:h + hi], x[b, t - 1, lo:hi],
+                             x[b, t - 1, h + lo:h + hi], gv[b, f, lo:hi], gv[b, f, h + lo:h + hi],
+                             ar, ai, gr, gi, sr, si)
+            if start == 0:
+                _adjoint_row(gx[b, 0, lo:hi], gx[b, 0, h + lo:h + hi], x0[b, lo:hi],
+                             x0[b, h + lo:h + hi], gv[b, 0, lo:hi], gv[b, 0, h + lo:h + hi],
+                             ar, ai, gr, gi, sr, si)
             end = start
         for j in range(n):
             ga[task, 0, j] = sr[j]
             ga[task, 1, j] = si[j]
             gx0[b, lo + j] = ar[j] * gr[j] + ai[j] * gi[j]
             gx0[b, h + lo + j] = -ai[j] * gr[j] + ar[j] * gi[j]
+        if warm != warm:  # pragma: no cover - keeps the touch reads from being optimised out
+            ga[task, 0, 0] += 0.0
 
 
 if HAVE_NUMBA:
+    _adjoint_row = njit(inline="always")(_adjoint_row)
     _fwd_serial = njit(cache=True)(_forward_body)
     _fwd_parallel = njit(cache=True, parallel=True)(_forward_body)
     _bwd_serial = njit(cache=True)(_backward_body)
@@ -188,8 +188,7 @@ class _Scan(torch.autograd.Function):
         bsz, _, w = x.shape
         h = w // 2
         n_blk, par = _plan(bsz, h)
-        gv = torch.empty(bsz, ctx.n_frames, w, dtype=x.dtype)
-        gv[:, -(-x.shape[1] // ctx.hold):] = 0  # rows no sample read (the kernel writes the rest)
+        gv = torch.zeros(bsz, ctx.n_frames, w, dtype=x.dtype)  # the kernel adds into it
         ga = np.zeros((bsz * n_blk, 2, -(-h // n_blk)), np.float64)
         gx0 = torch.empty_like(x0)
         (_bwd_parallel if par else _bwd_serial)(
