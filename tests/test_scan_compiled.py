@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pianossm.config import preset
+from pianossm.gemm import tanh_skip
 from pianossm.losses import MSSL
 from pianossm.model import PianoSSM
 from pianossm.scan import sequential_scan
@@ -35,7 +36,9 @@ def _inputs(rng: torch.Generator, bsz: int, frames: int, h: int) -> tuple[torch.
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("hold,frames,t_len", [(1, 70, 70), (3, 9, 25), (4, 8, 17)])
+# 600 and 647 samples span several of the backward kernel's 256-sample blocks.
+@pytest.mark.parametrize("hold,frames,t_len", [(1, 70, 70), (3, 9, 25), (4, 8, 17),
+                                               (1, 600, 600), (5, 130, 647)])
 def test_values_and_gradients_equal_a_loop(threads: int, hold: int, frames: int,
                                            t_len: int) -> None:
     old = torch.get_num_threads()
@@ -110,3 +113,19 @@ def test_backend_is_picked_by_device_and_can_be_forced() -> None:
 
     with pytest.raises(PianoSSMError, match="unknown scan 'fast'"):
         model.set_scan("fast")
+
+
+@pytest.mark.parametrize("with_skip", [False, True])
+def test_tanh_skip_equals_torch_and_passes_gradcheck(with_skip: bool) -> None:
+    rng = torch.Generator().manual_seed(7)
+    y = (3 * torch.randn(4, 33, 5, generator=rng, dtype=torch.float64)).requires_grad_()
+    s = torch.randn(4, 33, 5, generator=rng, dtype=torch.float64).requires_grad_() if with_skip else None
+    got = tanh_skip(y, s, 0.7)
+    want = (torch.tanh(y) + (0 if s is None else s)) * 0.7
+    torch.testing.assert_close(got, want, rtol=1e-14, atol=1e-14)
+    inputs = (y, s) if with_skip else (y,)
+    assert torch.autograd.gradcheck(lambda *t: tanh_skip(t[0], t[1] if with_skip else None, 0.7),
+                                    inputs)
+    # float32 matches torch's float32 tanh to rounding
+    y32 = y.detach().float()
+    torch.testing.assert_close(tanh_skip(y32, None, 1.0), torch.tanh(y32), rtol=2e-7, atol=2e-7)

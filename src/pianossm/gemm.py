@@ -7,6 +7,10 @@ run, 1 thread).  :func:`linear` is ``torch.nn.functional.linear`` with its forwa
 backward products done by ``numpy.matmul``; it is used only on the compiled (CPU) training
 path and only where nothing else (autocast, a GPU, an exotic dtype) is involved, else it
 falls back to PyTorch.  numpy's BLAS threads follow ``torch.get_num_threads()``.
+
+:func:`tanh_skip` is here for the same reason: this CPU build of PyTorch computes ``tanh``
+element by element (29 ms for 64000 x 88 float32 values, measured), numpy's SIMD ``tanh``
+the same in 2.1 ms.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["linear"]
+__all__ = ["linear", "tanh_skip"]
 
 
 def _blas_threads() -> None:
@@ -77,3 +81,55 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> t
     if not plain:
         return torch.nn.functional.linear(x, w, b)
     return _Linear.apply(x, w, b)
+
+
+class _TanhSkip(torch.autograd.Function):
+    """``(tanh(y) + s) * scale`` with numpy's SIMD ``tanh``, in one pass and one buffer;
+    backward ``g scale (1 - tanh(y)^2)`` for ``y`` and ``g scale`` for ``s``."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor, s: torch.Tensor | None, scale: float) -> torch.Tensor:
+        yn = y.detach().contiguous().numpy()
+        t = np.tanh(yn)
+        out = t.copy()
+        if s is not None:
+            out += s.detach().numpy()
+        out *= scale
+        ctx.save_for_backward(torch.from_numpy(t))
+        ctx.scale = scale
+        return torch.from_numpy(out)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):  # type: ignore[override]
+        (t,) = ctx.saved_tensors
+        gs = g * ctx.scale
+        gy = gs * (1 - t * t) if ctx.needs_input_grad[0] else None
+        return gy, (gs if ctx.needs_input_grad[1] else None), None
+
+
+def tanh_skip(y: torch.Tensor, s: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
+    """``(torch.tanh(y) + s) * scale`` (``s`` optional), on numpy's SIMD ``tanh`` for plain
+    float32/64 CPU tensors of one shape, else in PyTorch.
+
+    Parameters
+    ----------
+    y : torch.Tensor
+        ``(...)`` pre-activation.
+    s : torch.Tensor, optional
+        ``(...)`` the same shape, added after the ``tanh``.
+    scale : float
+        Factor applied last.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(...)``.
+    """
+    plain = (y.device.type == "cpu" and y.dtype in (torch.float32, torch.float64)
+             and not torch.is_autocast_enabled("cpu")
+             and (s is None or (s.dtype == y.dtype and s.shape == y.shape
+                                and s.device == y.device and s.is_contiguous())))
+    if not plain:
+        z = torch.tanh(y)
+        return (z if s is None else z + s) * scale
+    return _TanhSkip.apply(y, s, scale)

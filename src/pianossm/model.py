@@ -11,6 +11,7 @@ from pianossm import ssm as ssm_module
 from pianossm.config import PianoSSMConfig, head_index, resolve_head
 from pianossm.errors import PianoSSMError
 from pianossm.gemm import linear as numpy_linear
+from pianossm.gemm import tanh_skip
 from pianossm.scan import DEFAULT_CHUNK
 from pianossm.ssm import SCAN_BACKENDS, DiagonalSSM, Discretised
 
@@ -43,11 +44,14 @@ class SSMBlock(nn.Module):
 
         ``u`` may be ``None`` for a block without skip.
         """
-        y = torch.tanh(y)
+        skip = None
         if self.skip is not None:
             assert u is not None, "a block with skip needs its input"
-            y = y + self._skip(u)
-        return y * _INV_SQRT2
+            skip = self._skip(u)
+        if ssm_module.NUMPY_GEMM:
+            return tanh_skip(y, skip, _INV_SQRT2)
+        y = torch.tanh(y)
+        return (y if skip is None else y + skip) * _INV_SQRT2
 
     def _skip(self, u: torch.Tensor) -> torch.Tensor:
         """``W u``: on numpy's BLAS where the layer's scan is the compiled one (as its own

@@ -67,9 +67,11 @@ def _forward_body(v, hold, out, a_re, a_im, x0, n_blk):  # pragma: no cover - co
                 ori[j] = xi[j]
 
 
-def _adjoint_row(g_re, g_im, p_re, p_im, v_re, v_im, ar, ai, gr, gi, sr, si):  # pragma: no cover
+def _adjoint_row(g_re, g_im, p_re, p_im, v_re, v_im, ar, ai, gr, gi, sr, si,
+                 add):  # pragma: no cover
     """One step of the adjoint recurrence over one block of states (in place); the step's
-    adjoint is added to ``v_re``/``v_im`` (``dL/dv`` of the input row it read).
+    adjoint is written to ``v_re``/``v_im`` (``dL/dv`` of the input row it read), or
+    added to them with ``add`` (later samples of a held input row).
 
     Every array is a slice starting at the block's first state, indexed from 0: an offset
     index (``row[lo + j]``) makes numba check for negative indices and the loop then runs
@@ -79,8 +81,12 @@ def _adjoint_row(g_re, g_im, p_re, p_im, v_re, v_im, ar, ai, gr, gi, sr, si):  #
         i = g_im[j] - ai[j] * gr[j] + ar[j] * gi[j]
         gr[j] = r
         gi[j] = i
-        v_re[j] += r
-        v_im[j] += i
+        if add:
+            v_re[j] += r
+            v_im[j] += i
+        else:
+            v_re[j] = r
+            v_im[j] = i
         sr[j] += r * p_re[j] + i * p_im[j]
         si[j] += i * p_re[j] - r * p_im[j]
 
@@ -124,13 +130,15 @@ def _backward_body(gx, x, x0, hold, a_re, a_im, gv, ga, gx0, n_blk):  # pragma: 
                         warm += gv[b, t, c]
             for t in range(end - 1, max(start, 1) - 1, -1):
                 f = t // hold
+                add = t % hold != hold - 1 and t != t_len - 1  # not a run's last sample
                 _adjoint_row(gx[b, t, lo:hi], gx[b, t, h + lo:h + hi], x[b, t - 1, lo:hi],
                              x[b, t - 1, h + lo:h + hi], gv[b, f, lo:hi], gv[b, f, h + lo:h + hi],
-                             ar, ai, gr, gi, sr, si)
+                             ar, ai, gr, gi, sr, si, add)
             if start == 0:
+                add = hold > 1 and t_len > 1
                 _adjoint_row(gx[b, 0, lo:hi], gx[b, 0, h + lo:h + hi], x0[b, lo:hi],
                              x0[b, h + lo:h + hi], gv[b, 0, lo:hi], gv[b, 0, h + lo:h + hi],
-                             ar, ai, gr, gi, sr, si)
+                             ar, ai, gr, gi, sr, si, add)
             end = start
         for j in range(n):
             ga[task, 0, j] = sr[j]
@@ -188,7 +196,8 @@ class _Scan(torch.autograd.Function):
         bsz, _, w = x.shape
         h = w // 2
         n_blk, par = _plan(bsz, h)
-        gv = torch.zeros(bsz, ctx.n_frames, w, dtype=x.dtype)  # the kernel adds into it
+        gv = torch.empty(bsz, ctx.n_frames, w, dtype=x.dtype)
+        gv[:, -(-x.shape[1] // ctx.hold):] = 0  # rows no sample read (the kernel writes the rest)
         ga = np.zeros((bsz * n_blk, 2, -(-h // n_blk)), np.float64)
         gx0 = torch.empty_like(x0)
         (_bwd_parallel if par else _bwd_serial)(
