@@ -25,6 +25,10 @@ import argparse
 import math
 import time
 
+from pianossm.cli import quiet_thread_waits
+
+quiet_thread_waits()  # before numpy and torch load (see its docstring)
+
 import torch
 
 from pianossm.config import preset

@@ -124,3 +124,15 @@ def test_import_checkpoint_cli(official_dir, tmp_path, capsys) -> None:
     run_error(capsys, ["import-checkpoint", str(src), "-o", str(tmp_path / "s.pt")], "--force")
     run_error(capsys, ["import-checkpoint", str(tmp_path / "none.pth"), "-o",
                        str(tmp_path / "t.pt")], "not found")
+
+
+def test_train_sets_quiet_thread_waits_unless_the_user_did(monkeypatch) -> None:
+    import os
+
+    from pianossm.cli import quiet_thread_waits
+
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    quiet_thread_waits()
+    assert os.environ["OPENBLAS_THREAD_TIMEOUT"] == "4"
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -129,3 +129,17 @@ def test_tanh_skip_equals_torch_and_passes_gradcheck(with_skip: bool) -> None:
     # float32 matches torch's float32 tanh to rounding
     y32 = y.detach().float()
     torch.testing.assert_close(tanh_skip(y32, None, 1.0), torch.tanh(y32), rtol=2e-7, atol=2e-7)
+
+
+def test_float32_column_sums_of_the_linear_backward() -> None:
+    import numpy as np
+
+    from pianossm.gemm import _column_sums
+
+    rng = np.random.default_rng(3)
+    for m in (3, 1024, 5000, 70001):
+        g = (rng.standard_normal((m, 9)) + 0.5).astype(np.float32)
+        want = g.astype(np.float64).sum(0)
+        got = _column_sums(g)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=2e-6)
