@@ -4,7 +4,9 @@ One training step = forward, MSSL, backward, Adam update on random features and 
 Columns, each measured in the same run on the same device:
 
 * ``compiled``: the default on the CPU, :mod:`pianossm.scan_compiled` (numba recurrence
-  with its own adjoint backward, real ``[Re | Im]`` layout, held first-layer input);
+  with its own adjoint backward, real ``[Re | Im]`` layout, held first-layer input); with
+  ``--threads N`` the batch's slices train on N threads, as the trainer does
+  (:mod:`pianossm.train.shards`);
 * ``chunked``: :func:`pianossm.scan.lti_scan` through autograd (the CUDA path);
 * ``published``: the published method's training forward, re-implemented: features
   repeated to the audio rate, complex matrix products at the audio rate and the
@@ -37,6 +39,7 @@ from pianossm.engine.reference import associative_scan
 from pianossm.engine.weights import pack_model
 from pianossm.features import frame_hop
 from pianossm.losses import MSSL
+from pianossm.train.shards import batch_slices, keep_freed_memory, sharded_backward
 from pianossm.model import PianoSSM
 
 
@@ -75,11 +78,22 @@ def throughput(name: str, rate: int, batch: int, seconds: float, device: str, re
     if scan != "published":
         model.set_scan(scan)
 
+    # The trainer's --threads on the compiled CPU path: the batch's slices on threads.
+    slices = (batch_slices(batch, torch.get_num_threads())
+              if scan == "compiled" and device == "cpu" else [slice(0, batch)])
+
+    def loss_of(part: slice) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        f = feats[part]
+        pred = published_forward(model, f, hop) if scan == "published" else model(f, hop)
+        parts = loss_fn(pred, target[part])
+        return parts["loss"], parts
+
     def step() -> None:
-        pred = published_forward(model, feats, hop) if scan == "published" else model(feats, hop)
-        loss = loss_fn(pred, target)["loss"]
         opt.zero_grad()
-        loss.backward()
+        if len(slices) > 1:
+            sharded_backward(loss_of, slices, batch, list(model.parameters()))
+        else:
+            loss_of(slices[0])[0].backward()
         opt.step()
 
     step()
@@ -115,6 +129,8 @@ def main() -> None:
                    help="wall clock, or this process's CPU time (for a busy machine, 1 thread)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.device == "cpu":
+        keep_freed_memory()  # as the trainer does
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     set_clock(args.clock)
     scans = args.scans.split(",")

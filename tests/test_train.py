@@ -88,11 +88,14 @@ def test_model_takes_audio_statistics_and_heads_from_the_cache(cache_dir: str,
 def test_training_lowers_validation_mssl(cache_dir: str, tmp_path: Path) -> None:
     tr = Trainer(_cfg(cache_dir, tmp_path, steps=40, finetune_steps=0, lr=1e-2, loss="mssl",
                       d_state=8,
-                      warmup_steps=1, restart_steps=40, crop_seconds=0.5, val_every=40),
+                      warmup_steps=1, restart_steps=40, crop_seconds=0.5, val_every=10),
                  progress=False)
     before = tr.validate()
     hist = tr.run()
-    assert hist[-1]["val_mssl"] < 0.9 * before
+    # batch 2 at this rate is noisy (validation 14.6 / 21.0 / 17.9 / 18.8 at steps 10-40,
+    # and float32 rounding alone moves the last one by +-1): the kept best is the claim
+    assert tr.best < 0.85 * before
+    assert hist[-1]["val_mssl"] < before
 
 
 @pytest.mark.parametrize("stop", [3, 4])  # mid-phase, and exactly at the fine-tuning switch

@@ -151,9 +151,10 @@ def _backward_body(gx, x, x0, hold, a_re, a_im, gv, ga, gx0, n_blk):  # pragma: 
 
 if HAVE_NUMBA:
     _adjoint_row = njit(inline="always")(_adjoint_row)
-    _fwd_serial = njit(cache=True)(_forward_body)
+    # nogil: the trainer runs slices of a batch on threads (pianossm.train.shards)
+    _fwd_serial = njit(cache=True, nogil=True)(_forward_body)
     _fwd_parallel = njit(cache=True, parallel=True)(_forward_body)
-    _bwd_serial = njit(cache=True)(_backward_body)
+    _bwd_serial = njit(cache=True, nogil=True)(_backward_body)
     _bwd_parallel = njit(cache=True, parallel=True)(_backward_body)
 
 

@@ -72,6 +72,10 @@ class Trainer(CheckpointMixin):
         cfg.check()
         self.cfg = cfg
         torch.set_num_threads(cfg.threads)
+        if cfg.device == "cpu":
+            from pianossm.train.shards import keep_freed_memory
+
+            keep_freed_memory()  # see its docstring: faster CPU steps
         self.rank, self.world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         self.device = torch.device(cfg.device)
         if self.world > 1:
@@ -102,9 +106,14 @@ class Trainer(CheckpointMixin):
 
         #: The recurrence the training forward runs (``compiled`` or ``chunked``), logged.
         self.scan_path = scan_backend(self.model, self.device)
+        #: Batch slices trained on their own threads (``--threads`` on the compiled CPU
+        #: path, one process; :mod:`pianossm.train.shards`), else 1.
+        self.slices = (min(cfg.threads, cfg.batch) if cfg.threads > 1 and self.world == 1
+                       and self.scan_path == "compiled" else 1)
         if self.rank == 0:
+            split = f", batch split over {self.slices} threads" if self.slices > 1 else ""
             print(f"training scan: {self.scan_path} ({cfg.threads} thread(s), "
-                  f"device {self.device})", file=sys.stderr)
+                  f"device {self.device}{split})", file=sys.stderr)
         self.net: torch.nn.Module = TrainForward(self.model, cfg.amp)
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.net)
@@ -178,17 +187,24 @@ class Trainer(CheckpointMixin):
         audio = torch.from_numpy(audio[part]).to(self.device, dtype)
         heads = torch.from_numpy(heads[part]).to(self.device)
         self.net.train()
-        pred = self.net(feats, self.hop, heads)
-        parts = self.loss_fn(pred, audio)
-        if self.env_loss is not None:
-            env = self.env_loss(pred, audio)["loss"]
-            parts = parts | {"envelope": env, "loss": parts["loss"] + self.cfg.env_weight * env}
         with torch.set_grad_enabled(cfg.alias_reg > 0):
             penalty, aliased = alias_stats(self.model, cfg.sample_rate, self.alias_rates,
                                            cfg.alias_margin)
-        objective = parts["loss"] + cfg.alias_reg * penalty if cfg.alias_reg > 0 else parts["loss"]
         self.optimizer.zero_grad(set_to_none=True)
-        objective.backward()
+        if self.slices > 1:  # the batch's slices on threads (train/shards.py)
+            from pianossm.train.shards import batch_slices, sharded_backward
+
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            parts = sharded_backward(lambda sl: self._loss(feats[sl], audio[sl], heads[sl]),
+                                     batch_slices(feats.shape[0], self.slices),
+                                     feats.shape[0], params)
+            if cfg.alias_reg > 0:
+                (cfg.alias_reg * penalty).backward()
+        else:
+            objective, parts = self._loss(feats, audio, heads)
+            if cfg.alias_reg > 0:
+                objective = objective + cfg.alias_reg * penalty
+            objective.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -201,6 +217,24 @@ class Trainer(CheckpointMixin):
             self._phase_setup()
         values = self._mean_over_ranks({k: v.detach() for k, v in parts.items()})
         return values | {"alias_penalty": penalty.item(), "aliased": float(aliased), "lr": lr}
+
+    def _loss(self, feats: torch.Tensor, audio: torch.Tensor, heads: torch.Tensor,
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Forward and training loss of ``(B, F, C)`` features against ``(B, T)`` audio.
+
+        Returns
+        -------
+        objective : torch.Tensor
+            Scalar: the loss (with ``--env-weight``'s envelope term), without the alias penalty.
+        parts : dict
+            Its named parts (scalars).
+        """
+        pred = self.net(feats, self.hop, heads)
+        parts = self.loss_fn(pred, audio)
+        if self.env_loss is not None:
+            env = self.env_loss(pred, audio)["loss"]
+            parts = parts | {"envelope": env, "loss": parts["loss"] + self.cfg.env_weight * env}
+        return parts["loss"], parts
 
     def _mean_over_ranks(self, parts: dict[str, torch.Tensor]) -> dict[str, float]:
         """Scalar tensors averaged over the ranks (one all-reduce), as floats."""
