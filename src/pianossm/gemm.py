@@ -61,13 +61,14 @@ class _Linear(torch.autograd.Function):
         _blas_threads()
         gn = g.reshape(-1, g.shape[-1]).contiguous().numpy()  # (M, N)
         gx = gw = gb = None
-        if ctx.needs_input_grad[0]:
-            gx = torch.from_numpy(np.matmul(gn, w.detach().numpy())).reshape(x.shape)
-        if ctx.needs_input_grad[1]:
-            xn = x.detach().reshape(-1, x.shape[-1]).contiguous().numpy()
-            gw = torch.from_numpy(np.matmul(gn.T, xn))  # (N, K)
-        if ctx.needs_input_grad[2]:
-            gb = torch.from_numpy(_column_sums(gn))
+        with np.errstate(all="ignore"):  # as in the forward: divergence is the trainer's
+            if ctx.needs_input_grad[0]:
+                gx = torch.from_numpy(np.matmul(gn, w.detach().numpy())).reshape(x.shape)
+            if ctx.needs_input_grad[1]:
+                xn = x.detach().reshape(-1, x.shape[-1]).contiguous().numpy()
+                gw = torch.from_numpy(np.matmul(gn.T, xn))  # (N, K)
+            if ctx.needs_input_grad[2]:
+                gb = torch.from_numpy(_column_sums(gn))
         return gx, gw, gb
 
 
