@@ -6,7 +6,7 @@ import torch
 
 from pianossm.align.metrics import format_table, summarize
 from pianossm.align.model import FORMAT, AlignCRNN, CRNNConfig, load_crnn, save_crnn
-from pianossm.align.train import alignment_loss
+from pianossm.align.train import alignment_loss, average
 from pianossm.errors import PianoSSMError
 
 
@@ -29,6 +29,29 @@ def test_checkpoint_roundtrip_float16(small, tmp_path):
     x = torch.rand(1, 3, 20, 88)
     with torch.no_grad():
         np.testing.assert_allclose(model(x).numpy(), small(x).numpy(), atol=0.05)
+
+
+def test_average_is_the_weighted_mean_of_the_weights(small, tmp_path):
+    torch.manual_seed(1)
+    other = AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16)).eval()
+    save_crnn(tmp_path / "a.pt", small, step=1)
+    save_crnn(tmp_path / "b.pt", other, step=2)
+    average([str(tmp_path / "a.pt"), str(tmp_path / "b.pt")], [0.3, 0.7],
+            str(tmp_path / "soup.pt"), "recipe")
+    soup, payload = load_crnn(tmp_path / "soup.pt")
+    a, b = load_crnn(tmp_path / "a.pt")[0].state_dict(), load_crnn(tmp_path / "b.pt")[0].state_dict()
+    name = next(k for k, v in a.items() if v.is_floating_point() and v.numel() > 4)
+    assert not torch.allclose(a[name], b[name])
+    np.testing.assert_allclose(soup.state_dict()[name].numpy(),
+                               (0.3 * a[name] + 0.7 * b[name]).numpy(), atol=2e-3)
+    assert payload["step"] == 2 and payload["command"] == "recipe"
+    with pytest.raises(PianoSSMError, match="summing to 1"):
+        average([str(tmp_path / "a.pt"), str(tmp_path / "b.pt")], [0.5, 0.6],
+                str(tmp_path / "x.pt"))
+    save_crnn(tmp_path / "c.pt", AlignCRNN(CRNNConfig(channels=4, hidden=6, proj=16)))
+    with pytest.raises(PianoSSMError, match="architectures"):
+        average([str(tmp_path / "a.pt"), str(tmp_path / "c.pt")], [0.5, 0.5],
+                str(tmp_path / "x.pt"))
 
 
 def test_unknown_version_and_format_refused(small, tmp_path):

@@ -26,7 +26,7 @@ from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
 from pianossm.align.perturb import PerturbConfig
 from pianossm.errors import PianoSSMError
 
-__all__ = ["TrainConfig", "alignment_loss", "export", "train"]
+__all__ = ["TrainConfig", "alignment_loss", "average", "export", "train"]
 
 
 @dataclass(frozen=True)
@@ -213,3 +213,33 @@ def export(train_ckpt: str, out: str, command: str = "") -> None:
         raise PianoSSMError(f"{train_ckpt!r} holds no training recipe")
     save_crnn(out, model, step=payload["step"], train_config=payload["train_config"],
               perturb=payload.get("perturb"), command=command)
+
+
+def average(ckpts: list[str], weights: list[float], out: str, command: str = "") -> None:
+    """Write the weighted average of CRNN checkpoints (a "model soup") in the shipped form.
+
+    Parameters
+    ----------
+    ckpts : list of str
+        Checkpoints of one architecture (training or shipped form).
+    weights : list of float
+        One non-negative weight per checkpoint, summing to 1.
+    out : str
+        Destination (float16 weights, config, recipe of the last checkpoint).
+    command : str
+        The recipe to store.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if len(ckpts) != len(w) or not ckpts or np.any(w < 0) or abs(w.sum() - 1) > 1e-6:
+        raise PianoSSMError(f"need one non-negative weight per checkpoint summing to 1, got "
+                            f"{list(weights)!r} for {len(ckpts)} checkpoints")
+    models = [load_crnn(c) for c in ckpts]
+    if any(m.config != models[0][0].config for m, _ in models):
+        raise PianoSSMError("cannot average checkpoints of different architectures")
+    states = [m.state_dict() for m, _ in models]
+    model, payload = models[-1]
+    model.load_state_dict({k: sum(float(wi) * s[k] for wi, s in zip(w, states))
+                           if v.is_floating_point() else v for k, v in states[-1].items()})
+    save_crnn(out, model, step=payload.get("step"),
+              train_config=payload.get("train_config"), perturb=payload.get("perturb"),
+              command=command)
