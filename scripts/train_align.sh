@@ -47,12 +47,12 @@ $PY -m pianossm align-data "$DATA/train_rev" --seeds 4000:4100 --soundfont fluid
     --soundfont timgm6mb --room chamber --room church
 $PY -m pianossm align-train "$DATA/train_rev" --val "$DATA/val_unseen" --run "$RUN" \
     --steps 2500 --lr 5e-4 --save-every 25 --threads 1 --minutes "$MINUTES"
-# stage 5 was stopped at step 2350 (committed state); best validation 1.332 at step 2050,
+# stage 5 done (steps 1501-2500; validation 1.34-1.36 over steps 2400-2500); best 1.332 at step 2050,
 # exported as $RUN/best_crnn.pt; 0.3 x the step-1325 weights + 0.7 x step 2050 (weight
 # chosen on the validation loss): 1.321.  Neither is shipped yet: better in the halls,
 # slightly worse in the dry room and studio and by one note within 100 ms (README).
 #   python -c "from pianossm.align.train import average; average(['src/pianossm/assets/align_crnn.pt', '$RUN/best_crnn.pt'], [0.3, 0.7], 'soup.pt', 'scripts/train_align.sh')"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
-# export kept as $RUN/best_crnn.pt; measured per condition against step 350 with
+# export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):
 #   python -c "from pianossm.align.train import export; export('$RUN/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh')"
