@@ -98,16 +98,14 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> t
 
 
 class _TanhSkip(torch.autograd.Function):
-    """``(tanh(y) + s) * scale`` with numpy's SIMD ``tanh``, in one pass and one buffer;
-    backward ``g scale (1 - tanh(y)^2)`` for ``y`` and ``g scale`` for ``s``."""
+    """``(tanh(y) + s) * scale`` with numpy's SIMD ``tanh``; backward
+    ``g scale (1 - tanh(y)^2)`` for ``y`` and ``g scale`` for ``s``."""
 
     @staticmethod
     def forward(ctx, y: torch.Tensor, s: torch.Tensor | None, scale: float) -> torch.Tensor:
         yn = y.detach().contiguous().numpy()
-        t = np.tanh(yn)
-        out = t.copy()
-        if s is not None:
-            out += s.detach().numpy()
+        t = np.tanh(yn)  # kept for the backward
+        out = np.add(t, s.detach().numpy()) if s is not None else t.copy()
         out *= scale
         ctx.save_for_backward(torch.from_numpy(t))
         ctx.scale = scale
