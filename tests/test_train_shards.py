@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,39 @@ def test_keep_freed_memory_applies_on_linux() -> None:
     import sys
 
     assert keep_freed_memory() is sys.platform.startswith("linux")
+
+
+_ARENAS = r"""
+import ctypes, os, sys, tempfile, threading
+import numpy as np
+if sys.argv[1] == "limit":
+    from pianossm.train.shards import keep_freed_memory
+    keep_freed_memory()
+def work():
+    a = np.ones(5_000_000)  # 40 MB, allocated on this thread
+    a += 1
+t = threading.Thread(target=work)
+t.start()
+t.join()
+libc = ctypes.CDLL("libc.so.6")
+libc.fopen.restype = ctypes.c_void_p
+path = os.path.join(tempfile.mkdtemp(), "info.xml")
+f = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, ctypes.c_void_p(f))
+libc.fclose(ctypes.c_void_p(f))
+print(open(path).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc only")
+def test_keep_freed_memory_keeps_threads_in_one_arena() -> None:
+    """A worker thread's allocation makes a second malloc arena unless the limit is set."""
+    import subprocess
+
+    def arenas(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _ARENAS, mode], capture_output=True,
+                             text=True, check=True)
+        return int(out.stdout.strip().splitlines()[-1])
+
+    assert arenas("default") >= 2  # glibc: the thread got an arena of its own
+    assert arenas("limit") == 1

@@ -43,7 +43,14 @@ def keep_freed_memory() -> bool:
     threads every unmap also interrupts the other cores (S at 16 kHz, one thread: 7.1 ->
     7.9 audio-s/s; two slices on threads 8.7 -> 9.6; one session).  Sets ``M_MMAP_MAX``
     to 0 and a 2 GiB ``M_TRIM_THRESHOLD`` for this process (the freed memory stays
-    mapped: the process keeps its peak size).  A no-op where libc is not glibc.
+    mapped: the process keeps its peak size), and ``M_ARENA_MAX`` to 1: a thread other than
+    the main one allocates from an arena of its own made of 64 MB heaps, which glibc
+    unmaps as soon as one falls empty whatever the trim threshold, so the slices' threads
+    (``--threads 2``) re-faulted their arrays every step; with one arena they share the
+    main one (its lock is taken a few hundred times a step).  S at 16 kHz with two slices
+    on two threads: 7.0-10.3 -> 12.7-13.9 audio-s/s (three runs each, alternated, one
+    session).  Call it before other threads allocate: glibc fixes the arena limit the
+    first time a second thread needs an arena.  A no-op where libc is not glibc.
 
     Returns
     -------
@@ -57,8 +64,9 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    m_trim_threshold, m_mmap_max = -1, -4  # glibc's malloc.h
-    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, (1 << 31) - 1))
+    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8  # glibc's malloc.h
+    return (bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, (1 << 31) - 1))
+            and bool(mallopt(m_arena_max, 1)))
 
 
 def batch_slices(batch: int, parts: int) -> list[slice]:

@@ -71,11 +71,11 @@ class Trainer(CheckpointMixin):
 
         cfg.check()
         self.cfg = cfg
-        torch.set_num_threads(cfg.threads)
         if cfg.device == "cpu":
             from pianossm.train.shards import keep_freed_memory
 
-            keep_freed_memory()  # see its docstring: faster CPU steps
+            keep_freed_memory()  # see its docstring: faster CPU steps; before threads start
+        torch.set_num_threads(cfg.threads)
         self.rank, self.world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         self.device = torch.device(cfg.device)
         if self.world > 1:
