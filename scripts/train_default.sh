@@ -25,7 +25,7 @@
 # periods after the first grow by 1.1 (not 2), so the second one (4950 steps) ends at step
 # 9550, about what one session's single core reaches.  Validation improved only near the
 # ends of the cosine periods (9.37 at step 3500, 9.20 at 9500) and rose to 9.5-9.8 after
-# each restart at 1e-4, so from step 11000 the base rate is 5e-5.  Stop it any time
+# each restart at 1e-4, so from step 11000 the base rate is 5e-5 (from step 17200 on THREADS=2).  Stop it any time
 # (Ctrl-C / SIGTERM); SHIP=1 then copies the best validation checkpoint to the assets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
