@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up on a fresh Debian machine: system packages, venv, package.
-# timgm6mb-soundfont: the second training piano of the alignment CRNN (scripts/train_align.sh).
+# timgm6mb-soundfont: the second training piano of the alignment CRNN (scripts/train_align.sh);
+# csound-soundfont: a second held-out piano of its rendered test conditions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need_apt=0
-for pkg in fluidsynth libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont libsndfile1; do
+for pkg in fluidsynth libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont csound-soundfont libsndfile1; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
 done
 if [ "$need_apt" = 1 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq fluidsynth libfluidsynth3 \
-    fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont libsndfile1 >/dev/null
+    fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont csound-soundfont \
+    libsndfile1 >/dev/null
 fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

@@ -120,3 +120,34 @@ def test_bad_method_and_bad_audio():
 def test_missing_files_are_refused(tmp_path, capsys):
     _one_line_error(capsys, ["align", str(tmp_path / "no.wav"), str(tmp_path / "no.mid"),
                              "-o", str(tmp_path / "o.mid")], "not found")
+
+
+@needs_fluidsynth
+def test_align_data_renders_given_midi_files(files, tmp_path, capsys):
+    """``align-data --midi``: items named after the files, their notes those of the files,
+    the same seed giving the same audio, and one clear error for a missing path."""
+    from pianossm.align.data import list_items, load_item
+
+    src = tmp_path / "midi"
+    src.mkdir()
+    shutil.copy(files / "exact.mid", src / "first.mid")
+    shutil.copy(files / "late.mid", src / "second.mid")
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert main(["align-data", str(out), "--midi", str(src), "--seeds", "40:40",
+                     "--room", "dry"]) == 0
+        outs.append(out)
+    stems = [p.rsplit("/", 1)[-1] for p in list_items(str(outs[0]))]
+    assert stems == ["first", "second"]
+    for stem, source in (("first", "exact.mid"), ("second", "late.mid")):
+        _, notes = load_item(str(outs[0] / stem))
+        want = midi_to_notes(str(files / source))
+        np.testing.assert_allclose(notes.onset, want.onset)
+        np.testing.assert_array_equal(notes.pitch, want.pitch)
+        a, _ = sf.read(outs[0] / f"{stem}.flac")
+        b, _ = sf.read(outs[1] / f"{stem}.flac")
+        np.testing.assert_array_equal(a, b)
+    capsys.readouterr()
+    _one_line_error(capsys, ["align-data", str(tmp_path / "c"), "--midi",
+                             str(tmp_path / "nowhere")], "no such file or folder")

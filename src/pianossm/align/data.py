@@ -41,26 +41,31 @@ def _save_item(folder: str, name: str, audio: np.ndarray, midi: pretty_midi.Pret
 
 
 #: Piano SoundFonts by short name (Debian packages fluid-soundfont-gm, timgm6mb-soundfont,
-#: musescore-general-soundfont-*); ``musescore`` is held out of training by default.
+#: musescore-general-soundfont-*, csound-soundfont); ``musescore`` and ``csound`` are held
+#: out of training (the unseen pianos of the rendered test conditions).
 PIANOS = {
     "fluidr3": "/usr/share/sounds/sf2/FluidR3_GM.sf2",
     "timgm6mb": "/usr/share/sounds/sf2/TimGM6mb.sf2",
     "musescore": "musescore",
+    "csound": "/usr/share/sounds/sf2/sf_GMbank.sf2",
 }
 TRAIN_PIANOS = ("fluidr3", "timgm6mb")
 
 
 def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fluidr3",),
                    seconds: float = 30.0, reverb_p: float = 0.4, noise_p: float = 0.4,
-                   quiet: bool = False, rooms: tuple[str, ...] = ()) -> None:
-    """Render generated pieces into a data folder (items already there are kept).
+                   quiet: bool = False, rooms: tuple[str, ...] = (),
+                   midi_files: list[str] | None = None) -> None:
+    """Render generated pieces (or given MIDI files) into a data folder (items already
+    there are kept).
 
     Parameters
     ----------
     folder : str
         Destination (created).
     seeds : range
-        One piece per seed; the seed also picks SoundFont, room, noise and gain.
+        One piece per seed; the seed also picks SoundFont, room, noise and gain.  With
+        ``midi_files``, file ``j`` (in sorted order) takes seed ``seeds.start + j``.
     soundfonts : tuple of str
         Names of :data:`PIANOS`, SoundFont short names or paths to draw from.
     seconds : float
@@ -74,20 +79,39 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
         Recording conditions of :data:`pianossm.align.acoustics.ROOMS` to draw from: a
         generated room, microphone EQ, 20-50 dB noise, level and compression (replaces
         ``reverb_p``/``noise_p``).  Half the pieces also use GM program 1 (bright piano).
+    midi_files : list of str, optional
+        Performances to render instead of generated pieces (whole, ``seconds`` unused),
+        e.g. the humanised corpus pieces of a ``pianossm dataset build`` folder; each item
+        is named after its file's stem, which must be unique.
     """
     from pianossm.align.acoustics import record
     from pianossm.align.pieces import generate_piece
     from pianossm.fluid import render_fluidsynth
 
+    if midi_files is not None:
+        files = sorted(midi_files)
+        stems = [os.path.splitext(os.path.basename(f))[0] for f in files]
+        if len(set(stems)) != len(stems):
+            raise PianoSSMError("MIDI files to render must have distinct names (stems)")
+        jobs = [(seeds.start + j, stem, f) for j, (stem, f) in enumerate(zip(stems, files))]
+    else:
+        jobs = [(seed, f"gen{seed:06d}", None) for seed in seeds]
     os.makedirs(folder, exist_ok=True)
-    for seed in tqdm(seeds, desc="render", disable=quiet):
-        name = f"gen{seed:06d}"
+    for seed, name, source in tqdm(jobs, desc="render", disable=quiet):
         if os.path.exists(os.path.join(folder, name + ".npz")):
             continue
         rng = np.random.default_rng(10_000_000 + seed)
         sf_name = soundfonts[int(rng.integers(len(soundfonts)))]
         reverb, gain = bool(rng.random() < reverb_p), float(rng.uniform(0.3, 0.8))
-        midi = generate_piece(seed, seconds)
+        if source is None:
+            midi = generate_piece(seed, seconds)
+        else:
+            from pianossm.features import load_midi
+
+            midi = load_midi(source)  # one clear error for a missing or corrupt file
+            if len(midi.instruments) != 1:
+                raise PianoSSMError(f"{source!r}: expected one instrument, found "
+                                    f"{len(midi.instruments)}")
         if rooms and rng.random() < 0.5:
             midi.instruments[0].program = 1
         with tempfile.TemporaryDirectory(prefix="pianossm-align-") as tmp:
@@ -95,7 +119,9 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
             midi.write(path)
             audio = render_fluidsynth(path, SAMPLE_RATE, PIANOS.get(sf_name, sf_name),
                                       gain=gain, reverb=reverb and not rooms)
-        meta = {"seed": seed, "soundfont": sf_name, "program": midi.instruments[0].program}
+        meta = {"seed": seed, "soundfont": sf_name, "program": int(midi.instruments[0].program)}
+        if source is not None:
+            meta["midi"] = os.path.basename(source)
         if rooms:
             room = rooms[int(rng.integers(len(rooms)))]
             audio, cond = record(audio, SAMPLE_RATE, room, rng)

@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 import sys
+
+from pianossm.errors import PianoSSMError
 
 __all__ = ["register"]
 
@@ -12,8 +16,6 @@ _METHODS = ["crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn"]
 
 
 def _seeds(text: str) -> range:
-    from pianossm.errors import PianoSSMError
-
     try:
         a, b = (int(v) for v in text.split(":"))
     except ValueError:
@@ -75,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "studio, hall (held out); adds mic EQ, 20-50 dB noise, compression")
     p.add_argument("--import-pairs", default=None,
                    help="import real audio+MIDI pairs (MAESTRO, MAPS) from this folder")
+    p.add_argument("--midi", action="append", default=None,
+                   help="render these MIDI files (repeatable; a folder means its .mid/.midi "
+                        "files) instead of generated pieces; file j takes seed START + j")
     p.set_defaults(func=_data)
 
     p = sub.add_parser("align-train", help="train the alignment CRNN (resumable)")
@@ -136,8 +141,21 @@ def _data(args: argparse.Namespace) -> None:
         n = build_from_pairs(args.import_pairs, args.output)
         print(f"imported {n} pairs into {args.output}", file=sys.stderr)
         return
+    files = None
+    if args.midi:
+        files = []
+        for m in args.midi:
+            if os.path.isdir(m):
+                files += sorted(glob.glob(os.path.join(m, "*.mid"))
+                                + glob.glob(os.path.join(m, "*.midi")))
+            elif os.path.isfile(m):
+                files.append(m)
+            else:
+                raise PianoSSMError(f"--midi {m!r}: no such file or folder")
+        if not files:
+            raise PianoSSMError(f"--midi {args.midi!r}: no MIDI files found")
     build_rendered(args.output, _seeds(args.seeds), tuple(args.soundfont or ["fluidr3"]),
-                   args.seconds, rooms=tuple(args.room or ()))
+                   args.seconds, rooms=tuple(args.room or ()), midi_files=files)
 
 
 def _train(args: argparse.Namespace) -> None:
