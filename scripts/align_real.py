@@ -26,6 +26,12 @@ from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.audio import read_audio
 
 METHODS = ["dtw", "mrmsdtw", "crnn", "dtw+crnn", "mrmsdtw+crnn"]
+MODEL: str | None = None  # --model: a CRNN checkpoint instead of the shipped one
+
+
+def _align(audio: np.ndarray, notes: Notes, method: str) -> Notes:
+    """:func:`align_notes` with the ``--model`` CRNN."""
+    return align_notes(audio, notes, method, MODEL)
 
 
 def shared_dir() -> str:
@@ -58,7 +64,7 @@ def perturbed_table(items: dict, seeds: int, methods: list[str]) -> None:
             bad = perturb_notes(ref, PerturbConfig(), np.random.default_rng([s, 99]))
             errs["input"].append(onset_errors(bad, ref))
             for m in methods:
-                errs[m].append(onset_errors(align_notes(audio, bad, m), ref))
+                errs[m].append(onset_errors(_align(audio, bad, m), ref))
         print(f"\n{name}: {len(ref)} notes x {seeds} perturbations")
         print(format_table({m: summarize(np.concatenate(e)) for m, e in errs.items()}))
 
@@ -79,7 +85,7 @@ def chopin(real: str, methods: list[str]) -> None:
         for m in methods:
             if m == "crnn":
                 continue  # score timing is seconds away from the performance
-            a = align_notes(audio, score, m).onset
+            a = _align(audio, score, m).onset
             times[who, m] = a
             spread = np.array([np.ptp(a[g]) for g in chords]) * 1000
             ev = np.array([np.median(a[g]) for g in groups])
@@ -100,7 +106,7 @@ def chopin(real: str, methods: list[str]) -> None:
             continue
         via = score.with_times(times["Igoshina", m], times["Igoshina", m] + (
             score.offset - score.onset))
-        d = np.abs(align_notes(audios["Varsi"], via, m).onset - times["Varsi", m]) * 1000
+        d = np.abs(_align(audios["Varsi"], via, m).onset - times["Varsi", m]) * 1000
         print(f"{m:<14}{np.median(d):>7.1f} / {np.percentile(d, 90):>6.1f}")
 
 
@@ -108,7 +114,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--model", default=None, help="CRNN checkpoint (default: shipped)")
     args = parser.parse_args()
+    global MODEL
+    MODEL = args.model
     real = os.path.join(shared_dir(), "testdata", "real")
     if not os.path.isdir(real):
         print(f"shared test data not found at {real}; set PIANO_SSM_SHARED", file=sys.stderr)
