@@ -43,7 +43,7 @@ if [ "${SHIP:-0}" != 1 ]; then
     START="--init $INIT"
     if [ -f "$OUT/last.pt" ]; then START="--resume"; fi
     $PY -m pianossm train $START --data "$DATA" --out "$OUT" --preset S --sample-rate 16000 \
-        --features roll+onset+pedal --steps 30000 --finetune-steps 0 --loss mssl --batch 2 \
+        --features roll+onset+pedal --steps 60000 --finetune-steps 0 --loss mssl --batch 2 \
         --crop-seconds 2.0 --lr 5e-5 --warmup-steps 100 --restart-steps 4500 --restart-mult 1.1 \
         --min-lr-ratio 0.05 --val-every 500 --val-max-windows 0 --ckpt-every 100 \
         --log-every 10 --threads "${THREADS:-1}" --seed 1 --ema 0.999 --env-weight 2
