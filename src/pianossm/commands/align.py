@@ -66,9 +66,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_perturb(p)
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("align-data", help="render generated pieces (or import pairs)")
+    p = sub.add_parser("align-data",
+                       help="render generated pieces or given MIDI files (or import pairs)")
     p.add_argument("output", help="data folder")
-    p.add_argument("--seeds", default="0:200", help="START:STOP seeds of generated pieces")
+    p.add_argument("--seeds", default="0:200",
+                   help="START:STOP seeds of generated pieces (with --midi: START only)")
     p.add_argument("--soundfont", action="append", default=None,
                    help="SoundFont name or path (repeatable; default fluidr3)")
     p.add_argument("--seconds", type=float, default=30.0, help="piece length")
