@@ -48,7 +48,8 @@ if [ "${SHIP:-0}" != 1 ]; then
         --min-lr-ratio 0.05 --val-every 500 --val-max-windows 0 --ckpt-every 100 \
         --log-every 10 --threads "${THREADS:-1}" --seed 1 --ema 0.999 --env-weight 2
 fi
-# Ship the checkpoint with the lowest validation MSSL as a model-only file (~300 KB).
+# SHIP=1: ship the checkpoint with the lowest validation MSSL as a model-only file (~300 KB).
+if [ "${SHIP:-0}" != 1 ]; then exit 0; fi
 $PY - "$OUT/best.pt" src/pianossm/assets/default_model.pt <<'PYEOF'
 import sys
 
