@@ -86,6 +86,7 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
     """
     from pianossm.align.acoustics import record
     from pianossm.align.pieces import generate_piece
+    from pianossm.features import load_midi
     from pianossm.fluid import render_fluidsynth
 
     if midi_files is not None:
@@ -106,8 +107,6 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
         if source is None:
             midi = generate_piece(seed, seconds)
         else:
-            from pianossm.features import load_midi
-
             midi = load_midi(source)  # one clear error for a missing or corrupt file
             if len(midi.instruments) != 1:
                 raise PianoSSMError(f"{source!r}: expected one instrument, found "

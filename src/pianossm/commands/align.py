@@ -81,7 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="import real audio+MIDI pairs (MAESTRO, MAPS) from this folder")
     p.add_argument("--midi", action="append", default=None,
                    help="render these MIDI files (repeatable; a folder means its .mid/.midi "
-                        "files) instead of generated pieces; file j takes seed START + j")
+                        "files; glob patterns too) instead of generated pieces; file j "
+                        "takes seed START + j")
     p.set_defaults(func=_data)
 
     p = sub.add_parser("align-train", help="train the alignment CRNN (resumable)")
@@ -145,17 +146,12 @@ def _data(args: argparse.Namespace) -> None:
         return
     files = None
     if args.midi:
-        files = []
-        for m in args.midi:
-            if os.path.isdir(m):
-                files += sorted(glob.glob(os.path.join(m, "*.mid"))
-                                + glob.glob(os.path.join(m, "*.midi")))
-            elif os.path.isfile(m):
-                files.append(m)
-            else:
+        from pianossm.batch import collect_midi
+
+        for m in args.midi:  # collect_midi leaves a missing file to its caller's later report
+            if not os.path.exists(m) and not glob.has_magic(m):
                 raise PianoSSMError(f"--midi {m!r}: no such file or folder")
-        if not files:
-            raise PianoSSMError(f"--midi {args.midi!r}: no MIDI files found")
+        files = collect_midi(args.midi)
     build_rendered(args.output, _seeds(args.seeds), tuple(args.soundfont or ["fluidr3"]),
                    args.seconds, rooms=tuple(args.room or ()), midi_files=files)
 
