@@ -80,22 +80,22 @@ if [ ! -f runs/builtin16k_large/manifest.json ]; then  # the built-in set's MIDI
     $PY -m pianossm dataset build -o runs/builtin16k_large --size large --soundfont fluidr3 \
         --sample-rate 16000 --seed 0
 fi
-if [ ! -f "$DATA/corpus_train_midi/.done" ]; then
+if [ ! -f "$DATA/corpus_midi.done" ]; then  # stages 7 and 8 pick their MIDI files here
     $PY - "$DATA" <<'PYEOF'
 import json, os, shutil, sys
 data = sys.argv[1]
 m = json.load(open("runs/builtin16k_large/manifest.json"))
 train = [i for i in m["items"] if i["split"] == "train"]
-pick = [i for i in train if i["name"].startswith(("piece_train", "work_", "rept"))]
-pick += [i for i in train if i["name"].startswith("chorale")][::2]
-pick += [i for i in train if i["name"].startswith("fast")][:5]
-for split, items in (("train", pick), ("validation", [i for i in m["items"]
-                                                      if i["split"] == "validation"])):
-    out = os.path.join(data, f"corpus_{split}_midi")
-    os.makedirs(out, exist_ok=True)
+named = lambda *prefixes: [i for i in train if i["name"].startswith(prefixes)]
+stage7 = named("piece_train", "work_", "rept") + named("chorale")[::2] + named("fast")[:5]
+stage8 = named("chorale")[1::2] + named("fast")[5:] + named("rand", "ucho")
+validation = [i for i in m["items"] if i["split"] == "validation"]
+for folder, items in (("corpus_train_midi", stage7), ("corpus_train2_midi", stage8),
+                      ("corpus_validation_midi", validation)):
+    os.makedirs(os.path.join(data, folder), exist_ok=True)
     for i in items:
-        shutil.copy(os.path.join("runs/builtin16k_large", i["midi"]), out)
-open(os.path.join(data, "corpus_train_midi", ".done"), "w").close()
+        shutil.copy(os.path.join("runs/builtin16k_large", i["midi"]), os.path.join(data, folder))
+open(os.path.join(data, "corpus_midi.done"), "w").close()
 PYEOF
 fi
 $PY -m pianossm align-data "$DATA/train_rev" --midi "$DATA/corpus_train_midi" --seeds 5000:5000 \
@@ -113,22 +113,6 @@ $PY -m pianossm align-train "$DATA/train_rev" --val "$DATA/val_mix" --run "$RUN/
 # chords and speed in it: the other half of the chorales, the other five fast-passage
 # studies and the random and usual chord studies (145 performances, seed 6000 on), added
 # to the same folder; 300 steps from the shipped CRNN (stage 7 step 300), cosine from 1e-4.
-if [ ! -f "$DATA/corpus_train2_midi/.done" ]; then
-    $PY - "$DATA" <<'PYEOF'
-import json, os, shutil, sys
-data = sys.argv[1]
-m = json.load(open("runs/builtin16k_large/manifest.json"))
-train = [i for i in m["items"] if i["split"] == "train"]
-pick = [i for i in train if i["name"].startswith("chorale")][1::2]
-pick += [i for i in train if i["name"].startswith("fast")][5:]
-pick += [i for i in train if i["name"].startswith(("rand", "ucho"))]
-out = os.path.join(data, "corpus_train2_midi")
-os.makedirs(out, exist_ok=True)
-for i in pick:
-    shutil.copy(os.path.join("runs/builtin16k_large", i["midi"]), out)
-open(os.path.join(out, ".done"), "w").close()
-PYEOF
-fi
 $PY -m pianossm align-data "$DATA/train_rev" --midi "$DATA/corpus_train2_midi" --seeds 6000:6000 \
     --soundfont fluidr3 --soundfont timgm6mb --room dry --room close --room ambient \
     --room chamber --room church
