@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from pianossm.losses import (ENV_FLOOR, LOG_EPS, MSSL, SMML, EnvelopeLoss, log_envelope,
-                             mssl_fft_sizes, stft_mag)
+from pianossm.losses import (ENV_FLOOR, LOG_EPS, MSSL, SMML, EnvelopeLoss, FluxLoss,
+                             log_envelope, mssl_fft_sizes, stft_mag)
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -165,3 +165,60 @@ def test_envelope_loss_closed_form_gain_and_delay() -> None:
     frames = -(-rate // 16)
     assert got > 18 * (math.log(0.1) - math.log(ENV_FLOOR)) / frames
     assert loss(late, burst)["loss"].item() > loss(torch.roll(burst, 32), burst)["loss"].item()
+
+
+def _np_flux(a: np.ndarray, loss: FluxLoss, floor: float) -> np.ndarray:
+    """Per-band flux written out with numpy: framed rfft, mel, floored log, rise over lag."""
+    mel = loss.mel_basis.double().numpy() @ _np_spec_frames(a, loss).T  # (M, N)
+    log_m = np.log(np.maximum(mel, floor))
+    return np.maximum(log_m[:, loss.lag:] - log_m[:, :-loss.lag], 0.0)
+
+
+def test_flux_loss_against_numpy_reference() -> None:
+    rate = 16000
+    loss = FluxLoss(rate)
+    assert (loss.win, loss.n_fft, loss.hop, loss.lag) == (512, 512, 32, 4)
+    rng = _rng(5)
+    y = rng.standard_normal(4000) * np.exp(-np.arange(4000) / 800.0)
+    y[:1500] = 0.0  # an onset at 1500 samples
+    x = 0.3 * rng.standard_normal(4000) * (np.arange(4000) > 1700)
+    got = loss(torch.from_numpy(x), torch.from_numpy(y))["loss"].item()
+    peak = float(np.max(loss.mel_basis.double().numpy() @ _np_spec_frames(y, loss).T))
+    floor = max(peak * 10 ** (-50 / 20), LOG_EPS)  # 50 dB under the target's loudest cell
+    want = np.mean(np.abs(_np_flux(x, loss, floor) - _np_flux(y, loss, floor)))
+    # 1e-6: the module's Hann window is float32 (widened to float64), the reference's exact
+    assert got == pytest.approx(want, rel=1e-6)
+
+
+def _np_spec_frames(a: np.ndarray, loss: FluxLoss) -> np.ndarray:
+    """``(N, n_fft/2+1)`` magnitudes with FluxLoss's framing (for the floor)."""
+    n, hop = loss.n_fft, loss.hop
+    w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+    frames = -(-len(a) // hop)
+    a = np.concatenate([a, np.zeros((frames - 1) * hop + n - len(a))])
+    return np.abs(np.stack([np.fft.rfft(a[f * hop:f * hop + n] * w) for f in range(frames)]))
+
+
+def test_flux_loss_zero_gain_invariant_and_grows_with_delay() -> None:
+    rate = 16000
+    loss = FluxLoss(rate)
+    t = np.arange(rate) / rate
+    # two notes 40 ms apart in different bands, decaying: a chord's spread
+    y = (np.sin(2 * np.pi * 220 * t) * np.exp(-(t - 0.3) / 0.4) * (t >= 0.3)
+         + 0.5 * np.sin(2 * np.pi * 1760 * t) * np.exp(-(t - 0.34) / 0.3) * (t >= 0.34))
+    y = torch.from_numpy(y)
+    assert loss(y, y)["loss"].item() == 0.0
+    # log magnitudes, floored relative to the target's peak: a common gain cancels
+    late = torch.roll(y, 160)
+    assert loss(3.0 * late, 3.0 * y)["loss"].item() == pytest.approx(
+        loss(late, y)["loss"].item(), rel=1e-9)
+    shifts = [loss(torch.roll(y, d), y)["loss"].item() for d in (32, 80, 160, 320)]
+    assert all(a < b for a, b in zip(shifts, shifts[1:])), shifts
+    # the upper note struck with the lower one (the chord's spread lost) costs too
+    merged = (np.sin(2 * np.pi * 220 * t) * np.exp(-(t - 0.3) / 0.4) * (t >= 0.3)
+              + 0.5 * np.sin(2 * np.pi * 1760 * t) * np.exp(-(t - 0.3) / 0.3) * (t >= 0.3))
+    assert loss(torch.from_numpy(merged), y)["loss"].item() > shifts[0]
+    # gradients reach the input
+    x = (0.9 * y).requires_grad_()
+    loss(x, y)["loss"].backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0

@@ -182,6 +182,36 @@ def test_env_weight_adds_the_envelope_term_and_may_change_on_resume(
         _cfg(cache_dir, tmp_path / "d", env_weight=-1.0).check()
 
 
+def test_flux_weight_adds_the_flux_term_and_may_change_on_resume(
+        cache_dir: str, tmp_path: Path) -> None:
+    from pianossm.losses import FluxLoss
+
+    kw = {"loss": "mssl"}
+    plain = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)
+    with_flux = Trainer(_cfg(cache_dir, tmp_path / "b", flux_weight=3.0, env_weight=0.5, **kw),
+                        progress=False)
+    start = {k: v.clone() for k, v in plain.model.state_dict().items()}
+    with_flux.model.load_state_dict(start)  # the same model, the same first batch
+    rec_plain, rec = plain.train_step(), with_flux.train_step()
+    assert "flux" not in rec_plain and rec["flux"] > 0
+    assert rec["loss"] == pytest.approx(
+        rec_plain["loss"] + 0.5 * rec["envelope"] + 3.0 * rec["flux"], rel=1e-6)
+    # the term is FluxLoss of the step's own prediction (recomputed here)
+    again = Trainer(_cfg(cache_dir, tmp_path / "c", **kw), progress=False)
+    again.model.load_state_dict(start)
+    feats, audio, heads = again.cache.sample_crops(again.rng, 2, 0.2)
+    with torch.no_grad():
+        pred = again.net(torch.from_numpy(feats), again.hop, torch.from_numpy(heads))
+    want = FluxLoss(again.cfg.sample_rate)(pred, torch.from_numpy(audio))["loss"].item()
+    assert rec["flux"] == pytest.approx(want, rel=1e-5)
+    plain.run(until=2)  # writes last.pt
+    resumed = Trainer(_cfg(cache_dir, tmp_path / "a", flux_weight=1.0, **kw), progress=False)
+    resumed.resume(str(tmp_path / "a" / "last.pt"))  # allowed: a term added from here on
+    assert resumed.train_step()["flux"] > 0
+    with pytest.raises(PianoSSMError, match="--flux-weight"):
+        _cfg(cache_dir, tmp_path / "d", flux_weight=float("nan")).check()
+
+
 def test_ema_is_validated_saved_and_resumed(cache_dir: str, tmp_path: Path) -> None:
     kw = {"ema": 0.5, "steps": 4, "finetune_steps": 0, "val_every": 4}
     run = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)

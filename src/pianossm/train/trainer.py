@@ -153,7 +153,7 @@ class Trainer(CheckpointMixin):
 
     def _phase_setup(self) -> None:
         """Optimizer, schedule and loss of the current phase."""
-        from pianossm.losses import MSSL, SMML, EnvelopeLoss
+        from pianossm.losses import MSSL, SMML, EnvelopeLoss, FluxLoss
 
         cfg = self.cfg
         self.phase = self._phase()
@@ -166,6 +166,7 @@ class Trainer(CheckpointMixin):
         rate = cfg.sample_rate
         self.loss_fn = (SMML(rate) if name == "smml" else MSSL(rate)).to(self.device)
         self.env_loss = EnvelopeLoss(rate) if cfg.env_weight > 0 else None
+        self.flux_loss = FluxLoss(rate).to(self.device) if cfg.flux_weight > 0 else None
         self.val_loss = MSSL(rate)
 
     # -- one step ------------------------------------------------------------------
@@ -225,7 +226,8 @@ class Trainer(CheckpointMixin):
         Returns
         -------
         objective : torch.Tensor
-            Scalar: the loss (with ``--env-weight``'s envelope term), without the alias penalty.
+            Scalar: the loss (with ``--env-weight``'s envelope and ``--flux-weight``'s flux
+            terms), without the alias penalty.
         parts : dict
             Its named parts (scalars).
         """
@@ -234,6 +236,9 @@ class Trainer(CheckpointMixin):
         if self.env_loss is not None:
             env = self.env_loss(pred, audio)["loss"]
             parts = parts | {"envelope": env, "loss": parts["loss"] + self.cfg.env_weight * env}
+        if self.flux_loss is not None:
+            flux = self.flux_loss(pred, audio)["loss"]
+            parts = parts | {"flux": flux, "loss": parts["loss"] + self.cfg.flux_weight * flux}
         return parts["loss"], parts
 
     def _mean_over_ranks(self, parts: dict[str, torch.Tensor]) -> dict[str, float]:
