@@ -45,7 +45,7 @@ class TrainConfig:
     finetune_steps: int = 0  # MSSL fine-tuning after the main phase
     finetune_lr: float = 2e-5
     env_weight: float = 0.0  # weight of the 2 ms log-envelope L1 (losses.EnvelopeLoss) added to the loss
-    flux_weight: float = 0.0  # weight of the per-band spectral-flux L1 (losses.FluxLoss) added to the loss
+    flux_weight: float = 0.0  # weight of the per-band flux L1 (losses.FluxLoss) added to the loss
     grad_clip: float = 1.0
     ema: float = 0.0  # decay of the weight average that is validated and saved (0: off)
     val_every: int = 500
