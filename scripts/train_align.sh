@@ -145,6 +145,13 @@ $PY -m pianossm align-train "$DATA/train_rev" --val "$DATA/val_csound" --run "$R
     --init src/pianossm/assets/align_crnn.pt --steps 500 --lr 1e-4 --save-every 25 --threads 1 \
     --minutes "$MINUTES"
 # Stage 9 done: validation (csound) 1.205 (step 25) -> 1.165 (step 450, best) -> 1.167 (500).
+# stage 10 (a new run, $RUN/stage10; measured, not shipped): 400 more steps on the same
+# data from stage 9's best, cosine from 5e-5: validation 1.173 (step 25) -> 1.162 (step 175,
+# best) -> 1.167 (400).  Corpus halls +0.2-0.8 points within 25 ms, but the generated
+# FluidR3 hall -1.5 (README).
+$PY -m pianossm align-train "$DATA/train_rev" --val "$DATA/val_csound" --run "$RUN/stage10" \
+    --init "$RUN/stage9/best.pt" --steps 400 --lr 5e-5 --save-every 25 --threads 1 \
+    --minutes "$MINUTES"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):
