@@ -80,6 +80,34 @@ def _safe_log(x: torch.Tensor) -> torch.Tensor:
     return torch.log(torch.where(x <= LOG_EPS, torch.full_like(x, LOG_EPS), x))
 
 
+def _mel_setup(sample_rate: int, win: int, n_mels: int, fmin: float,
+               ) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """FFT size, mel filterbank and window of a ``win``-sample Hann mel spectrogram.
+
+    Returns
+    -------
+    n_fft : int
+        The next power of two ``>= win``.
+    basis : torch.Tensor
+        ``(n_mels, n_fft // 2 + 1)`` float32 librosa mel filters, ``fmin`` to Nyquist.
+    window : torch.Tensor
+        ``(win,)`` periodic Hann window.
+    """
+    import librosa
+
+    n_fft = 1 << math.ceil(math.log2(win))
+    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
+                             fmax=sample_rate / 2)
+    return n_fft, torch.from_numpy(fb).float(), torch.hann_window(win)
+
+
+def _mel_mag(x: torch.Tensor, basis: torch.Tensor, n_fft: int, hop: int, win: int,
+             window: torch.Tensor) -> torch.Tensor:
+    """``(B, T)`` audio to ``(B, n_mels, ceil(T / hop))`` mel magnitudes (see :func:`stft_mag`)."""
+    mag = stft_mag(x, n_fft, hop, win, window)
+    return torch.matmul(basis.to(mag.dtype), mag)
+
+
 class MSSL(nn.Module):
     """Multi-scale spectral loss exactly as DDSP defines it.
 
@@ -151,24 +179,20 @@ class SMML(nn.Module):
     def __init__(self, sample_rate: int = 16000, n_mels: int = 80,
                  weights: dict[str, float] | None = None) -> None:
         super().__init__()
-        import librosa
-
         self.sample_rate = sample_rate
         self.weights = {"stft": 1.0, "mel": 1.0, "mean": 1.0, **(weights or {})}
         self.stft_fft = int(sample_rate)
         self.stft_hop = round(0.1 * sample_rate)
         self.mel_win = round(1024 * sample_rate / 22050)
         self.mel_hop = max(1, round(128 * sample_rate / 22050))
-        self.mel_fft = 1 << math.ceil(math.log2(self.mel_win))
-        fb = librosa.filters.mel(sr=sample_rate, n_fft=self.mel_fft, n_mels=n_mels,
-                                 fmin=0.0, fmax=sample_rate / 2)
-        self.register_buffer("mel_basis", torch.from_numpy(fb).float(), persistent=False)
-        self.register_buffer("mel_window", torch.hann_window(self.mel_win), persistent=False)
+        self.mel_fft, basis, window = _mel_setup(sample_rate, self.mel_win, n_mels, 0.0)
+        self.register_buffer("mel_basis", basis, persistent=False)
+        self.register_buffer("mel_window", window, persistent=False)
 
     def _mel(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T)`` audio to ``(B, n_mels, frames)`` mel magnitudes."""
-        mag = stft_mag(x, self.mel_fft, self.mel_hop, self.mel_win, self.mel_window)
-        return torch.matmul(self.mel_basis.to(mag.dtype), mag)
+        return _mel_mag(x, self.mel_basis, self.mel_fft, self.mel_hop, self.mel_win,
+                        self.mel_window)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss of ``input`` against ``target``, both ``(B, T)`` or ``(T,)``.
@@ -311,22 +335,18 @@ class FluxLoss(nn.Module):
     def __init__(self, sample_rate: int = 16000, n_mels: int = 24, lag_seconds: float = 0.008,
                  top_db: float = 50.0) -> None:
         super().__init__()
-        import librosa
-
         self.win = max(8, round(0.032 * sample_rate))
         self.hop = max(1, round(0.002 * sample_rate))
         self.lag = max(1, round(lag_seconds * sample_rate / self.hop))
-        self.n_fft = 1 << math.ceil(math.log2(self.win))
         self.top = 10.0 ** (-top_db / 20.0)
-        fb = librosa.filters.mel(sr=sample_rate, n_fft=self.n_fft, n_mels=n_mels,
-                                 fmin=min(30.0, sample_rate / 8), fmax=sample_rate / 2)
-        self.register_buffer("mel_basis", torch.from_numpy(fb).float(), persistent=False)
-        self.register_buffer("window", torch.hann_window(self.win), persistent=False)
+        self.n_fft, basis, window = _mel_setup(sample_rate, self.win, n_mels,
+                                               min(30.0, sample_rate / 8))
+        self.register_buffer("mel_basis", basis, persistent=False)
+        self.register_buffer("window", window, persistent=False)
 
     def mel(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T)`` audio to ``(B, n_mels, ceil(T / hop))`` mel magnitudes."""
-        mag = stft_mag(x, self.n_fft, self.hop, self.win, self.window)
-        return torch.matmul(self.mel_basis.to(mag.dtype), mag)
+        return _mel_mag(x, self.mel_basis, self.n_fft, self.hop, self.win, self.window)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss of ``input`` against ``target``, both ``(B, T)`` or ``(T,)``.
