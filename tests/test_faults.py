@@ -237,3 +237,59 @@ def test_kill_during_training_resumes_from_last_complete_checkpoint(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(out / "last.pt")["step"] == steps + 2
     assert _temps(tmp_path) == []
+
+
+def test_signal_swallowed_by_a_finaliser_still_stops_the_loop() -> None:
+    # Python drops an exception raised in a __del__ ("Exception ignored"): a SIGTERM or
+    # SIGINT that lands there must still stop the next step of a training loop
+    code = ("import gc, os, signal, sys\n"
+            "from pianossm.errors import raise_on_termination, check_interrupted, Terminated\n"
+            "raise_on_termination()\n"
+            "class Finaliser:\n"
+            "    def __del__(self):\n"
+            "        os.kill(os.getpid(), {sig})\n"
+            "        for _ in range(1000): pass  # the handler runs (and raises) in here\n"
+            "Finaliser(); gc.collect()\n"
+            "print('survived', flush=True)\n"
+            "try:\n    check_interrupted()\n"
+            "except Terminated as e:\n    sys.exit(128 + e.signum)\n"
+            "except KeyboardInterrupt:\n    sys.exit(130)\n"
+            "check_interrupted()  # once raised, the signal is spent\n"
+            "sys.exit(0)\n")
+    for sig, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        proc = subprocess.run([sys.executable, "-c", code.format(sig=int(sig))], env=ENV,
+                              capture_output=True, text=True, preexec_fn=_sigint_default)
+        assert "survived" in proc.stdout, proc.stderr  # the finaliser did swallow it
+        assert "Exception ignored" in proc.stderr
+        assert proc.returncode == status, (sig, proc.returncode, proc.stderr)
+
+
+def test_signal_inside_torch_save_is_reported_as_the_signal(tmp_path: Path) -> None:
+    # torch's zip writer turns the exception of a handler that runs inside its write
+    # callback into RuntimeError("unexpected pos ..."): the CLI reported "cannot write"
+    # with status 1 after Ctrl-C; it must be the signal, and no file may stay
+    code = ("import os, signal, sys\n"
+            "import pianossm.checkpoint as ck\n"
+            "from pianossm.errors import raise_on_termination, Terminated\n"
+            "from pianossm.model import PianoSSM\nfrom pianossm.config import preset\n"
+            "raise_on_termination()\n"
+            "class Killing:\n"
+            "    def __init__(self, f): self.f, self.n = f, 0\n"
+            "    def write(self, b):\n"
+            "        self.n += 1\n"
+            "        if self.n == 3: os.kill(os.getpid(), {sig})\n"
+            "        return self.f.write(b)\n"
+            "    def flush(self): self.f.flush()\n"
+            "    def __enter__(self): return self\n"
+            "    def __exit__(self, *a): self.f.close()\n"
+            "fdopen = os.fdopen\n"
+            "ck.os.fdopen = lambda *a, **k: Killing(fdopen(*a, **k))\n"
+            "try:\n    ck.save_checkpoint(sys.argv[1], PianoSSM(preset('S')))\n"
+            "except Terminated as e:\n    sys.exit(128 + e.signum)\n"
+            "except KeyboardInterrupt:\n    sys.exit(130)\n")
+    for sig, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        proc = subprocess.run([sys.executable, "-c", code.format(sig=int(sig)),
+                               str(tmp_path / "m.pt")], env=ENV, capture_output=True,
+                              text=True, preexec_fn=_sigint_default)
+        assert proc.returncode == status, (sig, proc.returncode, proc.stderr)
+        assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pianossm.errors import PianoSSMError
+from pianossm.errors import PianoSSMError, check_interrupted
 
 __all__ = ["MIDI_SUFFIXES", "BatchResult", "FileResult", "collect_midi", "default_jobs",
            "output_paths", "render_batch"]
@@ -208,6 +208,7 @@ def render_batch(midis: list[str], outdir: str, model: str = "default", jobs: in
         if jobs == 1:
             _worker.update(model=loaded, options=options)
             for m, o in todo:
+                check_interrupted()  # a signal whose exception a finaliser swallowed
                 done(_render_one(m, o))
         else:  # a packed model travels with its weights; a torch one is loaded per worker
             from pianossm.packed import PackedModel

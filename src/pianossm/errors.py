@@ -26,17 +26,62 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+#: The signal number the handlers last received, until :func:`check_interrupted` raised it.
+_pending: int | None = None
+
+
 def raise_on_termination() -> None:
-    """Make SIGTERM and SIGHUP raise :class:`Terminated` in the main thread."""
+    """Make SIGTERM and SIGHUP raise :class:`Terminated` (and SIGINT ``KeyboardInterrupt``,
+    unless it is ignored) in the main thread, and remember the signal.
+
+    Python runs a signal handler between any two bytecodes, also inside a ``__del__`` or a
+    garbage-collector callback, where an exception it raises is printed as "Exception
+    ignored" and dropped: the process then went on training after SIGTERM (seen in CI).
+    Long loops call :func:`check_interrupted` once per step so such a signal still stops them.
+    """
     import signal
     import threading
 
+    global _pending
     if threading.current_thread() is not threading.main_thread():
         return
+    _pending = None
 
     def handler(signum: int, frame: object) -> None:
+        global _pending
+        _pending = signum
         raise Terminated(signum)
+
+    def interrupt(signum: int, frame: object) -> None:
+        global _pending
+        _pending = signum
+        raise KeyboardInterrupt
 
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             signal.signal(sig, handler)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored (nohup &)
+        signal.signal(signal.SIGINT, interrupt)
+
+
+def check_interrupted() -> None:
+    """Raise the exception of a signal whose handler's exception was dropped.
+
+    Call it at a point where no cleanup is running (the top of a training step): a signal
+    received since the last call raises again here, :class:`Terminated` for SIGTERM/SIGHUP,
+    ``KeyboardInterrupt`` for SIGINT.
+
+    Raises
+    ------
+    Terminated, KeyboardInterrupt
+        When a handled signal arrived and its exception did not stop the program.
+    """
+    global _pending
+    signum, _pending = _pending, None
+    if signum is None:
+        return
+    import signal
+
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)

@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 
-from pianossm.errors import PianoSSMError
+from pianossm.errors import PianoSSMError, check_interrupted
 
 __all__ = ["TEMP_PREFIX", "atomic_open", "atomic_write", "remove_stale", "temp_beside",
            "write_error"]
@@ -113,7 +113,14 @@ def write_error(exc: BaseException, path: str | os.PathLike[str]) -> PianoSSMErr
     Returns
     -------
     PianoSSMError
+
+    Raises
+    ------
+    Terminated, KeyboardInterrupt
+        When a signal arrived during the write: torch's zip writer turns the exception
+        its handler raised into "unexpected pos" (seen as exit status 1 after Ctrl-C).
     """
+    check_interrupted()
     full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
     if not full:
         try:

@@ -24,7 +24,7 @@ from torch import nn
 from pianossm.align.data import SegmentDataset, list_items
 from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
 from pianossm.align.perturb import PerturbConfig
-from pianossm.errors import PianoSSMError
+from pianossm.errors import PianoSSMError, check_interrupted
 
 __all__ = ["TrainConfig", "alignment_loss", "average", "export", "train"]
 
@@ -175,6 +175,7 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     model.train()
     t_start, running = time.time(), []
     while step < cfg.steps:
+        check_interrupted()  # a signal whose exception a finaliser swallowed
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
         x, y, pairs = _batch(ds, cfg.batch)

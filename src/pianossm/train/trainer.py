@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pianossm.errors import PianoSSMError
+from pianossm.errors import PianoSSMError, check_interrupted
 from pianossm.train.config import TrainConfig
 from pianossm.train.logs import append_metrics, spectrogram_figure, tensorboard_writer
 from pianossm.train.parts import (AMP_DTYPES, EIGENVALUE_SUFFIXES, TrainForward, alias_stats,
@@ -334,6 +334,7 @@ class Trainer(CheckpointMixin):
         seconds_per_step = cfg.batch * self.world * cfg.crop_seconds
         t0, s0 = time.perf_counter(), self.step
         while self.step < stop:
+            check_interrupted()  # a signal whose exception a finaliser swallowed
             rec = self.train_step() | {"step": self.step}
             self._check_finite("training loss", rec["loss"])
             history.append(rec)
