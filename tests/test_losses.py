@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from pianossm.losses import (ENV_FLOOR, LOG_EPS, MSSL, SMML, EnvelopeLoss, FluxLoss,
-                             log_envelope, mssl_fft_sizes, stft_mag)
+from pianossm.losses import (ENV_FLOOR, LOG_EPS, MSSL, SMML, AttackLoss, EnvelopeLoss,
+                             FluxLoss, attack_gate, log_envelope, mssl_fft_sizes, stft_mag)
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -222,3 +222,47 @@ def test_flux_loss_zero_gain_invariant_and_grows_with_delay() -> None:
     x = (0.9 * y).requires_grad_()
     loss(x, y)["loss"].backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_attack_gate_closed_form() -> None:
+    # onset boxes at frames 10-11 and 50 of 100 (hop 3): gated from 2 frames before to
+    # 40 after each box, with 2-frame linear fades (a 3-tap moving average of the hard gate)
+    on = torch.zeros(1, 100, dtype=torch.float64)
+    on[0, 10:12] = 0.7
+    on[0, 50] = 0.2
+    hard = np.zeros(100)
+    for first, last in ((10, 11), (50, 50)):
+        hard[max(0, first - 2):last + 41] = 1.0
+    want = np.convolve(np.pad(hard, (1, 1)), np.ones(3) / 3, mode="valid")
+    got = attack_gate(on, 3)
+    assert got.shape == (1, 300)
+    np.testing.assert_allclose(got[0, ::3].numpy(), want, atol=1e-12)
+    np.testing.assert_array_equal(got[0].numpy(), np.repeat(got[0, ::3].numpy(), 3))
+    assert attack_gate(torch.zeros(2, 7), 4).abs().sum() == 0
+
+
+def test_attack_loss_is_the_gated_small_window_mssl() -> None:
+    rate, hop = 16000, 16
+    loss = AttackLoss(rate, hop)
+    assert loss.mssl.fft_sizes == (64, 128, 256)
+    rng = _rng(7)
+    y = torch.from_numpy(rng.standard_normal(8000) * 0.1)
+    x = torch.from_numpy(rng.standard_normal(8000) * 0.1)
+    on = torch.zeros(1, 500, dtype=torch.float64)
+    on[0, 100:110] = 1.0  # one attack at 100 ms
+    gate = attack_gate(on, hop)[0]
+    want = MSSL(rate, fft_sizes=(64, 128, 256))(x * gate, y * gate)["loss"] / gate.mean()
+    assert loss(x, y, on)["loss"].item() == pytest.approx(want.item(), rel=1e-12)
+    # per item: a batch's loss is the mean of its items' (the second has no attack)
+    pair = loss(torch.stack([x, x]), torch.stack([y, y]), torch.cat([on, 0 * on]))["loss"]
+    assert pair.item() == pytest.approx(want.item() / 2, rel=1e-12)
+    # audio far from any attack does not count; no attack at all costs nothing
+    far = y.clone()
+    far[4000:] += 1.0
+    assert loss(far, y, on)["loss"].item() == 0.0
+    assert loss(x, y, torch.zeros_like(on))["loss"].item() == 0.0
+    # an attack moved late costs more the further it moves
+    t = torch.arange(8000, dtype=torch.float64) / rate
+    note = torch.sin(2 * torch.pi * 440 * t) * torch.exp(-(t - 0.1) / 0.2) * (t >= 0.1)
+    costs = [loss(torch.roll(note, d), note, on)["loss"].item() for d in (0, 32, 80, 160)]
+    assert costs[0] == 0.0 and all(a < b for a, b in zip(costs, costs[1:])), costs

@@ -212,6 +212,52 @@ def test_flux_weight_adds_the_flux_term_and_may_change_on_resume(
         _cfg(cache_dir, tmp_path / "d", flux_weight=float("nan")).check()
 
 
+def test_attack_weight_adds_the_attack_term_and_may_change_on_resume(
+        cache_dir: str, tmp_path: Path) -> None:
+    from pianossm.losses import AttackLoss
+    from pianossm.train.trainer import note_onsets
+
+    kw = {"loss": "mssl"}
+    plain = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)
+    with_attack = Trainer(_cfg(cache_dir, tmp_path / "b", attack_weight=2.0, **kw),
+                          progress=False)
+    start = {k: v.clone() for k, v in plain.model.state_dict().items()}
+    with_attack.model.load_state_dict(start)
+    rec_plain, rec = plain.train_step(), with_attack.train_step()
+    assert "attack" not in rec_plain and rec["attack"] > 0
+    assert rec["loss"] == pytest.approx(rec_plain["loss"] + 2.0 * rec["attack"], rel=1e-6)
+    # the term is AttackLoss of the step's own prediction at the roll's note starts
+    again = Trainer(_cfg(cache_dir, tmp_path / "c", **kw), progress=False)
+    again.model.load_state_dict(start)
+    feats, audio, heads = again.cache.sample_crops(again.rng, 2, 0.2)
+    feats_t = torch.from_numpy(feats)
+    with torch.no_grad():
+        pred = again.net(feats_t, again.hop, torch.from_numpy(heads))
+    onsets = note_onsets(feats_t, "roll")
+    rise = np.diff(feats[..., :88], axis=1, prepend=0.0).clip(0).sum(-1)
+    np.testing.assert_allclose(onsets.numpy(), rise, rtol=1e-6)
+    want = AttackLoss(again.cfg.sample_rate, again.hop)(pred, torch.from_numpy(audio),
+                                                         onsets)["loss"].item()
+    assert rec["attack"] == pytest.approx(want, rel=1e-5)
+    plain.run(until=2)
+    resumed = Trainer(_cfg(cache_dir, tmp_path / "a", attack_weight=1.0, **kw), progress=False)
+    resumed.resume(str(tmp_path / "a" / "last.pt"))  # allowed: a term added from here on
+    assert "attack" in resumed.train_step()
+    with pytest.raises(PianoSSMError, match="--attack-weight"):
+        _cfg(cache_dir, tmp_path / "d", attack_weight=-0.5).check()
+
+
+def test_note_onsets_of_the_onset_layout_are_its_onset_channels() -> None:
+    from pianossm.train.trainer import note_onsets
+
+    feats = torch.zeros(1, 5, 177)
+    feats[0, 1:3, 88 + 40] = 0.5  # an onset box of key 40
+    feats[0, 0:5, 40] = 0.5  # its roll (a rise at frame 0 that the onset box does not have)
+    feats[0, 3, 176] = 1.0  # the pedal is no onset
+    np.testing.assert_array_equal(note_onsets(feats, "roll+onset+pedal")[0].numpy(),
+                                  [0, 0.5, 0.5, 0, 0])
+
+
 def test_ema_is_validated_saved_and_resumed(cache_dir: str, tmp_path: Path) -> None:
     kw = {"ema": 0.5, "steps": 4, "finetune_steps": 0, "val_every": 4}
     run = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)

@@ -51,6 +51,31 @@ __all__ = ["AMP_DTYPES", "EIGENVALUE_SUFFIXES", "TrainForward", "Trainer", "alia
            "mixed_forward", "open_cache", "param_groups"]
 
 
+def note_onsets(feats: torch.Tensor, features: str) -> torch.Tensor:
+    """Where notes start, per MIDI frame, from model input features.
+
+    Parameters
+    ----------
+    feats : torch.Tensor
+        ``(B, F, C)`` input in layout ``features`` (see :mod:`pianossm.features`).
+    features : str
+        ``roll+onset+pedal``: the onset channels (88-175) summed over keys; ``roll``: the
+        roll's rises summed over keys (a re-strike under the pedal does not show there).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, F)``, nonzero on frames where a note starts (or its onset box lasts).
+    """
+    from pianossm.features import N_KEYS
+
+    if features == "roll":
+        roll = feats[..., :N_KEYS]
+        rise = torch.relu(torch.diff(roll, dim=1, prepend=torch.zeros_like(roll[:, :1])))
+        return rise.sum(-1)
+    return feats[..., N_KEYS:2 * N_KEYS].sum(-1)
+
+
 class Trainer(CheckpointMixin):
     """One training run described by a :class:`TrainConfig`.
 
@@ -153,7 +178,7 @@ class Trainer(CheckpointMixin):
 
     def _phase_setup(self) -> None:
         """Optimizer, schedule and loss of the current phase."""
-        from pianossm.losses import MSSL, SMML, EnvelopeLoss, FluxLoss
+        from pianossm.losses import MSSL, SMML, AttackLoss, EnvelopeLoss, FluxLoss
 
         cfg = self.cfg
         self.phase = self._phase()
@@ -167,6 +192,7 @@ class Trainer(CheckpointMixin):
         self.loss_fn = (SMML(rate) if name == "smml" else MSSL(rate)).to(self.device)
         self.env_loss = EnvelopeLoss(rate) if cfg.env_weight > 0 else None
         self.flux_loss = FluxLoss(rate).to(self.device) if cfg.flux_weight > 0 else None
+        self.attack_loss = AttackLoss(rate, self.hop) if cfg.attack_weight > 0 else None
         self.val_loss = MSSL(rate)
 
     # -- one step ------------------------------------------------------------------
@@ -226,8 +252,8 @@ class Trainer(CheckpointMixin):
         Returns
         -------
         objective : torch.Tensor
-            Scalar: the loss (with ``--env-weight``'s envelope and ``--flux-weight``'s flux
-            terms), without the alias penalty.
+            Scalar: the loss (with ``--env-weight``'s envelope, ``--flux-weight``'s flux and
+            ``--attack-weight``'s attack terms), without the alias penalty.
         parts : dict
             Its named parts (scalars).
         """
@@ -239,6 +265,10 @@ class Trainer(CheckpointMixin):
         if self.flux_loss is not None:
             flux = self.flux_loss(pred, audio)["loss"]
             parts = parts | {"flux": flux, "loss": parts["loss"] + self.cfg.flux_weight * flux}
+        if self.attack_loss is not None:
+            attack = self.attack_loss(pred, audio, note_onsets(feats, self.cfg.features))["loss"]
+            parts = parts | {"attack": attack,
+                             "loss": parts["loss"] + self.cfg.attack_weight * attack}
         return parts["loss"], parts
 
     def _mean_over_ranks(self, parts: dict[str, torch.Tensor]) -> dict[str, float]:
