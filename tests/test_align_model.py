@@ -113,3 +113,34 @@ def test_window_loss_targets_and_edges():
     assert float(window_onset_loss(logits, pairs, radius=15)) < 1e-6
     none = torch.tensor([[0, 20, 50, 90]])
     assert float(window_onset_loss(logits, none, radius=15)) == 0.0
+
+
+def test_soft_window_loss_targets_two_frames():
+    from pianossm.align.train import window_onset_loss
+
+    logits = torch.randn(1, 100, 88, generator=torch.Generator().manual_seed(0))
+    # an onset 0.3 frames after frame 55 (key 10), and one 0.2 frames before frame 2
+    # (key 30), and one 0.4 frames before frame 0 (key 40: frame -1 is no class)
+    pairs = torch.tensor([[0, 10, 50, 55, 300], [0, 30, 5, 2, -200], [0, 40, 3, 0, -400]])
+    got = window_onset_loss(logits, pairs, radius=15, soft=True)
+    want = []
+    for key, c, t, a, b_ in ((10, 50, 55, 0.7, (56, 0.3)), (30, 5, 2, 0.8, (1, 0.2)),
+                             (40, 3, 0, 1.0, None)):
+        frames = np.arange(c - 15, c + 16)
+        ok = (frames >= 0) & (frames < 100)
+        lp = torch.log_softmax(logits[0, frames[ok], key].double(), 0).numpy()
+        pos = {int(f): i for i, f in enumerate(frames[ok])}
+        loss = -a * lp[pos[t]] - (b_[1] * lp[pos[b_[0]]] if b_ else 0.0)
+        want.append(loss)
+    assert float(got) == pytest.approx(np.mean(want), rel=1e-5)
+    # the hard loss ignores the fifth column; soft without it is an error
+    assert float(window_onset_loss(logits, pairs, radius=15)) == pytest.approx(
+        float(window_onset_loss(logits, pairs[:, :4], radius=15)))
+    with pytest.raises(PianoSSMError, match="sub-frame"):
+        window_onset_loss(logits, pairs[:, :4], radius=15, soft=True)
+    # the minimum of the soft loss is the two-frame distribution: its centroid reads 0.3
+    from pianossm.align.decode import _centroid
+
+    lg = torch.full((1, 100, 88), -30.0)
+    lg[0, 55, 10], lg[0, 56, 10] = np.log(0.7), np.log(0.3)
+    assert _centroid(lg[0, :, 10].double().numpy(), 55) == pytest.approx(55.3, abs=1e-6)

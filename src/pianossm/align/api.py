@@ -98,9 +98,14 @@ def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int =
 
 @functools.lru_cache(maxsize=2)
 def _model(path: str | None) -> AlignCRNN:  # noqa: F821
+    """The CRNN, with ``subframe``: how its onsets are refined below a frame (see
+    :func:`pianossm.align.decode.roll_to_notes`; ``centroid`` for sub-frame targets)."""
     from pianossm.align.model import load_crnn
 
-    return load_crnn(path)[0]
+    model, payload = load_crnn(path)
+    soft = bool((payload.get("train_config") or {}).get("soft_onsets", False))
+    model.subframe = "centroid" if soft else "parabola"
+    return model
 
 
 def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
@@ -206,7 +211,9 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                           f"around each note: use 'dtw+crnn'", stacklevel=2)
     net = _model(model)
     rolls = predict_rolls(net, cqt, notes)
-    out, conf = roll_to_notes(rolls[0], rolls[1], notes, search=search, with_confidence=True)
+    sub = getattr(net, "subframe", "parabola")
+    out, conf = roll_to_notes(rolls[0], rolls[1], notes, search=search, with_confidence=True,
+                              subframe=sub)
     in_time = method == "crnn" or np.median(np.abs(notes.onset - rough.onset)) <= search
     if method != "crnn" and in_time:
         # The input was already roughly in time: DTW can still misplace sparse passages by
@@ -214,13 +221,14 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         # gets a CRNN decode from its input time and keeps the more confident of the two.
         rolls = predict_rolls(net, cqt, rough)
         alt, conf2 = roll_to_notes(rolls[0], rolls[1], rough, search=search,
-                                   with_confidence=True)
+                                   with_confidence=True, subframe=sub)
         pick = conf2 > conf
         out = out.with_times(np.where(pick, alt.onset, out.onset),
                              np.where(pick, alt.offset, out.offset))
     for _ in range(refine):
         rolls = predict_rolls(net, cqt, out)
-        out = roll_to_notes(rolls[0], rolls[1], out, search=min(search, REFINE_SEARCH))
+        out = roll_to_notes(rolls[0], rolls[1], out, search=min(search, REFINE_SEARCH),
+                            subframe=sub)
     # neighbouring notes share their timing error (offset, tempo drift), in the input and in
     # the DTW's output alike: a note that strays from its neighbours' common shift is put
     # back on it (relative to the input when that was roughly in time, else to the DTW)

@@ -220,8 +220,10 @@ class SegmentDataset:
         y : np.ndarray
             ``(2, T, 88)`` [aligned onsets, aligned frames], float32.
         pairs : np.ndarray
-            ``(M, 3)`` int64 rows ``(key, input onset frame, aligned onset frame)`` of the
-            notes whose both onsets fall inside the segment.
+            ``(M, 4)`` int64 rows ``(key, input onset frame, aligned onset frame, sub-frame
+            part)`` of the notes whose both onsets fall inside the segment; the last column
+            is the aligned onset minus its (rounded) frame in thousandths of a frame
+            (-500..500), for sub-frame targets.
         """
         cqt, notes = self.items[int(self.rng.integers(len(self.items)))]
         start = int(self.rng.integers(0, max(1, cqt.shape[0] - self.frames)))
@@ -234,11 +236,13 @@ class SegmentDataset:
         x_roll = midi_to_piano_roll(bad, self.frames, FPS, t0)
         y = midi_to_piano_roll(notes, self.frames, FPS, t0)
         c_in = np.round((bad.onset - t0) * FPS).astype(np.int64)
-        c_true = np.round((notes.onset - t0) * FPS).astype(np.int64)
+        exact = (notes.onset - t0) * FPS
+        c_true = np.round(exact).astype(np.int64)
+        milli = np.round(1000 * (exact - c_true)).astype(np.int64)
         key = notes.pitch - LOWEST_KEY
         ok = ((c_in >= 0) & (c_in < self.frames) & (c_true >= 0) & (c_true < self.frames)
               & (key >= 0) & (key < N_KEYS))
-        pairs = np.stack([key[ok], c_in[ok], c_true[ok]], axis=1)
+        pairs = np.stack([key[ok], c_in[ok], c_true[ok], milli[ok]], axis=1)
         return np.concatenate([seg[None], x_roll]), y, pairs
 
 

@@ -70,6 +70,19 @@ def _refine(p: np.ndarray, f: int) -> float:
     return float(f) if den >= 0 else f + float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
 
 
+def _centroid(logit: np.ndarray, f: int) -> float:
+    """Sub-frame onset as the probability-weighted mean frame of ``f-1, f, f+1``.
+
+    A CRNN trained on sub-frame (two-frame) onset targets puts ``1 - a`` and ``a`` of the
+    window probability on frames ``f`` and ``f + 1`` for an onset at ``f + a``: the local
+    mean of its probabilities reads ``a`` back, where a parabola through the logits would
+    bend it.
+    """
+    lo, hi = max(0, f - 1), min(len(logit), f + 2)
+    w = np.exp(logit[lo:hi] - logit[lo:hi].max())
+    return float(np.dot(np.arange(lo, hi), w) / w.sum())
+
+
 def _offsets(frame: np.ndarray, key: np.ndarray, on: np.ndarray, off: np.ndarray,
              radius: int, fps: float) -> np.ndarray:
     """Snap expected offsets ``off`` (s) to the nearest falling edge of ``frame`` (T, 88)."""
@@ -110,7 +123,7 @@ def _keep_unsure(before: np.ndarray, after: np.ndarray, prob: np.ndarray,
 def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
                   search: float = 0.15, threshold: float = 0.1, min_gap: float = 0.02,
                   pull: float = 0.5, fps: float = FPS, with_confidence: bool = False,
-                  keep: float = 0.3, tolerance: float = 0.05,
+                  keep: float = 0.3, tolerance: float = 0.05, subframe: str = "parabola",
                   ) -> Notes | tuple[Notes, np.ndarray]:
     """Move the unaligned ``notes`` to the onsets predicted in ``onset_prob``.
 
@@ -140,6 +153,10 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
         neighbours' by more than ``tolerance`` (s) follow the neighbours too (0: off).
     tolerance : float
         See ``keep``.
+    subframe : str
+        Sub-frame refinement of the chosen frame: ``parabola`` (through the logits of the
+        neighbouring frames; CRNNs trained on whole-frame targets) or ``centroid`` (the
+        local probability-weighted mean frame; CRNNs trained on sub-frame targets).
 
     Returns
     -------
@@ -153,6 +170,9 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
     if search <= 0 or not 0 <= threshold < 1:
         raise PianoSSMError(f"search must be > 0 and threshold in [0, 1), got "
                             f"{search!r}, {threshold!r}")
+    if subframe not in ("parabola", "centroid"):
+        raise PianoSSMError(f"subframe must be 'parabola' or 'centroid', got {subframe!r}")
+    refine = _refine if subframe == "parabola" else _centroid
     radius, gap = max(1, round(search * fps)), max(1, round(min_gap * fps))
     key = np.clip(notes.pitch - LOWEST_KEY, 0, N_KEYS - 1)
     centre = np.round(notes.onset * fps).astype(np.int64)
@@ -167,7 +187,7 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
             if 0 <= f < t:
                 win = logit[max(0, centre[i] - radius):min(t, centre[i] + radius + 1), k]
                 prob[i] = np.exp(logit[f, k] - np.logaddexp.reduce(win))
-                onset[i] = _refine(logit[:, k], int(f)) / fps
+                onset[i] = refine(logit[:, k], int(f)) / fps
     onset = _keep_unsure(notes.onset, onset, prob, threshold, keep, tolerance)
     onset = np.maximum(onset, 0.0)
     offset = _offsets(frame_prob, key, onset, notes.offset + (onset - notes.onset),

@@ -43,10 +43,11 @@ class TrainConfig:
     save_every: int = 25
     threads: int = 1
     minutes: float = 0.0  # stop (resumably) after this wall time; 0: no limit
+    soft_onsets: bool = False  # sub-frame onset targets over two frames (decoded by centroid)
 
 
 def window_onset_loss(onset_logits: torch.Tensor, pairs: torch.Tensor,
-                      radius: int = 15) -> torch.Tensor:
+                      radius: int = 15, soft: bool = False) -> torch.Tensor:
     """Cross-entropy of each note's aligned onset among the frames the decoder searches.
 
     Parameters
@@ -54,9 +55,18 @@ def window_onset_loss(onset_logits: torch.Tensor, pairs: torch.Tensor,
     onset_logits : torch.Tensor
         ``(B, T, 88)``.
     pairs : torch.Tensor
-        ``(P, 4)`` int64 rows ``(batch, key, input onset frame, aligned onset frame)``.
+        ``(P, 4)`` int64 rows ``(batch, key, input onset frame, aligned onset frame)``, or
+        ``(P, 5)`` with the aligned onset's sub-frame part in thousandths of a frame
+        (:meth:`pianossm.align.data.SegmentDataset.sample`).
     radius : int
         Window half-width in frames (``2 * radius + 1`` classes per note).
+    soft : bool
+        Sub-frame targets (needs the fifth column): an onset at frame ``f + a``
+        (``|a| <= 0.5``) is the class distribution ``1 - |a|`` on ``f`` and ``|a|`` on
+        ``f + sign(a)``, so the model's window softmax can say where inside a 10 ms frame
+        the onset lies (``roll_to_notes(subframe="centroid")`` reads it back).  With whole
+        frames the targets round to 10 ms, and the decoded onsets keep about 2.5 ms of
+        rounding error (half the median of a uniform +-5 ms).
 
     Returns
     -------
@@ -69,8 +79,10 @@ def window_onset_loss(onset_logits: torch.Tensor, pairs: torch.Tensor,
     (onsets are ~0.1 % of cells; seen in training, step 50 still flat); this softmax over
     each note's window is the decoder's own question and gives every note a gradient.
     """
+    if soft and pairs.shape[1] < 5:
+        raise PianoSSMError("soft onset targets need the sub-frame column of the pairs")
     off = torch.arange(-radius, radius + 1)
-    b, k, c, t = pairs.unbind(1)
+    b, k, c, t = pairs[:, :4].unbind(1)
     target = t - c + radius
     ok = (target >= 0) & (target <= 2 * radius)
     if not bool(ok.any()):
@@ -80,11 +92,23 @@ def window_onset_loss(onset_logits: torch.Tensor, pairs: torch.Tensor,
     inside = (idx >= 0) & (idx < onset_logits.shape[1])
     logits = onset_logits[b[:, None], idx.clamp(0, onset_logits.shape[1] - 1), k[:, None]]
     logits = logits.masked_fill(~inside, -1e4)  # (P, W)
-    return nn.functional.cross_entropy(logits, target)
+    if not soft:
+        return nn.functional.cross_entropy(logits, target)
+    frac = pairs[ok, 4].to(logits.dtype) / 1000.0
+    other = target + torch.where(frac >= 0, 1, -1)
+    rows = torch.arange(len(target))
+    # the neighbour must be a class the decoder can pick: else all weight stays on target
+    usable = (other >= 0) & (other <= 2 * radius)
+    usable &= inside[rows, other.clamp(0, 2 * radius)]
+    share = torch.where(usable, frac.abs(), torch.zeros_like(frac))
+    probs = torch.zeros_like(logits)
+    probs[rows, target] = 1.0 - share
+    probs[rows, other.clamp(0, 2 * radius)] += share
+    return nn.functional.cross_entropy(logits, probs)
 
 
 def alignment_loss(logits: torch.Tensor, target: torch.Tensor, pairs: torch.Tensor,
-                   radius: int = 15) -> dict[str, torch.Tensor]:
+                   radius: int = 15, soft: bool = False) -> dict[str, torch.Tensor]:
     """Note-window onset cross-entropy plus frame BCE on ``(B, 2, T, 88)`` logits.
 
     Returns
@@ -92,7 +116,7 @@ def alignment_loss(logits: torch.Tensor, target: torch.Tensor, pairs: torch.Tens
     dict
         ``onset``, ``frame`` and ``total = onset + frame`` (scalars).
     """
-    onset = window_onset_loss(logits[:, 0], pairs, radius)
+    onset = window_onset_loss(logits[:, 0], pairs, radius, soft)
     frame = nn.functional.binary_cross_entropy_with_logits(logits[:, 1], target[:, 1])
     return {"onset": onset, "frame": frame, "total": onset + frame}
 
@@ -116,7 +140,8 @@ def _validate(model: AlignCRNN, val: tuple[torch.Tensor, ...], cfg: TrainConfig,
               ) -> float:
     model.eval()
     with torch.no_grad():
-        loss = alignment_loss(model(val[0]), val[1], val[2], cfg.radius)["total"]
+        loss = alignment_loss(model(val[0]), val[1], val[2], cfg.radius,
+                              cfg.soft_onsets)["total"]
     model.train()
     return float(loss)
 
@@ -179,7 +204,7 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
         x, y, pairs = _batch(ds, cfg.batch)
-        loss = alignment_loss(model(x), y, pairs, cfg.radius)
+        loss = alignment_loss(model(x), y, pairs, cfg.radius, cfg.soft_onsets)
         opt.zero_grad()
         loss["total"].backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)

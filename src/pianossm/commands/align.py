@@ -96,6 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=0.0, help="stop after (0: no limit)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--export", default=None, help="write the shipped form here at the end")
+    p.add_argument("--soft-onsets", action="store_true",
+                   help="sub-frame onset targets (two frames); the model is then decoded by "
+                        "centroid")
     p.add_argument("--init", default=None,
                    help="start from this checkpoint's weights (fine-tuning; ignored on resume)")
     p.add_argument("--save-every", type=int, default=25)
@@ -162,7 +165,7 @@ def _train(args: argparse.Namespace) -> None:
 
     cfg = TrainConfig(steps=args.steps, batch=args.batch, frames=int(args.seconds * FPS),
                       lr=args.lr, threads=args.threads, minutes=args.minutes,
-                      save_every=args.save_every)
+                      save_every=args.save_every, soft_onsets=args.soft_onsets)
     last = train(args.data, args.run, cfg, args.val, _perturb(args),
                  log=lambda s: print(s, file=sys.stderr, flush=True), init=args.init)
     if args.export:
