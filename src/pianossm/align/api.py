@@ -39,10 +39,6 @@ REFINE_SEARCH = 0.06
 #: 25 ms 92.1 -> 92.6 %; coarse input (the rule newly applied after the DTW) 49 -> 22,
 #: 91.3 -> 91.9 %.
 OUTLIER = 0.06
-#: Out-of-time input re-timed by a straight line through the DTW (:func:`_retimed`): a
-#: note keeps the line's time only within this (s) of the DTW's (the human-like
-#: perturbation's bound; 0.1 on the development set, coarse input, see there).
-RETIME_AGREE = 0.1
 
 
 def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int = 100,
@@ -241,34 +237,16 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     return follow_consensus(rough if in_time else notes, out)
 
 
-def _retimed(rough: Notes, dtw: Notes, search: float, agree: float = RETIME_AGREE) -> Notes:
+def _retimed(rough: Notes, dtw: Notes, search: float) -> Notes:
     """The input, re-timed by a robust straight line through the DTW's onsets, when the
-    input is out of time (a global offset or tempo change); each note keeps the line's time
-    only where that is within ``agree`` seconds of the DTW's, else it takes the DTW's.
+    input is out of time (a global offset or tempo change) and the line brings it in.
 
     What is left of the input's timing error is then local (drift, per-note jitter), as in
     input that was roughly in time, and :func:`align_notes` decodes each note from there
-    too and keeps the more confident decode.  Where a performance strays from any straight
-    line (rubato against a score) the line is no guide, and those notes stay with the DTW
-    (with the line alone, a Chopin recording aligned to the score and to another
-    performance's aligned MIDI disagreed by 114 ms at p90 instead of 64).  On the
+    too and keeps the more confident decode (the DTW's own errors, not the input's, are
+    what the CRNN then has to overcome only where the DTW is the better guess).  On the
     development set (training pianos in training rooms, ``runs/align/dev_rev``; coarse
-    input), ``dtw+crnn`` within 25 ms 88.7 -> 89.7 %, within 100 ms 98.7 -> 99.0 %.
-
-    Parameters
-    ----------
-    rough, dtw : Notes
-        ``N`` input notes and the same notes after the DTW.
-    search : float
-        The CRNN's search half-width (s): input within it (median) is left as it is.
-    agree : float
-        Largest distance (s) between the line's time and the DTW's for a note to keep the
-        line's.
-
-    Returns
-    -------
-    Notes
-        ``N`` notes.
+    input), ``dtw+crnn`` within 25 ms 88.7 -> 89.9 %, within 100 ms 98.7 -> 99.0 %.
     """
     from pianossm.align.dtw import linear_fit
 
@@ -279,9 +257,7 @@ def _retimed(rough: Notes, dtw: Notes, search: float, agree: float = RETIME_AGRE
     if not 0.5 < b < 2.0:
         return rough
     on = np.maximum(a + b * rough.onset, 0.0)
-    off = np.maximum(a + b * rough.offset, on + 0.02)
-    near = np.abs(on - dtw.onset) <= agree
-    return rough.with_times(np.where(near, on, dtw.onset), np.where(near, off, dtw.offset))
+    return rough.with_times(on, np.maximum(a + b * rough.offset, on + 0.02))
 
 
 def follow_consensus(before: Notes, after: Notes, tolerance: float = OUTLIER,
