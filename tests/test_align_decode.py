@@ -88,25 +88,3 @@ def test_bad_inputs():
         roll_to_notes(np.zeros((10, 87)), np.zeros((10, 87)), notes)
     with pytest.raises(PianoSSMError, match="search"):
         roll_to_notes(np.zeros((10, 88)), np.zeros((10, 88)), notes, search=0.0)
-
-
-def test_out_of_time_input_is_retimed_by_a_line_through_the_dtw(rng):
-    from pianossm.align.api import _retimed
-
-    on = np.sort(rng.uniform(0.0, 30.0, 120))
-    truth = Notes(on, on + 0.3, rng.integers(40, 80, 120), np.full(120, 64))
-    jitter = rng.uniform(-0.04, 0.04, 120)  # the input's own (human-like) error
-    warp = lambda t: 0.6 + 1.07 * t  # noqa: E731  coarse: 0.6 s late, 7 % slower
-    rough = truth.with_times(warp(on + jitter), warp(on + jitter + 0.3))
-    dtw_on = on + rng.normal(0.0, 0.01, 120)
-    dtw_on[::10] += 0.4  # a tenth lost by the DTW
-    dtw = truth.with_times(dtw_on, dtw_on + 0.3)
-    got = _retimed(rough, dtw, 0.15)
-    # the line undoes offset and tempo: the input's own jitter is what is left
-    np.testing.assert_allclose(got.onset - on, jitter, atol=0.01)
-    np.testing.assert_allclose(got.offset - got.onset, 0.3, atol=1e-3)  # durations too
-    # input already in time, or a line that makes no sense: left as it is
-    near = truth.with_times(on + jitter, on + jitter + 0.3)
-    assert _retimed(near, dtw, 0.15) is near
-    wild = truth.with_times(0.1 * on + 5.0, 0.1 * on + 5.3)
-    assert _retimed(wild, dtw, 0.15) is wild

@@ -198,8 +198,6 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         notes = align_dtw(cqt, notes)
     elif first == "mrmsdtw":
         notes = align_mrmsdtw(audio16, notes)
-    if first != "crnn" and "crnn" in method:
-        rough = _retimed(rough, notes, search)
     if "crnn" not in method:
         return notes
     need = int(np.ceil(max(notes.end_time, rough.end_time) * FPS)) + 10
@@ -235,29 +233,6 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     # the DTW's output alike: a note that strays from its neighbours' common shift is put
     # back on it (relative to the input when that was roughly in time, else to the DTW)
     return follow_consensus(rough if in_time else notes, out)
-
-
-def _retimed(rough: Notes, dtw: Notes, search: float) -> Notes:
-    """The input, re-timed by a robust straight line through the DTW's onsets, when the
-    input is out of time (a global offset or tempo change) and the line brings it in.
-
-    What is left of the input's timing error is then local (drift, per-note jitter), as in
-    input that was roughly in time, and :func:`align_notes` decodes each note from there
-    too and keeps the more confident decode (the DTW's own errors, not the input's, are
-    what the CRNN then has to overcome only where the DTW is the better guess).  On the
-    development set (training pianos in training rooms, ``runs/align/dev_rev``; coarse
-    input), ``dtw+crnn`` within 25 ms 88.7 -> 89.9 %, within 100 ms 98.7 -> 99.0 %.
-    """
-    from pianossm.align.dtw import linear_fit
-
-    if (np.median(np.abs(dtw.onset - rough.onset)) <= search or len(rough) < 10
-            or np.ptp(rough.onset) < 1.0):
-        return rough
-    a, b = linear_fit(rough.onset, dtw.onset)
-    if not 0.5 < b < 2.0:
-        return rough
-    on = np.maximum(a + b * rough.onset, 0.0)
-    return rough.with_times(on, np.maximum(a + b * rough.offset, on + 0.02))
 
 
 def follow_consensus(before: Notes, after: Notes, tolerance: float = OUTLIER,
