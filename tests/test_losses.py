@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from pianossm.losses import (ENV_FLOOR, LOG_EPS, MSSL, SMML, AttackLoss, EnvelopeLoss,
-                             FluxLoss, attack_gate, log_envelope, mssl_fft_sizes, stft_mag)
+                             FluxLoss, PitchLoss, attack_gate, key_filters, log_envelope,
+                             mssl_fft_sizes, stft_mag)
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -266,3 +267,58 @@ def test_attack_loss_is_the_gated_small_window_mssl() -> None:
     note = torch.sin(2 * torch.pi * 440 * t) * torch.exp(-(t - 0.1) / 0.2) * (t >= 0.1)
     costs = [loss(torch.roll(note, d), note, on)["loss"].item() for d in (0, 32, 80, 160)]
     assert costs[0] == 0.0 and all(a < b for a, b in zip(costs, costs[1:])), costs
+
+
+def test_key_filters_closed_form() -> None:
+    fb = key_filters(16000, 4096).double().numpy()
+    assert fb.shape == (88, 2049)
+    freqs = np.arange(2049) * 16000 / 4096
+    # A4 (key 48 of 88): triangles one semitone wide on a log axis, peak at 440 Hz
+    a4 = fb[69 - 21]
+    nz = np.nonzero(a4)[0]
+    semis = 12 * np.log2(freqs[nz] / 440.0)
+    np.testing.assert_allclose(a4[nz], 1 - np.abs(semis), atol=1e-6)
+    assert np.all(np.abs(semis) < 1)
+    # the lowest keys, narrower than a bin, still have their nearest bin
+    assert np.all(fb.sum(axis=1) > 0)
+    assert fb[0, round(27.5 * 4096 / 16000)] > 0
+    # a key whose whole triangle lies above Nyquist stays empty (C8 at 4 kHz sampling)
+    assert key_filters(4000, 1024)[-1].sum() == 0
+
+
+def test_pitch_loss_charges_a_wrong_pitch_not_a_gain() -> None:
+    rate = 16000
+    loss = PitchLoss(rate)
+    assert (loss.n_fft, loss.hop) == (4096, 256)
+    t = torch.arange(2 * rate, dtype=torch.float64) / rate
+
+    def tone(midi: float) -> torch.Tensor:
+        f0 = 440.0 * 2 ** ((midi - 69) / 12)
+        return sum(torch.sin(2 * torch.pi * h * f0 * t) / h for h in (1, 2, 3)) * torch.exp(-t)
+
+    c4 = tone(60)
+    assert loss(c4, c4)["loss"].item() == 0.0
+    # the floor is relative to the target: a common gain changes nothing
+    assert loss(0.5 * tone(61), 0.5 * c4)["loss"].item() == pytest.approx(
+        loss(tone(61), c4)["loss"].item(), rel=1e-9)
+    # a semitone off costs more than 20 % too loud, and a tone further off more still
+    costs = [loss(x, c4)["loss"].item() for x in (1.2 * c4, tone(61), tone(62), tone(66))]
+    assert costs[0] < costs[1] < costs[2] < costs[3], costs
+    # against the numpy reference: key bands of a framed rfft, floored log, mean L1
+    rng = _rng(3)
+    x, y = rng.standard_normal(6000), rng.standard_normal(6000) * np.linspace(0, 1, 6000)
+    got = loss(torch.from_numpy(x), torch.from_numpy(y))["loss"].item()
+    basis = loss.basis.double().numpy()
+
+    def bands(a: np.ndarray) -> np.ndarray:
+        n, hop = loss.n_fft, loss.hop
+        w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+        frames = -(-len(a) // hop)
+        a = np.concatenate([a, np.zeros((frames - 1) * hop + n - len(a))])
+        mag = np.abs(np.stack([np.fft.rfft(a[f * hop:f * hop + n] * w) for f in range(frames)]))
+        return basis @ mag.T
+
+    bx, by = bands(x), bands(y)
+    floor = max(by.max() * 10 ** (-60 / 20), LOG_EPS)
+    want = np.mean(np.abs(np.log(bx + floor) - np.log(by + floor)))
+    assert got == pytest.approx(want, rel=1e-6)

@@ -247,6 +247,34 @@ def test_attack_weight_adds_the_attack_term_and_may_change_on_resume(
         _cfg(cache_dir, tmp_path / "d", attack_weight=-0.5).check()
 
 
+def test_pitch_weight_adds_the_pitch_term_and_may_change_on_resume(
+        cache_dir: str, tmp_path: Path) -> None:
+    from pianossm.losses import PitchLoss
+
+    kw = {"loss": "mssl"}
+    plain = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)
+    with_pitch = Trainer(_cfg(cache_dir, tmp_path / "b", pitch_weight=4.0, **kw),
+                         progress=False)
+    start = {k: v.clone() for k, v in plain.model.state_dict().items()}
+    with_pitch.model.load_state_dict(start)
+    rec_plain, rec = plain.train_step(), with_pitch.train_step()
+    assert "pitch" not in rec_plain and rec["pitch"] > 0
+    assert rec["loss"] == pytest.approx(rec_plain["loss"] + 4.0 * rec["pitch"], rel=1e-6)
+    again = Trainer(_cfg(cache_dir, tmp_path / "c", **kw), progress=False)
+    again.model.load_state_dict(start)
+    feats, audio, heads = again.cache.sample_crops(again.rng, 2, 0.2)
+    with torch.no_grad():
+        pred = again.net(torch.from_numpy(feats), again.hop, torch.from_numpy(heads))
+    want = PitchLoss(again.cfg.sample_rate)(pred, torch.from_numpy(audio))["loss"].item()
+    assert rec["pitch"] == pytest.approx(want, rel=1e-5)
+    plain.run(until=2)
+    resumed = Trainer(_cfg(cache_dir, tmp_path / "a", pitch_weight=1.0, **kw), progress=False)
+    resumed.resume(str(tmp_path / "a" / "last.pt"))
+    assert "pitch" in resumed.train_step()
+    with pytest.raises(PianoSSMError, match="--pitch-weight"):
+        _cfg(cache_dir, tmp_path / "d", pitch_weight=float("nan")).check()
+
+
 def test_note_onsets_of_the_onset_layout_are_its_onset_channels() -> None:
     from pianossm.train.trainer import note_onsets
 

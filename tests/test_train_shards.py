@@ -36,7 +36,7 @@ def test_batch_slices_cover_the_batch_in_order() -> None:
 def test_sliced_step_equals_one_thread_step_in_float64(cache_dir: str, tmp_path: Path,
                                                        batch: int, threads: int) -> None:
     kw = {"loss": "mssl", "env_weight": 0.5, "flux_weight": 2.0, "attack_weight": 1.5,
-          "alias_reg": 0.1,
+          "pitch_weight": 3.0, "alias_reg": 0.1,
           "alias_rates": "8000", "batch": batch, "grad_clip": 0.5}
     one = Trainer(_cfg(cache_dir, tmp_path / "one", threads=1, **kw), progress=False)
     many = Trainer(_cfg(cache_dir, tmp_path / "many", threads=threads, **kw), progress=False)
@@ -47,7 +47,8 @@ def test_sliced_step_equals_one_thread_step_in_float64(cache_dir: str, tmp_path:
     for _ in range(2):
         rec_one, rec_many = one.train_step(), many.train_step()
         assert torch.get_num_threads() == threads  # restored after the sliced step
-        for key in ("loss", "envelope", "flux", "attack", "mag", "logmag", "alias_penalty"):
+        for key in ("loss", "envelope", "flux", "attack", "pitch", "mag", "logmag",
+                    "alias_penalty"):
             assert rec_many[key] == pytest.approx(rec_one[key], rel=1e-10)
         # the step's (clipped) gradients, still on the parameters: equal up to rounding
         # (Adam's first, sign-like updates would amplify rounding in near-zero entries)

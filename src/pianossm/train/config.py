@@ -47,6 +47,7 @@ class TrainConfig:
     env_weight: float = 0.0  # weight of the 2 ms log-envelope L1 (losses.EnvelopeLoss) added to the loss
     flux_weight: float = 0.0  # weight of the per-band flux L1 (losses.FluxLoss) added to the loss
     attack_weight: float = 0.0  # weight of the MSSL around note attacks (losses.AttackLoss)
+    pitch_weight: float = 0.0  # weight of the log per-key spectrum L1 (losses.PitchLoss)
     grad_clip: float = 1.0
     ema: float = 0.0  # decay of the weight average that is validated and saved (0: off)
     val_every: int = 500
@@ -123,6 +124,8 @@ class TrainConfig:
             raise PianoSSMError(f"--flux-weight must be >= 0, got {self.flux_weight!r}")
         if not self.attack_weight >= 0:
             raise PianoSSMError(f"--attack-weight must be >= 0, got {self.attack_weight!r}")
+        if not self.pitch_weight >= 0:
+            raise PianoSSMError(f"--pitch-weight must be >= 0, got {self.pitch_weight!r}")
         if not 0 <= self.ema < 1:
             raise PianoSSMError(f"--ema must be in [0, 1), got {self.ema!r}")
         if self.alias_reg < 0:

@@ -178,7 +178,7 @@ class Trainer(CheckpointMixin):
 
     def _phase_setup(self) -> None:
         """Optimizer, schedule and loss of the current phase."""
-        from pianossm.losses import MSSL, SMML, AttackLoss, EnvelopeLoss, FluxLoss
+        from pianossm.losses import MSSL, SMML, AttackLoss, EnvelopeLoss, FluxLoss, PitchLoss
 
         cfg = self.cfg
         self.phase = self._phase()
@@ -193,6 +193,7 @@ class Trainer(CheckpointMixin):
         self.env_loss = EnvelopeLoss(rate) if cfg.env_weight > 0 else None
         self.flux_loss = FluxLoss(rate).to(self.device) if cfg.flux_weight > 0 else None
         self.attack_loss = AttackLoss(rate, self.hop) if cfg.attack_weight > 0 else None
+        self.pitch_loss = PitchLoss(rate).to(self.device) if cfg.pitch_weight > 0 else None
         self.val_loss = MSSL(rate)
 
     # -- one step ------------------------------------------------------------------
@@ -252,8 +253,9 @@ class Trainer(CheckpointMixin):
         Returns
         -------
         objective : torch.Tensor
-            Scalar: the loss (with ``--env-weight``'s envelope, ``--flux-weight``'s flux and
-            ``--attack-weight``'s attack terms), without the alias penalty.
+            Scalar: the loss (with ``--env-weight``'s envelope, ``--flux-weight``'s flux,
+            ``--attack-weight``'s attack and ``--pitch-weight``'s pitch terms), without the
+            alias penalty.
         parts : dict
             Its named parts (scalars).
         """
@@ -269,6 +271,9 @@ class Trainer(CheckpointMixin):
             attack = self.attack_loss(pred, audio, note_onsets(feats, self.cfg.features))["loss"]
             parts = parts | {"attack": attack,
                              "loss": parts["loss"] + self.cfg.attack_weight * attack}
+        if self.pitch_loss is not None:
+            pitch = self.pitch_loss(pred, audio)["loss"]
+            parts = parts | {"pitch": pitch, "loss": parts["loss"] + self.cfg.pitch_weight * pitch}
         return parts["loss"], parts
 
     def _mean_over_ranks(self, parts: dict[str, torch.Tensor]) -> dict[str, float]:
