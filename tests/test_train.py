@@ -275,6 +275,20 @@ def test_pitch_weight_adds_the_pitch_term_and_may_change_on_resume(
         _cfg(cache_dir, tmp_path / "d", pitch_weight=float("nan")).check()
 
 
+def test_eig_lr_mult_scales_the_eigenvalue_group_through_the_schedule(
+        cache_dir: str, tmp_path: Path) -> None:
+    t = Trainer(_cfg(cache_dir, tmp_path / "a", loss="mssl", eig_lr_mult=20.0), progress=False)
+    rest, eig = t.optimizer.param_groups
+    names = {id(p): n for n, p in t.model.named_parameters()}
+    assert eig["params"] and all(names[id(p)].endswith(("log_mag", "angle"))
+                                 for p in eig["params"])
+    for _ in range(3):  # warm-up and cosine scale both groups alike
+        assert eig["lr"] == pytest.approx(20.0 * rest["lr"], rel=1e-12)
+        t.train_step()
+    with pytest.raises(PianoSSMError, match="--eig-lr-mult"):
+        _cfg(cache_dir, tmp_path / "d", eig_lr_mult=0.0).check()
+
+
 def test_note_onsets_of_the_onset_layout_are_its_onset_channels() -> None:
     from pianossm.train.trainer import note_onsets
 

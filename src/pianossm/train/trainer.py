@@ -185,6 +185,7 @@ class Trainer(CheckpointMixin):
         main = self.phase == "main"
         groups = param_groups(self.model, cfg.weight_decay, cfg.decay_eigenvalues)
         base, schedule = self._phase_schedule()
+        groups[1]["lr"] = base * cfg.eig_lr_mult  # the eigenvalues (the schedule scales it)
         self.optimizer = torch.optim.Adam(groups, lr=base)
         self.scheduler = WarmupCosineRestarts(self.optimizer, *schedule)
         name = cfg.loss if main else "mssl"
