@@ -106,6 +106,15 @@ def test_analyze_cli(official_dir, tmp_path, capsys) -> None:
     assert (tmp_path / "eig.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_analyze_cli_takes_default_like_render(capsys) -> None:
+    from pianossm.pipeline import default_model_path
+
+    assert main(["analyze", "default"]) == 0
+    by_name = capsys.readouterr().out
+    assert main(["analyze", default_model_path()]) == 0
+    assert capsys.readouterr().out == by_name and "256 modes" in by_name
+
+
 def test_internal_rate_of_oversample() -> None:
     assert internal_rate("oversample", 44100, 16000) == 24000
     assert internal_rate("oversample", 44100, 32000) == 44100  # never above the training rate

@@ -10,7 +10,7 @@ __all__ = ["register"]
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``analyze`` to ``sub``."""
     p = sub.add_parser("analyze", help="eigenvalue frequencies/decays and aliasing per layer")
-    p.add_argument("model", help="pianossm checkpoint (or a published .pth)")
+    p.add_argument("model", help="'default', a pianossm checkpoint or a published .pth")
     p.add_argument("--synth-rate", type=int, action="append", default=None,
                    help="rate(s) to tabulate (default: the standard rates below training)")
     p.add_argument("--plot", default=None, help="write the f-over-tau plot to this .png")
@@ -22,10 +22,9 @@ def _analyze(args: argparse.Namespace) -> None:
     import numpy as np
 
     from pianossm.analysis import STANDARD_RATES, alias_table, layer_spectra, plot_spectra
-    from pianossm.checkpoint import import_official, load_model
+    from pianossm.api import load_model
 
-    model = (import_official(args.model) if args.model.endswith(".pth")
-             else load_model(args.model))
+    model = load_model(args.model)  # "default", a checkpoint or a published .pth
     cfg = model.config
     rates = tuple(args.synth_rate) if args.synth_rate else STANDARD_RATES
     spectra = layer_spectra(model)
