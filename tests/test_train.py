@@ -289,6 +289,30 @@ def test_eig_lr_mult_scales_the_eigenvalue_group_through_the_schedule(
         _cfg(cache_dir, tmp_path / "d", eig_lr_mult=0.0).check()
 
 
+def test_piano_eigenvalue_init(cache_dir: str, tmp_path: Path) -> None:
+    import math
+
+    from pianossm.train.parts import piano_eigenvalues
+
+    lam = piano_eigenvalues(4096, 16000, torch.Generator().manual_seed(0))
+    f = lam.imag.numpy() * 16000 / (2 * math.pi)
+    tau = -1.0 / (lam.real.numpy() * 16000)
+    assert f.min() >= 27.5 and f.max() <= 7200 and tau.min() >= 0.005 and tau.max() <= 1.0
+    # log-uniform: the median frequency is the geometric mean of the range
+    assert np.median(f) == pytest.approx(math.sqrt(27.5 * 7200), rel=0.1)
+    a = Trainer(_cfg(cache_dir, tmp_path / "a", eig_init="piano"), progress=False)
+    b = Trainer(_cfg(cache_dir, tmp_path / "b", eig_init="piano"), progress=False)
+    for blk_a, blk_b in zip(a.model.blocks, b.model.blocks):  # seeded: the same draws
+        got = blk_a.ssm.eigenvalues(torch.float64)
+        torch.testing.assert_close(got, blk_b.ssm.eigenvalues(torch.float64))
+        hz = got.imag.abs() * a.cfg.sample_rate / (2 * math.pi)
+        assert bool((hz >= 27.5 - 1e-6).all() and (hz <= 0.45 * a.cfg.sample_rate + 1e-6).all())
+    with pytest.raises(PianoSSMError, match="--eig-init"):
+        _cfg(cache_dir, tmp_path / "d", eig_init="s5").check()
+    with pytest.raises(PianoSSMError, match="--eig-init"):
+        _cfg(cache_dir, tmp_path / "d", eig_init="piano", init="x.pt").check()
+
+
 def test_note_onsets_of_the_onset_layout_are_its_onset_channels() -> None:
     from pianossm.train.trainer import note_onsets
 

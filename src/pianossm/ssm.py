@@ -96,6 +96,21 @@ class DiagonalSSM(nn.Module):
         self.B_bias.uniform_(0.0, 1.0)
         self.C_bias.uniform_(0.0, 1.0)
 
+    @torch.no_grad()
+    def set_eigenvalues(self, lam: torch.Tensor) -> None:
+        """Set the continuous-time eigenvalues per training sample.
+
+        Parameters
+        ----------
+        lam : torch.Tensor
+            ``(H,)`` complex, ``Re < 0``.
+        """
+        lam = lam.to(torch.complex128)
+        if lam.shape != (self.d_state,) or not bool((lam.real < 0).all()):
+            raise PianoSSMError(f"need {self.d_state} eigenvalues with negative real parts")
+        self.log_mag.copy_(torch.log(lam.abs()))
+        self.angle.copy_(torch.angle(lam))
+
     def eigenvalues(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Stable continuous-time eigenvalues per training sample.
 

@@ -37,6 +37,7 @@ class TrainConfig:
     lr: float = 1e-4
     weight_decay: float = 1e-4
     decay_eigenvalues: bool = False  # weight decay on *.ssm.log_mag / *.ssm.angle
+    eig_init: str = "s4d"  # fresh runs: s4d (the paper's) or piano (train.parts.piano_eigenvalues)
     eig_lr_mult: float = 1.0  # learning rate of *.ssm.log_mag / *.ssm.angle over the others'
     warmup_steps: int = 1000
     restart_steps: int = 20000  # first cosine period; later ones grow by restart_mult
@@ -125,6 +126,11 @@ class TrainConfig:
             raise PianoSSMError(f"--flux-weight must be >= 0, got {self.flux_weight!r}")
         if not self.attack_weight >= 0:
             raise PianoSSMError(f"--attack-weight must be >= 0, got {self.attack_weight!r}")
+        if self.eig_init not in ("s4d", "piano"):
+            raise PianoSSMError(f"--eig-init must be 's4d' or 'piano', got {self.eig_init!r}")
+        if self.eig_init != "s4d" and self.init:
+            raise PianoSSMError("--eig-init starts a fresh run; --init takes its eigenvalues "
+                                f"from {self.init!r}")
         if not self.eig_lr_mult > 0:
             raise PianoSSMError(f"--eig-lr-mult must be > 0, got {self.eig_lr_mult!r}")
         if not self.pitch_weight >= 0:

@@ -122,6 +122,13 @@ class Trainer(CheckpointMixin):
         torch.manual_seed(cfg.seed)
         config = preset(cfg.preset, **changes).with_features(cfg.features)
         self.model = PianoSSM(config).to(self.device)
+        if cfg.eig_init == "piano":
+            from pianossm.train.parts import piano_eigenvalues
+
+            gen = torch.Generator().manual_seed(cfg.seed)
+            for block in self.model.blocks:
+                block.ssm.set_eigenvalues(piano_eigenvalues(block.ssm.d_state, cfg.sample_rate,
+                                                            gen))
         if cfg.init and load_init:
             from pianossm.train.warmstart import warm_start
 
