@@ -144,3 +144,12 @@ def test_soft_window_loss_targets_two_frames():
     lg = torch.full((1, 100, 88), -30.0)
     lg[0, 55, 10], lg[0, 56, 10] = np.log(0.7), np.log(0.3)
     assert _centroid(lg[0, :, 10].double().numpy(), 55) == pytest.approx(55.3, abs=1e-6)
+
+
+def test_decoder_follows_the_checkpoint_recipe(tmp_path):
+    from pianossm.align.api import _model
+
+    assert _model(None).subframe == "parabola"  # the shipped CRNN: whole-frame targets
+    path = tmp_path / "soft.pt"
+    save_crnn(path, AlignCRNN(CRNNConfig()), train_config={"soft_onsets": True})
+    assert _model(str(path)).subframe == "centroid"
