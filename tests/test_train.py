@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -182,32 +183,49 @@ def test_env_weight_adds_the_envelope_term_and_may_change_on_resume(
         _cfg(cache_dir, tmp_path / "d", env_weight=-1.0).check()
 
 
-def test_flux_weight_adds_the_flux_term_and_may_change_on_resume(
-        cache_dir: str, tmp_path: Path) -> None:
-    from pianossm.losses import FluxLoss
-
+def _check_added_term(cache_dir: str, tmp_path: Path, term: str, field: str, weight: float,
+                      want_of: Callable[..., float],
+                      others: dict[str, tuple[str, float]] | None = None,
+                      ) -> dict[str, float]:
+    """A step with ``field=weight`` (and the ``others``: config field -> (record key,
+    weight)) against a plain step from the same model and batch: the record's ``term`` is
+    ``want_of(trainer, feats, audio, pred)`` of that batch, and the loss grows by each
+    weight times its term.  Then a resumed plain run turns the term on (allowed); returns
+    that run's first record."""
+    others = others or {}
     kw = {"loss": "mssl"}
     plain = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)
-    with_flux = Trainer(_cfg(cache_dir, tmp_path / "b", flux_weight=3.0, env_weight=0.5, **kw),
-                        progress=False)
+    with_term = Trainer(_cfg(cache_dir, tmp_path / "b", **{field: weight},
+                             **{f: w for f, (_, w) in others.items()}, **kw), progress=False)
     start = {k: v.clone() for k, v in plain.model.state_dict().items()}
-    with_flux.model.load_state_dict(start)  # the same model, the same first batch
-    rec_plain, rec = plain.train_step(), with_flux.train_step()
-    assert "flux" not in rec_plain and rec["flux"] > 0
-    assert rec["loss"] == pytest.approx(
-        rec_plain["loss"] + 0.5 * rec["envelope"] + 3.0 * rec["flux"], rel=1e-6)
-    # the term is FluxLoss of the step's own prediction (recomputed here)
+    with_term.model.load_state_dict(start)  # the same model, the same first batch
+    rec_plain, rec = plain.train_step(), with_term.train_step()
+    assert term not in rec_plain and rec[term] > 0
+    added = weight * rec[term] + sum(w * rec[k] for k, w in others.values())
+    assert rec["loss"] == pytest.approx(rec_plain["loss"] + added, rel=1e-6)
+    # the term of the step's own prediction (recomputed here)
     again = Trainer(_cfg(cache_dir, tmp_path / "c", **kw), progress=False)
     again.model.load_state_dict(start)
     feats, audio, heads = again.cache.sample_crops(again.rng, 2, 0.2)
     with torch.no_grad():
         pred = again.net(torch.from_numpy(feats), again.hop, torch.from_numpy(heads))
-    want = FluxLoss(again.cfg.sample_rate)(pred, torch.from_numpy(audio))["loss"].item()
-    assert rec["flux"] == pytest.approx(want, rel=1e-5)
+    assert rec[term] == pytest.approx(want_of(again, feats, audio, pred), rel=1e-5)
     plain.run(until=2)  # writes last.pt
-    resumed = Trainer(_cfg(cache_dir, tmp_path / "a", flux_weight=1.0, **kw), progress=False)
+    resumed = Trainer(_cfg(cache_dir, tmp_path / "a", **{field: 1.0}, **kw), progress=False)
     resumed.resume(str(tmp_path / "a" / "last.pt"))  # allowed: a term added from here on
-    assert resumed.train_step()["flux"] > 0
+    return resumed.train_step()
+
+
+def test_flux_weight_adds_the_flux_term_and_may_change_on_resume(
+        cache_dir: str, tmp_path: Path) -> None:
+    from pianossm.losses import FluxLoss
+
+    def want(t: Trainer, feats: np.ndarray, audio: np.ndarray, pred: torch.Tensor) -> float:
+        return FluxLoss(t.cfg.sample_rate)(pred, torch.from_numpy(audio))["loss"].item()
+
+    resumed = _check_added_term(cache_dir, tmp_path, "flux", "flux_weight", 3.0, want,
+                                {"env_weight": ("envelope", 0.5)})
+    assert resumed["flux"] > 0
     with pytest.raises(PianoSSMError, match="--flux-weight"):
         _cfg(cache_dir, tmp_path / "d", flux_weight=float("nan")).check()
 
@@ -217,32 +235,16 @@ def test_attack_weight_adds_the_attack_term_and_may_change_on_resume(
     from pianossm.losses import AttackLoss
     from pianossm.train.trainer import note_onsets
 
-    kw = {"loss": "mssl"}
-    plain = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)
-    with_attack = Trainer(_cfg(cache_dir, tmp_path / "b", attack_weight=2.0, **kw),
-                          progress=False)
-    start = {k: v.clone() for k, v in plain.model.state_dict().items()}
-    with_attack.model.load_state_dict(start)
-    rec_plain, rec = plain.train_step(), with_attack.train_step()
-    assert "attack" not in rec_plain and rec["attack"] > 0
-    assert rec["loss"] == pytest.approx(rec_plain["loss"] + 2.0 * rec["attack"], rel=1e-6)
-    # the term is AttackLoss of the step's own prediction at the roll's note starts
-    again = Trainer(_cfg(cache_dir, tmp_path / "c", **kw), progress=False)
-    again.model.load_state_dict(start)
-    feats, audio, heads = again.cache.sample_crops(again.rng, 2, 0.2)
-    feats_t = torch.from_numpy(feats)
-    with torch.no_grad():
-        pred = again.net(feats_t, again.hop, torch.from_numpy(heads))
-    onsets = note_onsets(feats_t, "roll")
-    rise = np.diff(feats[..., :88], axis=1, prepend=0.0).clip(0).sum(-1)
-    np.testing.assert_allclose(onsets.numpy(), rise, rtol=1e-6)
-    want = AttackLoss(again.cfg.sample_rate, again.hop)(pred, torch.from_numpy(audio),
-                                                         onsets)["loss"].item()
-    assert rec["attack"] == pytest.approx(want, rel=1e-5)
-    plain.run(until=2)
-    resumed = Trainer(_cfg(cache_dir, tmp_path / "a", attack_weight=1.0, **kw), progress=False)
-    resumed.resume(str(tmp_path / "a" / "last.pt"))  # allowed: a term added from here on
-    assert "attack" in resumed.train_step()
+    def want(t: Trainer, feats: np.ndarray, audio: np.ndarray, pred: torch.Tensor) -> float:
+        # AttackLoss of the prediction at the roll's note starts
+        onsets = note_onsets(torch.from_numpy(feats), "roll")
+        rise = np.diff(feats[..., :88], axis=1, prepend=0.0).clip(0).sum(-1)
+        np.testing.assert_allclose(onsets.numpy(), rise, rtol=1e-6)
+        return AttackLoss(t.cfg.sample_rate, t.hop)(pred, torch.from_numpy(audio),
+                                                     onsets)["loss"].item()
+
+    resumed = _check_added_term(cache_dir, tmp_path, "attack", "attack_weight", 2.0, want)
+    assert "attack" in resumed
     with pytest.raises(PianoSSMError, match="--attack-weight"):
         _cfg(cache_dir, tmp_path / "d", attack_weight=-0.5).check()
 
@@ -251,26 +253,11 @@ def test_pitch_weight_adds_the_pitch_term_and_may_change_on_resume(
         cache_dir: str, tmp_path: Path) -> None:
     from pianossm.losses import PitchLoss
 
-    kw = {"loss": "mssl"}
-    plain = Trainer(_cfg(cache_dir, tmp_path / "a", **kw), progress=False)
-    with_pitch = Trainer(_cfg(cache_dir, tmp_path / "b", pitch_weight=4.0, **kw),
-                         progress=False)
-    start = {k: v.clone() for k, v in plain.model.state_dict().items()}
-    with_pitch.model.load_state_dict(start)
-    rec_plain, rec = plain.train_step(), with_pitch.train_step()
-    assert "pitch" not in rec_plain and rec["pitch"] > 0
-    assert rec["loss"] == pytest.approx(rec_plain["loss"] + 4.0 * rec["pitch"], rel=1e-6)
-    again = Trainer(_cfg(cache_dir, tmp_path / "c", **kw), progress=False)
-    again.model.load_state_dict(start)
-    feats, audio, heads = again.cache.sample_crops(again.rng, 2, 0.2)
-    with torch.no_grad():
-        pred = again.net(torch.from_numpy(feats), again.hop, torch.from_numpy(heads))
-    want = PitchLoss(again.cfg.sample_rate)(pred, torch.from_numpy(audio))["loss"].item()
-    assert rec["pitch"] == pytest.approx(want, rel=1e-5)
-    plain.run(until=2)
-    resumed = Trainer(_cfg(cache_dir, tmp_path / "a", pitch_weight=1.0, **kw), progress=False)
-    resumed.resume(str(tmp_path / "a" / "last.pt"))
-    assert "pitch" in resumed.train_step()
+    def want(t: Trainer, feats: np.ndarray, audio: np.ndarray, pred: torch.Tensor) -> float:
+        return PitchLoss(t.cfg.sample_rate)(pred, torch.from_numpy(audio))["loss"].item()
+
+    resumed = _check_added_term(cache_dir, tmp_path, "pitch", "pitch_weight", 4.0, want)
+    assert "pitch" in resumed
     with pytest.raises(PianoSSMError, match="--pitch-weight"):
         _cfg(cache_dir, tmp_path / "d", pitch_weight=float("nan")).check()
 
