@@ -198,10 +198,12 @@ class Trainer(CheckpointMixin):
         name = cfg.loss if main else "mssl"
         rate = cfg.sample_rate
         self.loss_fn = (SMML(rate) if name == "smml" else MSSL(rate)).to(self.device)
-        self.env_loss = EnvelopeLoss(rate) if cfg.env_weight > 0 else None
-        self.flux_loss = FluxLoss(rate).to(self.device) if cfg.flux_weight > 0 else None
-        self.attack_loss = AttackLoss(rate, self.hop) if cfg.attack_weight > 0 else None
-        self.pitch_loss = PitchLoss(rate).to(self.device) if cfg.pitch_weight > 0 else None
+        #: The terms added to the loss, in order: (record key, weight, module).
+        self.terms = [(name, weight, make().to(self.device)) for name, weight, make in (
+            ("envelope", cfg.env_weight, lambda: EnvelopeLoss(rate)),
+            ("flux", cfg.flux_weight, lambda: FluxLoss(rate)),
+            ("attack", cfg.attack_weight, lambda: AttackLoss(rate, self.hop)),
+            ("pitch", cfg.pitch_weight, lambda: PitchLoss(rate))) if weight > 0]
         self.val_loss = MSSL(rate)
 
     # -- one step ------------------------------------------------------------------
@@ -269,19 +271,10 @@ class Trainer(CheckpointMixin):
         """
         pred = self.net(feats, self.hop, heads)
         parts = self.loss_fn(pred, audio)
-        if self.env_loss is not None:
-            env = self.env_loss(pred, audio)["loss"]
-            parts = parts | {"envelope": env, "loss": parts["loss"] + self.cfg.env_weight * env}
-        if self.flux_loss is not None:
-            flux = self.flux_loss(pred, audio)["loss"]
-            parts = parts | {"flux": flux, "loss": parts["loss"] + self.cfg.flux_weight * flux}
-        if self.attack_loss is not None:
-            attack = self.attack_loss(pred, audio, note_onsets(feats, self.cfg.features))["loss"]
-            parts = parts | {"attack": attack,
-                             "loss": parts["loss"] + self.cfg.attack_weight * attack}
-        if self.pitch_loss is not None:
-            pitch = self.pitch_loss(pred, audio)["loss"]
-            parts = parts | {"pitch": pitch, "loss": parts["loss"] + self.cfg.pitch_weight * pitch}
+        for name, weight, term in self.terms:
+            onsets = (note_onsets(feats, self.cfg.features),) if name == "attack" else ()
+            value = term(pred, audio, *onsets)["loss"]
+            parts = parts | {name: value, "loss": parts["loss"] + weight * value}
         return parts["loss"], parts
 
     def _mean_over_ranks(self, parts: dict[str, torch.Tensor]) -> dict[str, float]:
