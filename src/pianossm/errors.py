@@ -50,18 +50,20 @@ def raise_on_termination() -> None:
     def handler(signum: int, frame: object) -> None:
         global _pending
         _pending = signum
-        raise Terminated(signum)
-
-    def interrupt(signum: int, frame: object) -> None:
-        global _pending
-        _pending = signum
-        raise KeyboardInterrupt
+        raise _exception(signum)
 
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             signal.signal(sig, handler)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored (nohup &)
-        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGINT, handler)
+
+
+def _exception(signum: int) -> BaseException:
+    """``KeyboardInterrupt`` for SIGINT, :class:`Terminated` for the others."""
+    import signal
+
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
 
 def check_interrupted() -> None:
@@ -78,10 +80,5 @@ def check_interrupted() -> None:
     """
     global _pending
     signum, _pending = _pending, None
-    if signum is None:
-        return
-    import signal
-
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Terminated(signum)
+    if signum is not None:
+        raise _exception(signum)
