@@ -86,9 +86,7 @@ class DiagonalSSM(nn.Module):
         n = torch.arange(h, dtype=torch.float64)
         delta = torch.exp(torch.empty(h, dtype=torch.float64).uniform_(
             math.log(dt_min), math.log(dt_max)))
-        lam = torch.complex(-0.5 * torch.ones_like(n), math.pi * n) * delta  # (H,)
-        self.log_mag.copy_(torch.log(lam.abs()))
-        self.angle.copy_(torch.angle(lam))
+        self.set_eigenvalues(torch.complex(-0.5 * torch.ones_like(n), math.pi * n) * delta)
         gain = math.sqrt(1.0 / 3.0)
         for part in range(2):
             nn.init.orthogonal_(self.B.data[..., part], gain=gain)
