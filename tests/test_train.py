@@ -300,6 +300,43 @@ def test_piano_eigenvalue_init(cache_dir: str, tmp_path: Path) -> None:
         _cfg(cache_dir, tmp_path / "d", eig_init="piano", init="x.pt").check()
 
 
+def test_keyboard_init_plays_each_key_at_its_pitch(cache_dir: str, tmp_path: Path) -> None:
+    import pretty_midi
+
+    from pianossm.config import preset
+    from pianossm.features import PianoRoll, frame_hop
+    from pianossm.model import PianoSSM
+    from pianossm.train.parts import keyboard_init
+
+    torch.manual_seed(0)
+    model = PianoSSM(preset("S", d_state=96, preset="custom", train_sample_rate=16000)
+                     .with_features("roll+onset+pedal"))
+    keyboard_init(model, 16000, torch.Generator().manual_seed(0))
+    first = model.blocks[0].ssm
+    lam = first.eigenvalues(torch.float64)[:88].detach()
+    hz = lam.imag.numpy() * 16000 / (2 * math.pi)  # float32 parameters
+    np.testing.assert_allclose(hz, 440.0 * 2.0 ** ((np.arange(21, 109) - 69) / 12), rtol=1e-5)
+    hop = frame_hop(16000)
+    for key in (33, 57, 69, 88):  # 55, 220, 440, 1319 Hz
+        pm = pretty_midi.PrettyMIDI()
+        inst = pretty_midi.Instrument(0)
+        inst.notes.append(pretty_midi.Note(90, key, 0.1, 1.0))
+        pm.instruments.append(inst)
+        feats = PianoRoll(pm, 16000 / hop, features="roll+onset+pedal").frames(0, 16000 // hop)
+        with torch.no_grad():
+            audio = model(torch.from_numpy(feats)[None], hop)[0].double().numpy()
+        seg = audio[1600:16000]  # from the onset: 0.9 s, 1.1 Hz bins
+        spec = np.abs(np.fft.rfft((seg - seg.mean()) * np.hanning(len(seg))))
+        peak = np.fft.rfftfreq(len(seg), 1 / 16000)[np.argmax(spec)]
+        assert peak == pytest.approx(440.0 * 2.0 ** ((key - 69) / 12), abs=2.5), key
+    a = Trainer(_cfg(cache_dir, tmp_path / "a", d_state=96, eig_init="keys"), progress=False)
+    b = Trainer(_cfg(cache_dir, tmp_path / "b", d_state=96, eig_init="keys"), progress=False)
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):  # seeded
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+    with pytest.raises(PianoSSMError, match="64 modes"):
+        Trainer(_cfg(cache_dir, tmp_path / "c", d_state=64, eig_init="keys"), progress=False)
+
+
 def test_note_onsets_of_the_onset_layout_are_its_onset_channels() -> None:
     from pianossm.train.trainer import note_onsets
 

@@ -14,10 +14,14 @@ from typing import Any
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["AMP_MODES", "TrainConfig", "load_config_file"]
+__all__ = ["AMP_MODES", "EIG_INITS", "TrainConfig", "load_config_file"]
 
 #: Values of ``--amp``: ``off`` (float32 throughout) or ``bf16`` autocast of the real matmuls.
 AMP_MODES = ("off", "bf16")
+#: Starts of a fresh run: the paper's S4D-Lin eigenvalues, modes log-uniform over the keyboard
+#: (:func:`pianossm.train.parts.piano_eigenvalues`), or a keyboard of resonators
+#: (:func:`pianossm.train.parts.keyboard_init`).
+EIG_INITS = ("s4d", "piano", "keys")
 
 
 @dataclass
@@ -37,7 +41,7 @@ class TrainConfig:
     lr: float = 1e-4
     weight_decay: float = 1e-4
     decay_eigenvalues: bool = False  # weight decay on *.ssm.log_mag / *.ssm.angle
-    eig_init: str = "s4d"  # fresh runs: s4d (the paper's) or piano (train.parts.piano_eigenvalues)
+    eig_init: str = "s4d"  # fresh runs: one of EIG_INITS
     eig_lr_mult: float = 1.0  # learning rate of *.ssm.log_mag / *.ssm.angle over the others'
     warmup_steps: int = 1000
     restart_steps: int = 20000  # first cosine period; later ones grow by restart_mult
@@ -126,8 +130,9 @@ class TrainConfig:
             raise PianoSSMError(f"--flux-weight must be >= 0, got {self.flux_weight!r}")
         if not self.attack_weight >= 0:
             raise PianoSSMError(f"--attack-weight must be >= 0, got {self.attack_weight!r}")
-        if self.eig_init not in ("s4d", "piano"):
-            raise PianoSSMError(f"--eig-init must be 's4d' or 'piano', got {self.eig_init!r}")
+        if self.eig_init not in EIG_INITS:
+            raise PianoSSMError(f"--eig-init must be one of {', '.join(EIG_INITS)}, "
+                                f"got {self.eig_init!r}")
         if self.eig_init != "s4d" and self.init:
             raise PianoSSMError("--eig-init starts a fresh run; --init takes its eigenvalues "
                                 f"from {self.init!r}")

@@ -12,8 +12,8 @@ import torch
 
 from pianossm.data.cache import AudioCache
 
-__all__ = ["AMP_DTYPES", "EIGENVALUE_SUFFIXES", "TrainForward", "alias_stats", "mixed_forward",
-           "open_cache", "param_groups"]
+__all__ = ["AMP_DTYPES", "EIGENVALUE_SUFFIXES", "TrainForward", "alias_stats", "keyboard_init",
+           "mixed_forward", "open_cache", "param_groups", "piano_eigenvalues"]
 
 #: Parameters that hold the SSM eigenvalues (no weight decay unless asked).
 EIGENVALUE_SUFFIXES = (".ssm.log_mag", ".ssm.angle")
@@ -62,6 +62,83 @@ def piano_eigenvalues(d_state: int, sample_rate: int, generator: torch.Generator
     f = f_lo * (0.45 * sample_rate / f_lo) ** u[0]
     t = tau[0] * (tau[1] / tau[0]) ** u[1]
     return torch.complex(-1.0 / (t * sample_rate), 2 * math.pi * f / sample_rate)
+
+
+@torch.no_grad()
+def keyboard_init(model: torch.nn.Module, sample_rate: int, generator: torch.Generator,
+                  tau: tuple[float, float] = (2.0, 0.15), key_gain: float = 1.0,
+                  branch: float = 0.01, head_gain: float = 10.0) -> None:
+    """Start a fresh model as a keyboard of resonators: every key sounds its own pitch.
+
+    Trained from the paper's start (or :func:`piano_eigenvalues`) on the MSSL, a model at
+    this project's CPU budget answers every key with one resonance: a spectral loss gives
+    a mode's frequency almost no gradient unless it already sits near a partial, and the
+    routing from 88 keys to 64-256 modes then settles on the average piano sound.  Here
+    the routing is set instead of learnt, as a modal synthesiser would set it:
+
+    - every layer's modes from :func:`piano_eigenvalues`, input gains ``B`` and ``b``
+      scaled by ``|lambda|`` (a unit step then moves a state by about one, whatever its
+      frequency, where ``B`` alone lets the lowest modes swing a hundred times more);
+    - in the first layer mode ``k`` (``k < 88``) at key ``k``'s equal-tempered frequency
+      (A4 = 440 Hz), decaying in ``tau[0]`` s at A0 to ``tau[1]`` s at C8, driven only by the
+      roll channel of key ``k`` with ``B = i lambda`` (its step response is a sine starting
+      at zero: no click, no DC step) and read only by output channel ``k`` (gain
+      ``key_gain``, no biases); every other first-layer weight at 2 % of its draw;
+    - layers 2-4 pass the keys on through orthogonal skips of gain sqrt(2) (which undoes
+      the block's ``1/sqrt(2)``), their SSM branches start at ``branch`` of their draw and
+      without output bias (ReZero-like: training grows them), and the head is
+      ``head_gain`` times its draw so the output starts near the data's level.
+
+    At step 0 such an L model puts the loudest CQT key of 54 of 57 isolated notes on the
+    note's key (``scripts/pitch_default.py``); the paper's start, 0.
+
+    Parameters
+    ----------
+    model : PianoSSM
+        A fresh model whose first input channels are the 88-key roll; the first layer
+        needs ``d_state >= 88`` and 88 output channels.
+    sample_rate : int
+        Training rate, Hz.
+    generator : torch.Generator
+        Source of the draws (seeded: deterministic).
+    tau : tuple of float
+        Decay times (s) of A0 and C8, log-interpolated between.
+    key_gain, branch, head_gain : float
+        Gains described above.
+    """
+    from pianossm.errors import PianoSSMError
+
+    first = model.blocks[0].ssm
+    if first.d_state < 88 or first.d_out != 88:
+        raise PianoSSMError(f"the keyboard start needs a first layer with >= 88 modes and 88 "
+                            f"outputs, got {first.d_state} modes and {first.d_out} outputs "
+                            f"(preset S has 64 modes: use L or XL, or --d-state 88 or more)")
+    k = torch.arange(88, dtype=torch.float64)
+    freq = 440.0 * 2.0 ** ((k - 48) / 12)
+    decay = tau[0] * (tau[1] / tau[0]) ** (k / 87)
+    for block in model.blocks:
+        ssm = block.ssm
+        lam = piano_eigenvalues(ssm.d_state, sample_rate, generator)
+        if ssm is first:
+            lam[:88] = torch.complex(-1.0 / (decay * sample_rate),
+                                     2 * math.pi * freq / sample_rate)
+        ssm.set_eigenvalues(lam)
+        mag = lam.abs().to(ssm.B.dtype)
+        ssm.B.mul_(mag[:, None, None])
+        ssm.B_bias.mul_(mag[:, None])
+    first.B.mul_(0.02)
+    first.C.mul_(0.02)
+    idx = torch.arange(88)
+    first.B[idx, idx] = torch.view_as_real((1j * lam[:88]).to(torch.complex64)).to(first.B.dtype)
+    first.C[idx, idx, 0] = key_gain
+    first.C[idx, idx, 1] = 0.0
+    first.B_bias[:88] = 0.0
+    first.C_bias.zero_()
+    for block in model.blocks[1:]:
+        block.ssm.C.mul_(branch)
+        block.ssm.C_bias.zero_()
+        torch.nn.init.orthogonal_(block.skip.weight, gain=math.sqrt(2.0), generator=generator)
+    model.heads.weight.mul_(head_gain)
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float, decay_eigenvalues: bool,

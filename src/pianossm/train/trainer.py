@@ -129,6 +129,10 @@ class Trainer(CheckpointMixin):
             for block in self.model.blocks:
                 block.ssm.set_eigenvalues(piano_eigenvalues(block.ssm.d_state, cfg.sample_rate,
                                                             gen))
+        elif cfg.eig_init == "keys":
+            from pianossm.train.parts import keyboard_init
+
+            keyboard_init(self.model, cfg.sample_rate, torch.Generator().manual_seed(cfg.seed))
         if cfg.init and load_init:
             from pianossm.train.warmstart import warm_start
 
