@@ -12,7 +12,10 @@
 # the keys on their pitch: without it a run lost half of them to a low rumble by step 600),
 # batch 2 x 2 s crops, Adam 1e-4, 50 warm-up steps, cosine periods of 6000 steps (x1.5 after
 # each restart) to 5 %, weight average (--ema 0.999) validated on all nineteen 10 s windows
-# every 500 steps, seed 1.  Every default before it (S from the paper's start, MSSL; its
+# every 500 steps, seed 1.  From step 4500, --max-decay 2 (train.parts.bound_decay: no mode
+# decays slower than 2 s; by step 4300 first-layer modes at 44-100 Hz decayed in 2-220 s, a
+# hum that piled up over the 10 s validation windows: 13.0 at step 2500, 14.1 at 4000).
+# Every default before it (S from the paper's start, MSSL; its
 # last was training/onset, step 49500, whose recipe is in git history and the README)
 # answered every key with the same resonance.  Stop it any time (Ctrl-C / SIGTERM); SHIP=1
 # then copies the best validation checkpoint to the assets.
@@ -35,7 +38,7 @@ if [ "${SHIP:-0}" != 1 ]; then
         --crop-seconds 2.0 --lr 1e-4 --warmup-steps 50 --restart-steps 6000 --restart-mult 1.5 \
         --min-lr-ratio 0.05 --val-every 500 --val-max-windows 0 --ckpt-every 100 \
         --log-every 10 --threads "${THREADS:-2}" --seed 1 --ema 0.999 --env-weight 2 \
-        --eig-init keys --pitch-weight 10
+        --eig-init keys --pitch-weight 10 --max-decay 2
 fi
 # SHIP=1: ship the checkpoint with the lowest validation MSSL as a model-only file (~300 KB).
 if [ "${SHIP:-0}" != 1 ]; then exit 0; fi

@@ -337,6 +337,29 @@ def test_keyboard_init_plays_each_key_at_its_pitch(cache_dir: str, tmp_path: Pat
         Trainer(_cfg(cache_dir, tmp_path / "c", d_state=64, eig_init="keys"), progress=False)
 
 
+def test_max_decay_bounds_every_mode_after_each_step(cache_dir: str, tmp_path: Path) -> None:
+    from pianossm.train.parts import bound_decay
+
+    t = Trainer(_cfg(cache_dir, tmp_path / "a", max_decay=0.05), progress=False)
+    ssm = t.model.blocks[0].ssm
+    lam = ssm.eigenvalues(torch.float64).detach().clone()
+    lam[1] = torch.complex(torch.tensor(-1e-7, dtype=torch.float64), lam[1].imag)  # ~10 min
+    ssm.set_eigenvalues(lam)
+    before = ssm.eigenvalues(torch.float64).detach().clone()
+    t.train_step()
+    for block in t.model.blocks:
+        tau = -1.0 / (block.ssm.eigenvalues(torch.float64).detach().real * t.cfg.sample_rate)
+        assert float(tau.max()) <= 0.05 * (1 + 1e-3)
+    after = ssm.eigenvalues(torch.float64).detach()
+    assert float(after[1].real) == pytest.approx(-1.0 / (0.05 * t.cfg.sample_rate), rel=1e-4)
+    assert float(after[1].imag) == pytest.approx(float(before[1].imag), rel=1e-2)  # one step
+    # a mode already fast enough is left to the optimiser; bound_decay counts what it moves
+    assert bound_decay(t.model, 0.05, t.cfg.sample_rate) == 0
+    assert bound_decay(t.model, 1e-4, t.cfg.sample_rate) > 0
+    with pytest.raises(PianoSSMError, match="--max-decay"):
+        _cfg(cache_dir, tmp_path / "d", max_decay=-1.0).check()
+
+
 def test_note_onsets_of_the_onset_layout_are_its_onset_channels() -> None:
     from pianossm.train.trainer import note_onsets
 

@@ -43,6 +43,7 @@ class TrainConfig:
     decay_eigenvalues: bool = False  # weight decay on *.ssm.log_mag / *.ssm.angle
     eig_init: str = "s4d"  # fresh runs: one of EIG_INITS
     eig_lr_mult: float = 1.0  # learning rate of *.ssm.log_mag / *.ssm.angle over the others'
+    max_decay: float = 0.0  # s; > 0: after each step, modes decaying slower are set to it
     warmup_steps: int = 1000
     restart_steps: int = 20000  # first cosine period; later ones grow by restart_mult
     restart_mult: float = 2.0
@@ -138,6 +139,8 @@ class TrainConfig:
                                 f"from {self.init!r}")
         if not self.eig_lr_mult > 0:
             raise PianoSSMError(f"--eig-lr-mult must be > 0, got {self.eig_lr_mult!r}")
+        if not self.max_decay >= 0:
+            raise PianoSSMError(f"--max-decay must be >= 0 (0: off), got {self.max_decay!r}")
         if not self.pitch_weight >= 0:
             raise PianoSSMError(f"--pitch-weight must be >= 0, got {self.pitch_weight!r}")
         if not 0 <= self.ema < 1:

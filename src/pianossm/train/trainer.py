@@ -251,6 +251,10 @@ class Trainer(CheckpointMixin):
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
+        if cfg.max_decay > 0:
+            from pianossm.train.parts import bound_decay
+
+            bound_decay(self.model, cfg.max_decay, cfg.sample_rate)
         if self.ema is not None:
             self.ema.update(self.model)
         self.scheduler.step()
