@@ -15,6 +15,8 @@
 # every 500 steps, seed 1.  From step 4500, --max-decay 2 (train.parts.bound_decay: no mode
 # decays slower than 2 s; by step 4300 first-layer modes at 44-100 Hz decayed in 2-220 s, a
 # hum that piled up over the 10 s validation windows: 13.0 at step 2500, 14.1 at 4000).
+# From step 4900 the base rate is 5e-5 and the periods after the first shrink by 0.8 (the
+# second, 4800 steps, ends at step 10800, about where one session's compute ends).
 # Every default before it (S from the paper's start, MSSL; its
 # last was training/onset, step 49500, whose recipe is in git history and the README)
 # answered every key with the same resonance.  Stop it any time (Ctrl-C / SIGTERM); SHIP=1
@@ -35,7 +37,7 @@ if [ "${SHIP:-0}" != 1 ]; then
     if [ -f "$OUT/last.pt" ]; then START="--resume"; fi
     $PY -m pianossm train $START --data "$DATA" --out "$OUT" --preset L --sample-rate 16000 \
         --features roll+onset+pedal --steps 100000 --finetune-steps 0 --loss mssl --batch 2 \
-        --crop-seconds 2.0 --lr 1e-4 --warmup-steps 50 --restart-steps 6000 --restart-mult 1.5 \
+        --crop-seconds 2.0 --lr 5e-5 --warmup-steps 50 --restart-steps 6000 --restart-mult 0.8 \
         --min-lr-ratio 0.05 --val-every 500 --val-max-windows 0 --ckpt-every 100 \
         --log-every 10 --threads "${THREADS:-2}" --seed 1 --ema 0.999 --env-weight 2 \
         --eig-init keys --pitch-weight 10 --max-decay 2
