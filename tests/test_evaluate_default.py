@@ -1,4 +1,5 @@
-"""The shipped default model: far better than silence on golden_phrase against FluidR3."""
+"""The shipped default model: far better than silence on golden_phrase against FluidR3, and
+it plays the key it is given."""
 
 from __future__ import annotations
 
@@ -44,3 +45,26 @@ def test_default_model_far_beats_silence_on_golden_phrase() -> None:
     # The default shipped at step 9500 scored 11.1 against silence's 45.3 on this window; the
     # 300-step demonstration model before it scored about 22 (the bar catches a regression).
     assert np.isfinite(ours) and ours < 0.4 * silence, (ours, silence)
+
+
+def test_default_model_plays_the_key_it_is_given() -> None:
+    """Isolated notes across the keyboard: the loudest CQT key is the note's own key for
+    most of them (FluidR3: 84 % on ``scripts/pitch_default.py``'s 57 notes); every default
+    before the keyboard start answered all keys with one resonance (0 %)."""
+    try:
+        path = default_model_path()
+    except PianoSSMError:
+        pytest.skip("no default model installed")
+    from pianossm.align.features import audio_to_cqt
+    from pianossm.api import synthesize
+
+    keys = list(range(28, 97, 6))  # E1 .. C7
+    torch.set_num_threads(1)
+    model = load_model(path)
+    rate = model.config.train_sample_rate
+    hits = 0
+    for key in keys:
+        audio, sr = synthesize([(key, 80, 0.5, 1.5)], model=model, sample_rate=rate)
+        cqt = audio_to_cqt(audio, sr)  # 100 frames/s, one bin per key from A0
+        hits += int(np.argmax(cqt[55:90].mean(axis=0))) + 21 == key
+    assert hits >= 0.6 * len(keys), f"{hits} of {len(keys)} notes on their key"
