@@ -28,14 +28,6 @@ KEYS = tuple(range(24, 97, 4))
 VELOCITIES = (40, 80, 110)
 
 
-def loudest_key(audio: np.ndarray, sr: int) -> int:
-    """Loudest CQT key (MIDI number) 50-400 ms after the onset at 0.5 s."""
-    from pianossm.align.features import audio_to_cqt
-
-    cqt = audio_to_cqt(audio, sr)
-    return int(np.argmax(cqt[55:90].mean(axis=0))) + 21
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", default=None,
@@ -45,6 +37,7 @@ def main() -> int:
     import pretty_midi
 
     from pianossm.api import synthesize
+    from pianossm.evaluate.pitch import loudest_key
     from pianossm.fluid import render_fluidsynth
 
     models = args.model or ["default"]

@@ -89,7 +89,7 @@ def keyboard_init(model: torch.nn.Module, sample_rate: int, generator: torch.Gen
       without output bias (ReZero-like: training grows them), and the head is
       ``head_gain`` times its draw so the output starts near the data's level.
 
-    At step 0 such an L model puts the loudest CQT key of 54 of 57 isolated notes on the
+    At step 0 such an L model puts the loudest CQT key of 52 of 57 isolated notes on the
     note's key (``scripts/pitch_default.py``); the paper's start, 0.
 
     Parameters
