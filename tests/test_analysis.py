@@ -17,7 +17,7 @@ from pianossm.alias import (
     resample_blocks,
 )
 from pianossm.analysis import alias_table, layer_spectra
-from pianossm.checkpoint import import_official
+from pianossm.checkpoint import import_official, load_model
 from pianossm.cli import main
 from pianossm.config import preset
 from pianossm.model import PianoSSM
@@ -112,7 +112,8 @@ def test_analyze_cli_takes_default_like_render(capsys) -> None:
     assert main(["analyze", "default"]) == 0
     by_name = capsys.readouterr().out
     assert main(["analyze", default_model_path()]) == 0
-    assert capsys.readouterr().out == by_name and "256 modes" in by_name
+    modes = sum(b.ssm.d_state for b in load_model(default_model_path()).blocks)
+    assert capsys.readouterr().out == by_name and f"{modes} modes" in by_name
 
 
 def test_internal_rate_of_oversample() -> None:

@@ -471,18 +471,24 @@ def test_mixed_forward_autocasts_only_the_real_matmuls(cache_dir: str, tmp_path:
 
 
 def test_bf16_step_matches_fp32(cache_dir: str, tmp_path: Path) -> None:
-    # A trained model (the shipped S): an untrained one leaves spectral bins below MSSL's
-    # 1e-5 log floor, where bf16 rounding noise alone moves the loss by tens of percent.
+    # A trained S (the previous default, committed with its run): an untrained model leaves
+    # spectral bins below MSSL's 1e-5 log floor, where bf16 rounding noise alone moves the
+    # loss by tens of percent.  The keyboard-start L default is such a case on these test
+    # tones (its partials are clean, the bins between them near the floor): bf16 23.8
+    # against float32 21.9, 9 % apart.
     from pianossm.checkpoint import load_model
-    from pianossm.render import default_model_path
 
-    shipped = load_model(default_model_path()).state_dict()
+    record = Path(__file__).resolve().parents[1] / "training" / "onset" / "best.pt"
+    if not record.is_file():
+        pytest.skip(f"trained S record not found: {record}")
+    default = load_model(str(record))
+    shipped = default.state_dict()
     # the tone cache holds the roll layout: keep the roll's 88 input columns of layer 1
     shipped["blocks.0.ssm.B"] = shipped["blocks.0.ssm.B"][:, :88].contiguous()
     losses = {}
     for amp in ("off", "bf16"):
-        tr = Trainer(_cfg(cache_dir, tmp_path / amp, amp=amp, preset="S", d_state=None,
-                          loss="mssl", crop_seconds=0.5), progress=False)
+        tr = Trainer(_cfg(cache_dir, tmp_path / amp, amp=amp, preset=default.config.preset,
+                          d_state=None, loss="mssl", crop_seconds=0.5), progress=False)
         tr.model.load_state_dict(shipped)
         losses[amp] = tr.train_step()["loss"]
         for p in tr.model.parameters():
