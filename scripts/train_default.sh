@@ -7,7 +7,8 @@
 #
 # The run this script continues is training/keys: Piano-SSM L (H = 128: the first layer needs
 # one mode per key) started as a keyboard of resonators (--eig-init keys,
-# train.parts.keyboard_init: every key sounds its own pitch from step 0), the roll+onset+pedal
+# train.parts.keyboard_init: every key sounds its own pitch from step 0; this run began before
+# the fix that gives each key mode its own B = i lambda, see the README), the roll+onset+pedal
 # input layout, MSSL + 2 x envelope term + 10 x pitch term (losses.PitchLoss, which keeps
 # the keys on their pitch: without it a run lost half of them to a low rumble by step 600),
 # batch 2 x 2 s crops, Adam 1e-4, 50 warm-up steps, cosine periods of 6000 steps (x1.5 after

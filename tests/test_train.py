@@ -316,6 +316,10 @@ def test_keyboard_init_plays_each_key_at_its_pitch(cache_dir: str, tmp_path: Pat
     lam = first.eigenvalues(torch.float64)[:88].detach()
     hz = lam.imag.numpy() * 16000 / (2 * math.pi)  # float32 parameters
     np.testing.assert_allclose(hz, 440.0 * 2.0 ** ((np.arange(21, 109) - 69) / 12), rtol=1e-5)
+    # key k's roll channel drives mode k with B = i lambda_k (a sine from zero, unit size)
+    b = torch.view_as_complex(first.B.detach().contiguous())
+    idx = torch.arange(88)
+    torch.testing.assert_close(b[idx, idx].to(torch.complex128), 1j * lam, rtol=1e-5, atol=0)
     hop = frame_hop(16000)
     for key in (33, 57, 69, 88):  # 55, 220, 440, 1319 Hz
         pm = pretty_midi.PrettyMIDI()

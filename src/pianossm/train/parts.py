@@ -4,7 +4,6 @@ and the aliasing statistics that :class:`pianossm.train.trainer.Trainer` logs.""
 from __future__ import annotations
 
 import math
-
 import os
 from typing import Any
 
@@ -89,7 +88,7 @@ def keyboard_init(model: torch.nn.Module, sample_rate: int, generator: torch.Gen
       without output bias (ReZero-like: training grows them), and the head is
       ``head_gain`` times its draw so the output starts near the data's level.
 
-    At step 0 such an L model puts the loudest CQT key of 52 of 57 isolated notes on the
+    At step 0 such an L model puts the loudest CQT key of all 57 isolated notes on the
     note's key (``scripts/pitch_default.py``); the paper's start, 0.
 
     Parameters
@@ -116,12 +115,12 @@ def keyboard_init(model: torch.nn.Module, sample_rate: int, generator: torch.Gen
     k = torch.arange(88, dtype=torch.float64)
     freq = 440.0 * 2.0 ** ((k - 48) / 12)
     decay = tau[0] * (tau[1] / tau[0]) ** (k / 87)
+    keys = torch.complex(-1.0 / (decay * sample_rate), 2 * math.pi * freq / sample_rate)
     for block in model.blocks:
         ssm = block.ssm
         lam = piano_eigenvalues(ssm.d_state, sample_rate, generator)
         if ssm is first:
-            lam[:88] = torch.complex(-1.0 / (decay * sample_rate),
-                                     2 * math.pi * freq / sample_rate)
+            lam[:88] = keys
         ssm.set_eigenvalues(lam)
         mag = lam.abs().to(ssm.B.dtype)
         ssm.B.mul_(mag[:, None, None])
@@ -129,7 +128,7 @@ def keyboard_init(model: torch.nn.Module, sample_rate: int, generator: torch.Gen
     first.B.mul_(0.02)
     first.C.mul_(0.02)
     idx = torch.arange(88)
-    first.B[idx, idx] = torch.view_as_real((1j * lam[:88]).to(torch.complex64)).to(first.B.dtype)
+    first.B[idx, idx] = torch.view_as_real((1j * keys).to(torch.complex64)).to(first.B.dtype)
     first.C[idx, idx, 0] = key_gain
     first.C[idx, idx, 1] = 0.0
     first.B_bias[:88] = 0.0
