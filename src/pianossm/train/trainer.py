@@ -43,7 +43,8 @@ from pianossm.errors import PianoSSMError, check_interrupted
 from pianossm.train.config import TrainConfig
 from pianossm.train.logs import append_metrics, spectrogram_figure, tensorboard_writer
 from pianossm.train.parts import (AMP_DTYPES, EIGENVALUE_SUFFIXES, TrainForward, alias_stats,
-                                  mixed_forward, open_cache, param_groups)
+                                  bound_decay, keyboard_init, mixed_forward, open_cache,
+                                  param_groups, piano_eigenvalues)
 from pianossm.train.schedule import WarmupCosineRestarts
 from pianossm.train.state import CheckpointMixin
 
@@ -123,15 +124,11 @@ class Trainer(CheckpointMixin):
         config = preset(cfg.preset, **changes).with_features(cfg.features)
         self.model = PianoSSM(config).to(self.device)
         if cfg.eig_init == "piano":
-            from pianossm.train.parts import piano_eigenvalues
-
             gen = torch.Generator().manual_seed(cfg.seed)
             for block in self.model.blocks:
                 block.ssm.set_eigenvalues(piano_eigenvalues(block.ssm.d_state, cfg.sample_rate,
                                                             gen))
         elif cfg.eig_init == "keys":
-            from pianossm.train.parts import keyboard_init
-
             keyboard_init(self.model, cfg.sample_rate, torch.Generator().manual_seed(cfg.seed))
         if cfg.init and load_init:
             from pianossm.train.warmstart import warm_start
@@ -252,8 +249,6 @@ class Trainer(CheckpointMixin):
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         if cfg.max_decay > 0:
-            from pianossm.train.parts import bound_decay
-
             bound_decay(self.model, cfg.max_decay, cfg.sample_rate)
         if self.ema is not None:
             self.ema.update(self.model)
