@@ -8,8 +8,8 @@ from typing import Any
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["FEATURE_KINDS", "MAESTRO_YEARS", "PRESETS", "PianoSSMConfig", "head_index", "preset",
-           "resolve_head"]
+__all__ = ["FEATURE_KINDS", "MAESTRO_YEARS", "MAX_INPUT_DELAY_MS", "PRESETS", "PianoSSMConfig",
+           "head_index", "preset", "resolve_head"]
 
 #: Recording years of MAESTRO v3, the heads of the published multi-head models, in order.
 MAESTRO_YEARS: tuple[str, ...] = (
@@ -18,6 +18,8 @@ MAESTRO_YEARS: tuple[str, ...] = (
 #: Input feature layouts: ``roll`` is the paper's (88 keys, velocity/127, pedal as
 #: note elongation); ``roll+onset+pedal`` adds an onset channel per key and a pedal channel.
 FEATURE_KINDS: dict[str, int] = {"roll": 88, "roll+onset+pedal": 88 + 88 + 1}
+#: Longest input delay a model may carry, ms.
+MAX_INPUT_DELAY_MS = 100.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,12 @@ class PianoSSMConfig:
         ``c = 2 pi max_mode_hz / f_train``, so no mode aliases at any rate above
         ``2 max_mode_hz``.  ``None`` (the paper's, and the published checkpoints') leaves
         the eigenvalues free.
+    input_delay_ms : float
+        The input reaches the model this long after its MIDI time (a piano's hammer
+        travel; the published checkpoints: 0).  Applied as whole MIDI frames,
+        :meth:`delay_frames`, by every path that turns MIDI into model input (offline
+        rendering, streaming synthesis, training crops, evaluation), so the audio is the
+        undelayed model's, that many frames later.
     """
 
     preset: str = "S"
@@ -60,8 +68,12 @@ class PianoSSMConfig:
     features: str = "roll"
     pedal_threshold: int = 64
     max_mode_hz: float | None = None
+    input_delay_ms: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.input_delay_ms <= MAX_INPUT_DELAY_MS:
+            raise PianoSSMError(f"input delay must lie in 0..{MAX_INPUT_DELAY_MS:g} ms, "
+                                f"got {self.input_delay_ms!r}")
         if self.max_mode_hz is not None and not 0 < self.max_mode_hz < self.train_sample_rate / 2:
             raise PianoSSMError(f"max_mode_hz must lie in (0, {self.train_sample_rate / 2:g}) Hz "
                                 f"(below the training Nyquist frequency), got {self.max_mode_hz}")
@@ -92,6 +104,21 @@ class PianoSSMConfig:
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
+
+    def delay_frames(self, fps: float) -> int:
+        """The input delay in whole MIDI frames at ``fps`` frames per second.
+
+        Parameters
+        ----------
+        fps : float
+            MIDI frame rate.
+
+        Returns
+        -------
+        int
+            ``round(input_delay_ms * fps / 1000)`` (7 frames for 7 ms at 1000 frames/s).
+        """
+        return round(self.input_delay_ms * fps / 1000.0)
 
     def replace(self, **changes: Any) -> PianoSSMConfig:
         """A copy with some fields changed."""

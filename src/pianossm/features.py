@@ -176,19 +176,27 @@ class PianoRoll:
         CC64 value at and above which the pedal is down.
     features : str
         Input layout, a key of :data:`FEATURE_KINDS` (see the module docstring).
+    delay : int
+        Frames by which every channel is delayed (a model's
+        :meth:`~pianossm.config.PianoSSMConfig.delay_frames`): frame ``k`` holds the
+        undelayed frame ``k - delay`` (zero before it), and :attr:`n_frames` grows by it.
 
     Attributes
     ----------
     channels : int
         Width of :meth:`frames` (88 or 177).
     n_frames : int
-        Frames of the file (pretty_midi's roll length).
+        Frames of the file (pretty_midi's roll length), plus ``delay``.
     tracks : list
         One entry per non-drum instrument with notes or CC64 events.
     """
 
     def __init__(self, midi: pretty_midi.PrettyMIDI, fs: float,  # noqa: F821
-                 pedal_threshold: int = 64, features: str = "roll") -> None:
+                 pedal_threshold: int = 64, features: str = "roll", delay: int = 0) -> None:
+        if isinstance(delay, bool) or not isinstance(delay, (int, np.integer)) or delay < 0:
+            raise PianoSSMError(f"input delay must be a whole number of frames >= 0, "
+                                f"got {delay!r}")
+        self.delay = int(delay)
         self.channels = feature_channels(features)
         self.features = features
         self.fs = fs
@@ -199,7 +207,7 @@ class PianoRoll:
         # pretty_midi sizes the roll by every instrument's end, drums included.
         ends = [int(fs * inst.get_end_time()) for inst in midi.instruments
                 if inst.notes or inst.is_drum]
-        self.n_frames = max(ends, default=0)
+        self.n_frames = max(ends, default=0) + self.delay
         self.n_notes = int(sum(len(t.pitch) for t in self.tracks))
 
     @staticmethod
@@ -246,21 +254,25 @@ class PianoRoll:
         if not 0 <= first <= last:
             raise PianoSSMError(f"bad frame range {first}..{last}")
         out = np.zeros((last - first, self.channels), dtype=np.float32)
-        out[:, :N_KEYS] = self.roll(first, last)
-        if self.channels > N_KEYS:
-            out[:, N_KEYS:2 * N_KEYS] = self.onsets(first, last)
-            out[:, 2 * N_KEYS] = self.pedal(first, last)
+        lo = max(first, self.delay)  # frames before the delay stay zero
+        if last > lo:
+            a, b = lo - self.delay, last - self.delay  # the undelayed frames shown there
+            rows = out[lo - first:]
+            rows[:, :N_KEYS] = self.roll(a, b)
+            if self.channels > N_KEYS:
+                rows[:, N_KEYS:2 * N_KEYS] = self.onsets(a, b)
+                rows[:, 2 * N_KEYS] = self.pedal(a, b)
         return out
 
     def roll(self, first: int, last: int) -> np.ndarray:
-        """The ``roll`` channels of frames ``first .. last-1``: ``(n, 88)`` float32."""
+        """The ``roll`` channels of frames ``first .. last-1`` (undelayed): ``(n, 88)`` float32."""
         out = np.zeros((last - first, N_KEYS), dtype=np.float64)
         for track in self.tracks:
             out += self._track_frames(track, first, last)
         return (np.minimum(out, 127.0) / 127.0).astype(np.float32)
 
     def onsets(self, first: int, last: int) -> np.ndarray:
-        """The onset channels of frames ``first .. last-1``: ``(n, 88)`` float32, the
+        """The onset channels of frames ``first .. last-1`` (undelayed): ``(n, 88)`` float32, the
         maximum velocity/127 of the notes whose onset box covers each frame."""
         out = np.zeros((last - first, N_KEYS), dtype=np.float64)
         for tr in self.tracks:
@@ -272,7 +284,7 @@ class PianoRoll:
         return (np.minimum(out, 127.0) / 127.0).astype(np.float32)
 
     def pedal(self, first: int, last: int) -> np.ndarray:
-        """The pedal channel of frames ``first .. last-1``: ``(n,)`` float32, the latest
+        """The pedal channel of frames ``first .. last-1`` (undelayed): ``(n,)`` float32, the latest
         CC64 value/127 (0 before any), maximum over instruments."""
         out = np.zeros(last - first, dtype=np.float64)
         frames = np.arange(first, last, dtype=np.int64)

@@ -300,7 +300,7 @@ class AudioCache:
         return sum(self.items[i]["n_frames"] for i in ids) * self.hop / self.sample_rate
 
     def segment(self, item: int, first: int, n_frames: int, features: str = "roll",
-                ) -> tuple[np.ndarray, np.ndarray]:
+                delay: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Frames ``first .. first+n_frames-1`` of one item, zero past its end.
 
         Parameters
@@ -309,6 +309,11 @@ class AudioCache:
             Item index, first frame, frames.
         features : str
             Input layout to return; the cache must hold it (:meth:`holds`).
+        delay : int
+            Input delay in frames (a model's
+            :meth:`~pianossm.config.PianoSSMConfig.delay_frames`): feature row ``k``
+            holds the cached frame ``first + k - delay`` (zero before frame 0), the audio
+            stays frames ``first ..``.
 
         Returns
         -------
@@ -319,20 +324,27 @@ class AudioCache:
         """
         parts = self.require(features)
         rec = self.items[item]
-        have = max(0, min(n_frames, rec["n_frames"] - first))
+        if isinstance(delay, bool) or not isinstance(delay, (int, np.integer)) or delay < 0:
+            raise PianoSSMError(f"input delay must be a whole number of frames >= 0, "
+                                f"got {delay!r}")
         feats = np.zeros((n_frames, feature_channels(features)), dtype=np.float32)
-        audio = np.zeros(n_frames * self.hop, dtype=np.float32)
-        a = rec["frame_offset"] + first
+        src = first - int(delay)  # cached frame shown in row 0
+        lo = max(0, -src)  # rows before cached frame 0 stay zero
+        hi = max(lo, min(n_frames, rec["n_frames"] - src))
+        a = rec["frame_offset"] + src
         col = 0
         for part in parts:
             width = _PARTS[part][0]
-            feats[:have, col:col + width] = self._parts[part][a:a + have] / np.float32(127)
+            feats[lo:hi, col:col + width] = self._parts[part][a + lo:a + hi] / np.float32(127)
             col += width
-        audio[:have * self.hop] = self.audio[a * self.hop:(a + have) * self.hop] / np.float32(32767)
+        have = max(0, min(n_frames, rec["n_frames"] - first))
+        audio = np.zeros(n_frames * self.hop, dtype=np.float32)
+        b = rec["frame_offset"] + first
+        audio[:have * self.hop] = self.audio[b * self.hop:(b + have) * self.hop] / np.float32(32767)
         return feats, audio
 
     def sample_crops(self, rng: np.random.Generator, batch: int, seconds: float,
-                     split: str = "train", features: str = "roll",
+                     split: str = "train", features: str = "roll", delay: int = 0,
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``batch`` random crops, items drawn with probability proportional to length.
 
@@ -348,6 +360,8 @@ class AudioCache:
             Split to draw from.
         features : str
             Input layout to return (see :meth:`segment`).
+        delay : int
+            Input delay in frames (see :meth:`segment`).
 
         Returns
         -------
@@ -369,7 +383,7 @@ class AudioCache:
         for p in picks:
             item = ids[int(p)]
             first = int(rng.integers(0, max(1, self.items[item]["n_frames"] - n_frames + 1)))
-            f, a = self.segment(item, first, n_frames, features)
+            f, a = self.segment(item, first, n_frames, features, delay)
             feats.append(f)
             audio.append(a)
             heads.append(self.heads.index(self.items[item]["head"]))

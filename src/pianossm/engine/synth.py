@@ -8,7 +8,9 @@ constant block size the events given in call ``n`` are heard in the output of ca
 ``n + 1``, at the same offsets.  Internally each call renders its own input window at once
 (events take effect at the next MIDI frame boundary, which never lies before them) into a
 small FIFO, so memory is bounded by the block size.  The output stream equals offline
-rendering of the same roll, delayed by the latency.
+rendering of the same roll, delayed by the latency.  A model with an input delay
+(:attr:`pianossm.config.PianoSSMConfig.input_delay_ms`) takes every event that many MIDI
+frames later, as offline rendering does.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class Synth:
         self.engine = Engine(weights)
         threshold = weights.pedal_threshold if pedal_threshold is None else pedal_threshold
         self.roll = EventRoll(self.hop, threshold, weights.features, weights.sample_rate)
+        # The model's input delay: every event takes effect that many frames later.
+        self._delay = weights.delay_frames * self.hop
         self.latency: int | None = None
         self._fifo = np.zeros(2 * MAX_BLOCK, dtype=np.float32)
         self._fill = 0
@@ -130,7 +134,7 @@ class Synth:
         for offset, msg in midi_events:
             if not 0 <= offset < n:
                 raise PianoSSMError(f"event offset {offset} outside the block 0..{n - 1}")
-            self.roll.add(base + int(offset), msg)
+            self.roll.add(base + int(offset) + self._delay, msg)
         rows, lens = self.roll.advance(n)
         v = np.stack([self._project(r) for r in rows]) if len(rows) > 1 else \
             self._project(rows[0])[None]

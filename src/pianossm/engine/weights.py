@@ -89,6 +89,9 @@ class EngineWeights:
         :mod:`pianossm.features`); layer 0's ``w_in`` has its channel count of rows.
     pedal_threshold : int
         The model's CC64 threshold.
+    delay_frames : int
+        The model's input delay in MIDI frames at this rate
+        (:meth:`pianossm.config.PianoSSMConfig.delay_frames`); streaming synthesis applies it.
     """
 
     layers: list[LayerWeights]
@@ -99,6 +102,7 @@ class EngineWeights:
     dtype: np.dtype
     features: str = "roll"
     pedal_threshold: int = 64
+    delay_frames: int = 0
 
     def __post_init__(self) -> None:
         from pianossm.features import feature_channels
@@ -132,7 +136,8 @@ class EngineWeights:
         out = {"head_w": self.head_w, "head_b": np.float64(self.head_b),
                "sample_rate": np.int64(self.sample_rate), "hop": np.int64(self.hop),
                "n_layers": np.int64(len(self.layers)), "features": np.array(self.features),
-               "pedal_threshold": np.int64(self.pedal_threshold)}
+               "pedal_threshold": np.int64(self.pedal_threshold),
+               "delay_frames": np.int64(self.delay_frames)}
         for i, lw in enumerate(self.layers):
             out |= {f"layer{i}.{f}": getattr(lw, f) for f in _LAYER_FIELDS}
         return out
@@ -145,7 +150,8 @@ class EngineWeights:
         ----------
         arrays : mapping of str to np.ndarray
             As :meth:`to_arrays` returns (an opened ``.npz`` will do); the layout and
-            pedal threshold are required (a :class:`PianoSSMError` names a missing one).
+            pedal threshold are required (a :class:`PianoSSMError` names a missing one); a
+            missing input delay is 0 (packed before models had one).
 
         Returns
         -------
@@ -164,7 +170,8 @@ class EngineWeights:
             raise PianoSSMError("packed weights of mixed or unknown dtype")
         return cls(layers, head_w, float(arrays["head_b"]), int(arrays["sample_rate"]),
                    int(arrays["hop"]), head_w.dtype, str(arrays["features"]),
-                   int(arrays["pedal_threshold"]))
+                   int(arrays["pedal_threshold"]),
+                   int(arrays["delay_frames"]) if "delay_frames" in arrays else 0)
 
 
 _LAYER_FIELDS = tuple(f.name for f in fields(LayerWeights))
@@ -229,4 +236,5 @@ def _pack(model: PianoSSM, sample_rate: int, head: int, dtype: np.dtype) -> Engi
     head_w = _np(m64.heads.weight[head] * (std * s), dtype)
     head_b = float(m64.heads.bias[head]) * std + mean
     return EngineWeights(layers, head_w, head_b, int(sample_rate), hop, dtype,
-                         m64.config.features, m64.config.pedal_threshold)
+                         m64.config.features, m64.config.pedal_threshold,
+                         m64.config.delay_frames(sample_rate / hop))

@@ -161,17 +161,20 @@ def model_source(model: PianoSSM, cache: AudioCache, synth_rate: int | None = No
         if on_grid:  # one feature row per sample: the training-grid frame in force then
             if item not in rolls:
                 rolls[item] = PianoRoll(load_performance(item_midi(cache, item)), fps,
-                                        model.config.pedal_threshold, model.config.features)
+                                        model.config.pedal_threshold, model.config.features,
+                                        model.config.delay_frames(fps))
             t0 = first * cache.hop / ref_rate
             count = round(n * cache.hop / ref_rate * rate)
             frame = np.floor((t0 + np.arange(count) / rate) * fps + 1e-9).astype(np.int64)
             feats = rolls[item].frames(int(frame[0]), int(frame[-1]) + 1)[frame - frame[0]]
         elif rate == ref_rate and cache.holds(model.config.features):
-            feats, _ = cache.segment(item, first, n, model.config.features)
+            feats, _ = cache.segment(item, first, n, model.config.features,
+                                     model.config.delay_frames(fps))
         else:
             if item not in rolls:
                 rolls[item] = PianoRoll(load_performance(item_midi(cache, item)), fps,
-                                        model.config.pedal_threshold, model.config.features)
+                                        model.config.pedal_threshold, model.config.features,
+                                        model.config.delay_frames(fps))
             t0, t1 = first * cache.hop / ref_rate, (first + n) * cache.hop / ref_rate
             feats = rolls[item].frames(round(t0 * rate / hop), round(t1 * rate / hop))
         x = torch.from_numpy(np.ascontiguousarray(feats))[None].to(model.heads.weight.dtype)

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from pianossm.config import MAX_INPUT_DELAY_MS
 from pianossm.errors import PianoSSMError
 
 __all__ = ["AMP_MODES", "EIG_INITS", "TrainConfig", "load_config_file"]
@@ -44,6 +45,7 @@ class TrainConfig:
     eig_init: str = "s4d"  # fresh runs: one of EIG_INITS
     eig_lr_mult: float = 1.0  # learning rate of *.ssm.log_mag / *.ssm.angle over the others'
     max_decay: float = 0.0  # s; > 0: after each step, modes decaying slower are set to it
+    input_delay_ms: float = 0.0  # ms the model hears its input late (PianoSSMConfig)
     warmup_steps: int = 1000
     restart_steps: int = 20000  # first cosine period; later ones grow by restart_mult
     restart_mult: float = 2.0
@@ -141,6 +143,9 @@ class TrainConfig:
             raise PianoSSMError(f"--eig-lr-mult must be > 0, got {self.eig_lr_mult!r}")
         if not self.max_decay >= 0:
             raise PianoSSMError(f"--max-decay must be >= 0 (0: off), got {self.max_decay!r}")
+        if not 0 <= self.input_delay_ms <= MAX_INPUT_DELAY_MS:
+            raise PianoSSMError(f"--input-delay-ms must lie in 0..{MAX_INPUT_DELAY_MS:g}, "
+                                f"got {self.input_delay_ms!r}")
         if not self.pitch_weight >= 0:
             raise PianoSSMError(f"--pitch-weight must be >= 0, got {self.pitch_weight!r}")
         if not 0 <= self.ema < 1:

@@ -35,10 +35,10 @@ RESUME_SCHEDULE = frozenset({"lr", "warmup_steps", "restart_steps", "restart_mul
 RESUME_VALIDATION = frozenset({"val_seconds", "val_max_windows"})
 
 #: Objective fields a resumed run may change from the resumed step on: an extra term of the
-#: training loss, or the bound on the modes' decay times (validation, and so ``best.pt``'s
-#: ranking, stays the MSSL).
+#: training loss, the bound on the modes' decay times, or the model's input delay (its
+#: weights then learn the new one; validation, and so ``best.pt``'s ranking, stays the MSSL).
 RESUME_OBJECTIVE = frozenset({"env_weight", "flux_weight", "attack_weight", "pitch_weight",
-                              "max_decay"})
+                              "max_decay", "input_delay_ms"})
 
 #: ``init`` (``--init``) sets only the weights of step 0, so a resumed run may leave it
 #: out (or name a file that has since moved).  ``features`` (the input layout) may not.

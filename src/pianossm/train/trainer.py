@@ -115,7 +115,8 @@ class Trainer(CheckpointMixin):
         changes: dict[str, Any] = {"train_sample_rate": cfg.sample_rate,
                                    "heads": tuple(self.cache.heads),
                                    "audio_mean": self.cache.index["audio_mean"],
-                                   "audio_std": self.cache.index["audio_std"]}
+                                   "audio_std": self.cache.index["audio_std"],
+                                   "input_delay_ms": cfg.input_delay_ms}
         if cfg.d_state:
             changes.update(d_state=cfg.d_state, preset="custom")
         if cfg.alias_bound:  # the aliasing-aware parameterisation (PianoSSMConfig.max_mode_hz)
@@ -123,6 +124,8 @@ class Trainer(CheckpointMixin):
         torch.manual_seed(cfg.seed)
         config = preset(cfg.preset, **changes).with_features(cfg.features)
         self.model = PianoSSM(config).to(self.device)
+        #: The model's input delay in frames of the cache, applied to every crop.
+        self.delay = config.delay_frames(cfg.sample_rate / self.hop)
         if cfg.eig_init == "piano":
             gen = torch.Generator().manual_seed(cfg.seed)
             for block in self.model.blocks:
@@ -219,7 +222,8 @@ class Trainer(CheckpointMixin):
         """
         cfg = self.cfg
         feats, audio, heads = self.cache.sample_crops(self.rng, cfg.batch * self.world,
-                                                      cfg.crop_seconds, features=cfg.features)
+                                                      cfg.crop_seconds, features=cfg.features,
+                                                      delay=self.delay)
         part = slice(self.rank * cfg.batch, (self.rank + 1) * cfg.batch)
         dtype = self.model.heads.weight.dtype  # float32 (float64 where a test asks for it)
         feats = torch.from_numpy(feats[part]).to(self.device, dtype)
@@ -347,7 +351,7 @@ class Trainer(CheckpointMixin):
         pred, ref : torch.Tensor
             ``(n * hop,)`` each, on the CPU, in the model's dtype.
         """
-        feats, ref = self.cache.segment(item, first, n, self.cfg.features)
+        feats, ref = self.cache.segment(item, first, n, self.cfg.features, self.delay)
         model = self.eval_model() if model is None else model
         dtype = model.heads.weight.dtype
         head = self.cache.heads.index(self.cache.items[item]["head"])
