@@ -16,6 +16,13 @@ Columns, each measured in the same run on the same device:
   3x the forward's matrix-product work per audio-second (forward + two backward products),
   and ``% limit`` the share of it the compiled scan reaches.
 
+A second table times the recurrences alone (``--scan-table``, on by default): for every
+layer of the preset, the states of ``x[t] = lambda x[t-1] + v[t]`` over the batch's crops
+and their gradient with respect to the inputs and ``lambda`` (a fixed random cotangent),
+the compiled scan (first layer's input held per MIDI frame, as it trains) against the
+published odd/even associative scan through autograd (inputs at the audio rate, as it
+trains).  The matrix products that both methods share are not in it.
+
     python scripts/bench_train.py                      # CPU, 1 thread
     python scripts/bench_train.py --threads 2
     python scripts/bench_train.py --device cuda --seconds 4 --batch 8
@@ -107,6 +114,50 @@ def throughput(name: str, rate: int, batch: int, seconds: float, device: str, re
     return repeats * batch * seconds / (clock() - start)
 
 
+def scan_throughput(name: str, rate: int, batch: int, seconds: float, repeats: int,
+                    scan: str, clock) -> float:
+    """Audio-seconds per second of ``clock`` of the recurrences alone, forward + backward,
+    every layer of preset ``name`` (after one warm-up)."""
+    from pianossm.scan_compiled import compiled_scan
+
+    torch.manual_seed(0)
+    model = PianoSSM(preset(name, train_sample_rate=rate))
+    hop = frame_hop(rate)
+    frames = int(seconds * rate / hop)
+    t_len = frames * hop
+    cases = []
+    for i, block in enumerate(model.blocks):
+        h = block.ssm.d_state
+        lam = torch.exp(block.ssm.discretise(1.0).log_a).detach()
+        hold = hop if i == 0 else 1
+        rows = frames if i == 0 else t_len
+        if scan == "compiled":
+            v = torch.randn(batch, rows, 2 * h)
+            g = torch.randn(batch, t_len, 2 * h)
+        else:  # the published layout: complex, time first, the batch's states side by side
+            v = torch.randn(rows, batch * h, dtype=torch.complex64)
+            g = torch.randn(t_len, batch * h, dtype=torch.complex64)
+        cases.append((lam, v, g, hold))
+
+    def step() -> None:
+        for lam, v, g, hold in cases:
+            a = lam.clone().requires_grad_(True)
+            x_in = v.clone().requires_grad_(True)
+            if scan == "compiled":
+                x = compiled_scan(a, x_in, hold=hold)
+                (x * g).sum().backward()
+            else:
+                b = x_in.repeat_interleave(hold, dim=0) if hold > 1 else x_in
+                _, x = associative_scan((a.repeat(batch).expand(t_len, -1), b))
+                (x * g.conj()).real.sum().backward()
+
+    step()
+    start = clock()
+    for _ in range(repeats):
+        step()
+    return repeats * batch * seconds / (clock() - start)
+
+
 def gemm_limit(name: str, rate: int, peak: float) -> float:
     """Audio-seconds per second at ``peak`` GFLOP/s for 3x the forward's matrix products."""
     weights = pack_model(PianoSSM(preset(name, train_sample_rate=rate)), rate)
@@ -125,6 +176,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--presets", default="S,L,XL")
     p.add_argument("--scans", default="compiled,chunked,published")
+    p.add_argument("--scan-table", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time the recurrences alone (default on)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall clock, or this process's CPU time (for a busy machine, 1 thread)")
     args = p.parse_args()
@@ -156,6 +209,17 @@ def main() -> None:
         row += f"{fast / got.get('published', float('nan')):>8.1f}x"
         row += f"{limit:>8.1f}{100 * fast / limit:>7.0f}%"
         print(row, flush=True)
+    if not args.scan_table or args.device != "cpu":
+        return
+    print("recurrences alone (every layer, forward + backward, no matrix products): "
+          "audio-seconds per second")
+    print(f"{'model':<6}{'compiled':>11}{'published':>11}{'x publ.':>9}")
+    for name in args.presets.split(","):
+        ours = scan_throughput(name, args.rate, args.batch, args.seconds, args.repeats,
+                               "compiled", clock)
+        secs = args.published_seconds or args.seconds
+        theirs = scan_throughput(name, args.rate, args.batch, secs, 1, "published", clock)
+        print(f"{name:<6}{ours:>11.3f}{theirs:>11.3f}{ours / theirs:>8.1f}x", flush=True)
 
 
 if __name__ == "__main__":
