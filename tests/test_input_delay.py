@@ -119,6 +119,14 @@ def test_streaming_synth_applies_the_packed_delay() -> None:
         out.append(synth.process(batch, 64))
     streamed = np.concatenate(out)[64:64 + n]
     np.testing.assert_allclose(streamed, offline[:n], rtol=0, atol=1e-5 * np.abs(offline).max())
+    from pianossm.engine.offline import render_roll
+
+    with pytest.raises(PianoSSMError, match="delayed by 0 frames given to a model whose input "
+                       "delay is 7 frames"):
+        next(render_roll(w, roll))  # an undelayed roll
+    late_roll = PianoRoll(load_midi(DEMO), 1000.0, features=LAYOUT, delay=7)
+    blocks = np.concatenate(list(render_roll(w, late_roll)))
+    np.testing.assert_allclose(blocks[:n], offline[:n], rtol=0, atol=1e-5 * np.abs(offline).max())
 
 
 def test_cache_segment_delays_the_features_not_the_audio(tmp_path: Path) -> None:

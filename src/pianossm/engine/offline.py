@@ -84,7 +84,8 @@ def render_roll(weights: EngineWeights, roll: PianoRoll, tail_seconds: float = 0
         The packed model; its rate must match the roll's frame rate unless
         ``frame_samples`` is given.
     roll : PianoRoll
-        Features of the MIDI file, in the weights' layout (``weights.features``).
+        Features of the MIDI file, in the weights' layout (``weights.features``) and, on
+        the weights' own frame grid, with their input delay (``weights.delay_frames``).
     tail_seconds : float
         Silence of the input appended after the last frame.
     block_frames : int
@@ -112,6 +113,9 @@ def render_roll(weights: EngineWeights, roll: PianoRoll, tail_seconds: float = 0
                                 f"with {frame_samples} samples per frame")
     elif abs(roll.fs * hop - rate) > 1e-6 * rate:
         raise PianoSSMError(f"piano roll at {roll.fs} frames/s does not fit {rate} Hz")
+    elif roll.delay != weights.delay_frames:
+        raise PianoSSMError(f"piano roll delayed by {roll.delay} frames given to a model whose "
+                            f"input delay is {weights.delay_frames} frames")
     if tail_seconds < 0:
         raise PianoSSMError(f"tail must be >= 0 seconds, got {tail_seconds}")
     if block_frames < 1:
