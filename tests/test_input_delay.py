@@ -61,19 +61,19 @@ def test_roll_delay_shifts_every_channel() -> None:
     midi = load_midi(DEMO)
     plain = PianoRoll(midi, 1000.0, features=LAYOUT)
     late = PianoRoll(midi, 1000.0, features=LAYOUT, delay=7)
-    assert late.n_frames == plain.n_frames + 7
+    assert late.n_frames == plain.n_frames  # the length is the file's, delay or not
     whole = plain.frames(0, plain.n_frames)
     assert whole[:, 88:176].any() and whole[:, 176].any()  # onsets and pedal are exercised
-    got = late.frames(0, late.n_frames)
+    got = late.frames(0, late.n_frames + 7)
     np.testing.assert_array_equal(got[7:], whole)
     assert not got[:7].any()
-    end = late.n_frames
+    end = late.n_frames + 7
     for first, last in [(0, 3), (3, 11), (7, 7), (500, 640), (end - 5, end + 9)]:
         want = np.zeros((last - first, 177), np.float32)
         for k in range(first, last):
-            if 7 <= k < late.n_frames:
+            if 7 <= k < end:
                 want[k - first] = whole[k - 7]
-            elif k >= late.n_frames:  # past the end: the pedal keeps its last level
+            elif k >= end:  # past the end: the pedal keeps its last level
                 want[k - first] = plain.frames(k - 7, k - 6)[0]
         np.testing.assert_array_equal(late.frames(first, last), want)
     for bad in (-1, 2.5, True):
@@ -89,16 +89,22 @@ def test_delayed_model_sounds_the_undelayed_audio_later(tmp_path: Path,
     ref, rate = pianossm.synthesize(DEMO, plain)
     got, _ = pianossm.synthesize(DEMO, late)
     shift = 7 * 16
-    assert rate == 16000 and len(got) == len(ref) + shift
+    assert rate == 16000 and len(got) == len(ref)  # the length is the file's (and tail's)
     assert not got[:shift].any()
-    np.testing.assert_allclose(got[shift:], ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+    np.testing.assert_allclose(got[shift:], ref[:-shift], rtol=0, atol=1e-6 * np.abs(ref).max())
+    tail, _ = pianossm.synthesize(DEMO, late, tail=0.5)  # a tail holds the last 7 ms too
+    ref_tail, _ = pianossm.synthesize(DEMO, plain, tail=0.5)
+    np.testing.assert_allclose(tail[shift:], ref_tail[:-shift], rtol=0,
+                               atol=1e-6 * np.abs(ref).max())
+    assert np.abs(tail[len(ref):len(ref) + shift]).max() > 0
     # through a checkpoint (packed weights, cached on disk) and at 24 kHz (8 frames of 1200/s)
     save_checkpoint(tmp_path / "late.pt", late)
     packed, _ = pianossm.synthesize(DEMO, str(tmp_path / "late.pt"))
     np.testing.assert_allclose(packed, got, rtol=0, atol=1e-6 * np.abs(ref).max())
     ref24, _ = pianossm.synthesize(DEMO, plain, sample_rate=24000)
     got24, _ = pianossm.synthesize(DEMO, late, sample_rate=24000)
-    np.testing.assert_allclose(got24[8 * 20:], ref24, rtol=0, atol=1e-6 * np.abs(ref24).max())
+    np.testing.assert_allclose(got24[8 * 20:], ref24[:-8 * 20], rtol=0,
+                               atol=1e-6 * np.abs(ref24).max())
 
 
 def test_streaming_synth_applies_the_packed_delay() -> None:

@@ -179,14 +179,16 @@ class PianoRoll:
     delay : int
         Frames by which every channel is delayed (a model's
         :meth:`~pianossm.config.PianoSSMConfig.delay_frames`): frame ``k`` holds the
-        undelayed frame ``k - delay`` (zero before it), and :attr:`n_frames` grows by it.
+        undelayed frame ``k - delay`` (zero before it); :attr:`n_frames` stays the file's
+        (the rendered length does not depend on the delay: its last frames reach past it,
+        into the tail).
 
     Attributes
     ----------
     channels : int
         Width of :meth:`frames` (88 or 177).
     n_frames : int
-        Frames of the file (pretty_midi's roll length), plus ``delay``.
+        Frames of the file (pretty_midi's roll length).
     tracks : list
         One entry per non-drum instrument with notes or CC64 events.
     """
@@ -207,7 +209,7 @@ class PianoRoll:
         # pretty_midi sizes the roll by every instrument's end, drums included.
         ends = [int(fs * inst.get_end_time()) for inst in midi.instruments
                 if inst.notes or inst.is_drum]
-        self.n_frames = max(ends, default=0) + self.delay
+        self.n_frames = max(ends, default=0)
         self.n_notes = int(sum(len(t.pitch) for t in self.tracks))
 
     @staticmethod
