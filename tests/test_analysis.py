@@ -278,9 +278,7 @@ def test_render_frame_grid_cli(tmp_path) -> None:
     got, rate = sf.read(out)
     model = load_model(default_model_path())
     midi = load_midi(str(resources.files("pianossm") / "assets" / "demo.mid"))
-    fps = training_frame_rate(model)
-    roll = PianoRoll(midi, fps, model.config.pedal_threshold, features=model.config.features,
-                     delay=model.config.delay_frames(fps))
+    roll = PianoRoll.for_model(midi, training_frame_rate(model), model.config)
     want = np.concatenate(list(render_blocks(model, roll, 11025, model.resolve_head(None),
                                              frame_grid="train")))
     assert rate == 11025 and len(got) == len(want)

@@ -35,9 +35,7 @@ def test_default_model_far_beats_silence_on_golden_phrase() -> None:
     model = load_model(path)
     rate = model.config.train_sample_rate
     ref = render_fluidsynth(Path(midi), rate, "fluidr3")
-    fps = rate / frame_hop(rate)
-    roll = PianoRoll(load_midi(midi), fps, model.config.pedal_threshold,
-                     features=model.config.features, delay=model.config.delay_frames(fps))
+    roll = PianoRoll.for_model(load_midi(midi), rate / frame_hop(rate), model.config)
     audio = np.concatenate(list(render_blocks(model, roll, rate)))
     n = min(len(ref), len(audio), 10 * rate)  # the first 10 s window
     loss = MSSL(rate)

@@ -116,14 +116,10 @@ def test_streaming_synth_applies_the_packed_delay() -> None:
     assert EngineWeights.from_arrays(old).delay_frames == 0
     roll = PianoRoll(load_midi(DEMO), 1000.0, features=LAYOUT)
     offline, _ = pianossm.synthesize(DEMO, late)
-    synth, events, out, i, n = Synth(w), events_from_roll(roll, 16), [], 0, 12000
-    for pos in range(0, n + 64, 64):
-        batch = []
-        while i < len(events) and events[i][0] < pos + 64:
-            batch.append((events[i][0] - pos, events[i][1]))
-            i += 1
-        out.append(synth.process(batch, 64))
-    streamed = np.concatenate(out)[64:64 + n]
+    from test_engine import _stream
+
+    n = 12000
+    streamed = _stream(Synth(w), events_from_roll(roll, 16), 64, n)
     np.testing.assert_allclose(streamed, offline[:n], rtol=0, atol=1e-5 * np.abs(offline).max())
     from pianossm.engine.offline import render_roll
 

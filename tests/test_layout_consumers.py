@@ -98,6 +98,8 @@ def test_layout_changes_the_cache_key(tmp_path: Path, cache: Path) -> None:
 
 
 def test_offline_and_streaming_equal_the_forward_in_the_layout(ckpt: Path) -> None:
+    from test_engine import _stream
+
     model = load_model(ckpt)
     rate, n = 16000, 12000
     roll = PianoRoll(load_midi(DEMO), 1000.0, features=LAYOUT)
@@ -112,14 +114,7 @@ def test_offline_and_streaming_equal_the_forward_in_the_layout(ckpt: Path) -> No
     assert np.abs(render_frames(Engine(w), plain) - offline).max() > 1e-3 * np.abs(ref).max()
     synth = Synth(w)  # packed weights alone: the layout comes with them
     assert synth.roll.features == LAYOUT
-    events, out, i = events_from_roll(roll, 16), [], 0
-    for pos in range(0, n + 64, 64):
-        batch = []
-        while i < len(events) and events[i][0] < pos + 64:
-            batch.append((events[i][0] - pos, events[i][1]))
-            i += 1
-        out.append(synth.process(batch, 64))
-    streamed = np.concatenate(out)[64:64 + n]
+    streamed = _stream(synth, events_from_roll(roll, 16), 64, n)
     assert np.abs(streamed - ref).max() <= 1e-6 * np.abs(ref).max()
     blocks = list(render_roll(w, roll, block_frames=100))
     np.testing.assert_allclose(np.concatenate(blocks)[:n], offline.astype(np.float32),

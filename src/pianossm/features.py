@@ -48,8 +48,8 @@ from pianossm.config import FEATURE_KINDS
 from pianossm.errors import PianoSSMError
 
 __all__ = ["FEATURE_KINDS", "LOWEST_KEY", "MAX_MIDI_SECONDS", "N_KEYS", "ONSET_SECONDS",
-           "PianoRoll", "feature_channels", "frame_hop", "load_midi", "onset_end",
-           "onset_frames"]
+           "PianoRoll", "check_delay_frames", "feature_channels", "frame_hop", "load_midi",
+           "onset_end", "onset_frames"]
 
 LOWEST_KEY = 21
 N_KEYS = 88
@@ -103,6 +103,24 @@ def feature_channels(features: str) -> int:
         raise PianoSSMError(f"unknown feature layout {features!r}; this pianossm knows "
                             f"{sorted(FEATURE_KINDS)}")
     return FEATURE_KINDS[features]
+
+
+def check_delay_frames(delay: int) -> int:
+    """An input delay in frames, or one clear error.
+
+    Parameters
+    ----------
+    delay : int
+        Frames, ``>= 0``.
+
+    Returns
+    -------
+    int
+        ``delay`` as a Python int.
+    """
+    if isinstance(delay, bool) or not isinstance(delay, (int, np.integer)) or delay < 0:
+        raise PianoSSMError(f"input delay must be a whole number of frames >= 0, got {delay!r}")
+    return int(delay)
 
 
 def onset_frames(fs: float) -> int:
@@ -195,10 +213,7 @@ class PianoRoll:
 
     def __init__(self, midi: pretty_midi.PrettyMIDI, fs: float,  # noqa: F821
                  pedal_threshold: int = 64, features: str = "roll", delay: int = 0) -> None:
-        if isinstance(delay, bool) or not isinstance(delay, (int, np.integer)) or delay < 0:
-            raise PianoSSMError(f"input delay must be a whole number of frames >= 0, "
-                                f"got {delay!r}")
-        self.delay = int(delay)
+        self.delay = check_delay_frames(delay)
         self.channels = feature_channels(features)
         self.features = features
         self.fs = fs
@@ -211,6 +226,13 @@ class PianoRoll:
                 if inst.notes or inst.is_drum]
         self.n_frames = max(ends, default=0)
         self.n_notes = int(sum(len(t.pitch) for t in self.tracks))
+
+    @classmethod
+    def for_model(cls, midi: pretty_midi.PrettyMIDI, fs: float,  # noqa: F821
+                  config: PianoSSMConfig) -> PianoRoll:  # noqa: F821
+        """The input of a model with ``config`` at ``fs`` frames per second: its layout,
+        pedal threshold and input delay (:meth:`~pianossm.config.PianoSSMConfig.delay_frames`)."""
+        return cls(midi, fs, config.pedal_threshold, config.features, config.delay_frames(fs))
 
     @staticmethod
     def _track(inst: pretty_midi.Instrument, fs: float, threshold: int) -> _Track:  # noqa: F821

@@ -171,8 +171,7 @@ def synthesis_stream(model: Model, midi: object, sample_rate: int, head: int = 0
     f_train = model.config.train_sample_rate
     rate = internal_rate(alias_mode_of(model), f_train, sample_rate)
     fps = training_frame_rate(model) if frame_grid == "train" else rate / frame_hop(rate)
-    roll = PianoRoll(midi, fps, model.config.pedal_threshold, model.config.features,
-                     model.config.delay_frames(fps))
+    roll = PianoRoll.for_model(midi, fps, model.config)
     if max_seconds is not None:
         roll.n_frames = min(roll.n_frames, round(max_seconds * roll.fs))
     total = roll.n_frames + round(tail_seconds * roll.fs)

@@ -35,7 +35,8 @@ import numpy as np
 
 from pianossm.errors import PianoSSMError
 from pianossm.data.notes import load_performance
-from pianossm.features import N_KEYS, PianoRoll, feature_channels, frame_hop
+from pianossm.features import (N_KEYS, PianoRoll, check_delay_frames, feature_channels,
+                               frame_hop)
 
 __all__ = ["CACHE_VERSION", "AudioCache", "Item", "add_features", "build_cache",
            "load_performance"]
@@ -324,11 +325,8 @@ class AudioCache:
         """
         parts = self.require(features)
         rec = self.items[item]
-        if isinstance(delay, bool) or not isinstance(delay, (int, np.integer)) or delay < 0:
-            raise PianoSSMError(f"input delay must be a whole number of frames >= 0, "
-                                f"got {delay!r}")
         feats = np.zeros((n_frames, feature_channels(features)), dtype=np.float32)
-        src = first - int(delay)  # cached frame shown in row 0
+        src = first - check_delay_frames(delay)  # cached frame shown in row 0
         lo = max(0, -src)  # rows before cached frame 0 stay zero
         hi = max(lo, min(n_frames, rec["n_frames"] - src))
         a = rec["frame_offset"] + src

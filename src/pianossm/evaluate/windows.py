@@ -157,26 +157,24 @@ def model_source(model: PianoSSM, cache: AudioCache, synth_rate: int | None = No
     ts = model.ts_for(rate)
     rolls: dict[int, PianoRoll] = {}
 
+    def roll_of(item: int) -> PianoRoll:
+        if item not in rolls:
+            rolls[item] = PianoRoll.for_model(load_performance(item_midi(cache, item)), fps,
+                                              model.config)
+        return rolls[item]
+
     def source(item: int, first: int, n: int) -> np.ndarray:
         if on_grid:  # one feature row per sample: the training-grid frame in force then
-            if item not in rolls:
-                rolls[item] = PianoRoll(load_performance(item_midi(cache, item)), fps,
-                                        model.config.pedal_threshold, model.config.features,
-                                        model.config.delay_frames(fps))
             t0 = first * cache.hop / ref_rate
             count = round(n * cache.hop / ref_rate * rate)
             frame = np.floor((t0 + np.arange(count) / rate) * fps + 1e-9).astype(np.int64)
-            feats = rolls[item].frames(int(frame[0]), int(frame[-1]) + 1)[frame - frame[0]]
+            feats = roll_of(item).frames(int(frame[0]), int(frame[-1]) + 1)[frame - frame[0]]
         elif rate == ref_rate and cache.holds(model.config.features):
             feats, _ = cache.segment(item, first, n, model.config.features,
                                      model.config.delay_frames(fps))
         else:
-            if item not in rolls:
-                rolls[item] = PianoRoll(load_performance(item_midi(cache, item)), fps,
-                                        model.config.pedal_threshold, model.config.features,
-                                        model.config.delay_frames(fps))
             t0, t1 = first * cache.hop / ref_rate, (first + n) * cache.hop / ref_rate
-            feats = rolls[item].frames(round(t0 * rate / hop), round(t1 * rate / hop))
+            feats = roll_of(item).frames(round(t0 * rate / hop), round(t1 * rate / hop))
         x = torch.from_numpy(np.ascontiguousarray(feats))[None].to(model.heads.weight.dtype)
         with torch.no_grad():
             audio = model(x, hop, ts, _head_of(model, cache, item, head))[0].numpy()
