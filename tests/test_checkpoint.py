@@ -8,6 +8,7 @@ import torch
 from pianossm.checkpoint import (
     VERSION,
     atomic_write,
+    average_models,
     import_official,
     load_checkpoint,
     load_model,
@@ -29,6 +30,38 @@ def test_round_trip_keeps_config_and_weights(tmp_path) -> None:
     for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), k
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary left
+
+
+def test_average_models_is_the_weighted_mean(tmp_path) -> None:
+    import dataclasses
+
+    torch.manual_seed(0)
+    cfg = preset("S", input_delay_ms=7.0)
+    a, b, c = PianoSSM(cfg), PianoSSM(cfg), PianoSSM(cfg)
+    for i, m in enumerate((a, b, c)):
+        save_checkpoint(tmp_path / f"{i}.pt", m, step=100 * i)
+    paths = [tmp_path / f"{i}.pt" for i in range(3)]
+    soup = average_models(paths, [0.5, 0.3, 0.2], tmp_path / "soup.pt", source="test")
+    loaded = load_checkpoint(tmp_path / "soup.pt")
+    assert loaded["config"] == cfg and loaded["source"] == "test"
+    assert [s["step"] for s in loaded["soup"]] == [0, 100, 200]
+    for k, v in soup.state_dict().items():
+        want = (0.5 * a.state_dict()[k].double() + 0.3 * b.state_dict()[k].double()
+                + 0.2 * c.state_dict()[k].double())
+        assert torch.allclose(v.double(), want, rtol=0, atol=1e-6), k
+        assert torch.equal(loaded["model"][k], v), k
+    # weight 1 on one model gives that model back exactly
+    same = average_models(paths[:2], [1.0, 0.0], tmp_path / "one.pt")
+    for k, v in a.state_dict().items():
+        assert torch.equal(same.state_dict()[k], v), k
+    with pytest.raises(PianoSSMError, match="summing to 1"):
+        average_models(paths[:2], [0.5, 0.4], tmp_path / "x.pt")
+    with pytest.raises(PianoSSMError, match="summing to 1"):
+        average_models(paths[:2], [1.0], tmp_path / "x.pt")
+    save_checkpoint(tmp_path / "d.pt", PianoSSM(dataclasses.replace(cfg, input_delay_ms=5.0)))
+    with pytest.raises(PianoSSMError, match="differ in input_delay_ms"):
+        average_models([paths[0], tmp_path / "d.pt"], [0.5, 0.5], tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_refuses_unknown_version_and_foreign_files(tmp_path) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "OFFICIAL_AUDIO_STD",
     "VERSION",
     "atomic_write",
+    "average_models",
     "import_official",
     "load_checkpoint",
     "load_model",
@@ -126,6 +127,59 @@ def load_model(path: str | os.PathLike[str]) -> PianoSSM:
     except (RuntimeError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise PianoSSMError(f"checkpoint {os.fspath(path)!r} does not match its config: {first}") from None
+    return model.eval()
+
+
+def average_models(paths: list[str | os.PathLike[str]], weights: list[float],
+                   out: str | os.PathLike[str], source: str = "") -> PianoSSM:
+    """Write the weighted average of models of one configuration (a "model soup").
+
+    Checkpoints of one training run lie in one basin, so their weighted mean is a model
+    too; the default is such a mean (README, "the shipped default").  The averaging runs
+    in float64 over the stored parameters (polar eigenvalue parameters included).
+
+    Parameters
+    ----------
+    paths : list of str or PathLike
+        ``K`` checkpoints (training state or model files) with equal configs.
+    weights : list of float
+        ``K`` non-negative weights summing to 1.
+    out : str or PathLike
+        Destination model file (written atomically).
+    source : str
+        Provenance to store (``source`` entry).
+
+    Returns
+    -------
+    PianoSSM
+        The averaged model, in eval mode.
+    """
+    w = [float(x) for x in weights]
+    if len(paths) != len(w) or not paths or min(w) < 0 or abs(sum(w) - 1) > 1e-6:
+        raise PianoSSMError(f"need one non-negative weight per checkpoint summing to 1, got "
+                            f"{w!r} for {len(paths)} checkpoint(s)")
+    payloads = [load_checkpoint(p) for p in paths]
+    for p, c in zip(paths[1:], payloads[1:]):
+        if c["config"] != payloads[0]["config"]:
+            diff = [k for k, v in c["config"].to_dict().items()
+                    if payloads[0]["config"].to_dict().get(k) != v]
+            raise PianoSSMError(f"cannot average {os.fspath(p)!r} with {os.fspath(paths[0])!r}: "
+                                f"their configs differ in {', '.join(diff)}")
+    first = payloads[0]["model"]
+    for p, c in zip(paths[1:], payloads[1:]):
+        if set(c["model"]) != set(first) or any(c["model"][k].shape != v.shape
+                                                for k, v in first.items()):
+            raise PianoSSMError(f"cannot average {os.fspath(p)!r}: its weights do not match "
+                                f"{os.fspath(paths[0])!r}'s")
+    wide = {True: torch.complex128, False: torch.float64}
+    state = {k: sum(wi * c["model"][k].to(wide[v.is_complex()]) for wi, c in zip(w, payloads)
+                    ).to(v.dtype)
+             if v.is_floating_point() or v.is_complex() else v for k, v in first.items()}
+    model = PianoSSM(payloads[0]["config"])
+    model.load_state_dict(state)
+    save_checkpoint(out, model, source=source,
+                    soup=[{"path": os.fspath(p), "weight": wi, "step": c.get("step")}
+                          for p, wi, c in zip(paths, w, payloads)])
     return model.eval()
 
 
