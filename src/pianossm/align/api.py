@@ -4,7 +4,9 @@ Methods: ``dtw`` (chroma + onset-chroma DTW), ``mrmsdtw`` (synctoolbox), ``crnn`
 CRNN on the input timing), ``dtw+crnn`` / ``mrmsdtw+crnn`` (DTW first, then the CRNN
 refines note by note).  Audio of any length: the CRNN runs on overlapping windows whose
 centres are stitched.  Every CRNN method ends with a refinement pass (the CRNN again, its
-input roll the notes just decoded, searching +-60 ms); then notes that stray from their
+input roll the notes just decoded, searching +-60 ms) and a half-frame pass (the same on the
+CQT of the audio 5 ms later, so its frames fall between the first grid's; each onset is the
+mean of the two grids' decodes); then notes that stray from their
 neighbours' common shift (from the input when it was roughly in time, else from the DTW's
 output) are put back on it (:func:`follow_consensus`).
 """
@@ -18,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from pianossm.align.features import SAMPLE_RATE, audio_to_cqt, check_audio
+from pianossm.align.features import HOP, SAMPLE_RATE, audio_to_cqt, check_audio
 from pianossm.align.notes import (FPS, Notes, local_shift, midi_to_notes, midi_to_piano_roll,
                                   retime_midi)
 from pianossm.errors import PianoSSMError
@@ -145,6 +147,45 @@ def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
     return out
 
 
+def _half_frame_pass(net: AlignCRNN, audio16: np.ndarray, t: int,  # noqa: F821
+                     notes: Notes, search: float, subframe: str) -> Notes:
+    """Average each note's onset and offset with a decode on the half-frame-later grid.
+
+    Parameters
+    ----------
+    net : AlignCRNN
+        The CRNN.
+    audio16 : np.ndarray
+        ``(n,)`` 16 kHz audio.
+    t : int
+        Frames of the first grid's CQT (the second is cut or padded to it).
+    notes : Notes
+        ``N`` notes as decoded on the first grid.
+    search : float
+        Half-width of the search window, seconds.
+    subframe : str
+        Sub-frame refinement (see :func:`pianossm.align.decode.roll_to_notes`).
+
+    Returns
+    -------
+    Notes
+        ``N`` notes; those within half a frame of time 0 keep the first grid's times.
+    """
+    from pianossm.align.decode import roll_to_notes
+
+    half = HOP // 2
+    dt = half / SAMPLE_RATE
+    cqt = audio_to_cqt(audio16[half:], SAMPLE_RATE)[:t]  # frame k at k / FPS + dt
+    if len(cqt) < t:
+        cqt = np.concatenate([cqt, np.zeros((t - len(cqt), cqt.shape[1]), cqt.dtype)])
+    moved = notes.with_times(notes.onset - dt, notes.offset - dt)
+    rolls = predict_rolls(net, cqt, moved)
+    alt = roll_to_notes(rolls[0], rolls[1], moved, search=search, subframe=subframe)
+    ok = notes.onset >= dt
+    return notes.with_times(np.where(ok, 0.5 * (notes.onset + alt.onset + dt), notes.onset),
+                            np.where(ok, 0.5 * (notes.offset + alt.offset + dt), notes.offset))
+
+
 def check_lengths(audio_s: float, notes: Notes, name: str = "audio") -> None:
     """Refuse audio much shorter than the MIDI (it cannot hold the performance)."""
     span = float(notes.onset.max())
@@ -155,7 +196,8 @@ def check_lengths(audio_s: float, notes: Notes, name: str = "audio") -> None:
 
 def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 model: str | None = None, search: float = 0.15,
-                cqt: np.ndarray | None = None, refine: int = 1) -> Notes:
+                cqt: np.ndarray | None = None, refine: int = 1,
+                half_frame: bool = True) -> Notes:
     """Align notes to 16 kHz audio with one of :data:`METHODS`.
 
     Parameters
@@ -176,6 +218,11 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         CRNN methods: further passes whose input roll is the previous pass's notes,
         searching +-:data:`REFINE_SEARCH` (the CRNN places onsets more sharply when its
         input is closer to the audio).
+    half_frame : bool
+        CRNN methods: decode once more on a CQT whose frames sit half a frame (5 ms) later
+        and average the two onsets (and offsets) of each note: two grids sample the onset
+        curve twice as densely as one, which the parabola's sub-frame refinement alone does
+        not replace (README, "Half-frame pass").  Costs one more CQT and CRNN pass.
 
     Returns
     -------
@@ -229,6 +276,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         rolls = predict_rolls(net, cqt, out)
         out = roll_to_notes(rolls[0], rolls[1], out, search=min(search, REFINE_SEARCH),
                             subframe=sub)
+    if half_frame:
+        out = _half_frame_pass(net, audio16, len(cqt), out, min(search, REFINE_SEARCH), sub)
     # neighbouring notes share their timing error (offset, tempo drift), in the input and in
     # the DTW's output alike: a note that strays from its neighbours' common shift is put
     # back on it (relative to the input when that was roughly in time, else to the DTW)
