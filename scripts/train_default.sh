@@ -29,7 +29,16 @@
 # Every default before it (S from the paper's start, MSSL; its
 # last was training/onset, step 49500, whose recipe is in git history and the README)
 # answered every key with the same resonance.  Stop it any time (Ctrl-C / SIGTERM); SHIP=1
-# then copies the best validation checkpoint to the assets.
+# then writes the shipped default (below).
+#
+# The shipped default is a weight average ("model soup") of two checkpoints of this run,
+# 0.8 x step 9500 + 0.2 x step 13000 (training/keys/step9500.pt and step13000.pt, both with
+# the 7 ms input delay; checkpoint.average_models).  The later checkpoints (best.pt, step
+# 19500, validation 8.97) lose isolated notes' pitch; step 9500 keeps it but put 5.5 % of the
+# test notes more than 25 ms off.  Chosen on the validation pieces of both built-in sets
+# among eight averages of steps 9500/13000/17500/19500: the best validation share within
+# 25 ms (97.4 %, 9500 alone 96.6 %) among those whose validation MSSL is no worse than step
+# 9500's (9.56 vs 9.60).  README: "The shipped default".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -51,15 +60,16 @@ if [ "${SHIP:-0}" != 1 ]; then
         --log-every 10 --threads "${THREADS:-2}" --seed 1 --ema 0.999 --env-weight 2 \
         --eig-init keys --pitch-weight 20 --max-decay 2 --input-delay-ms 7
 fi
-# SHIP=1: ship the checkpoint with the lowest validation MSSL as a model-only file (~300 KB).
+# SHIP=1: write the shipped default, the soup above, as a model-only file.
 if [ "${SHIP:-0}" != 1 ]; then exit 0; fi
-$PY - "$OUT/best.pt" src/pianossm/assets/default_model.pt <<'PYEOF'
+$PY - "$OUT" src/pianossm/assets/default_model.pt <<'PYEOF'
 import sys
 
-from pianossm.checkpoint import load_checkpoint, load_model, save_checkpoint
+from pianossm.checkpoint import average_models
 
-best = load_checkpoint(sys.argv[1])
-save_checkpoint(sys.argv[2], load_model(sys.argv[1]), source="scripts/train_default.sh",
-                step=best["step"], val_mssl=best["val_mssl"])
-print(f"wrote {sys.argv[2]} (step {best['step']}, validation MSSL {best['val_mssl']:.4f})")
+out, dest = sys.argv[1], sys.argv[2]
+average_models([f"{out}/step9500.pt", f"{out}/step13000.pt"], [0.8, 0.2], dest,
+               source=f"0.8 x {out}/step9500.pt + 0.2 x {out}/step13000.pt "
+                      "(scripts/train_default.sh, SHIP=1), input delay 7 ms")
+print(f"wrote {dest}")
 PYEOF
