@@ -162,6 +162,10 @@ $PY -m pianossm align-train "$DATA/train_rev" --val "$DATA/val_csound" --run "$R
 $PY -m pianossm align-train "$DATA/train_rev" --val "$DATA/val_csound" --run "$RUN/stage11" \
     --init src/pianossm/assets/align_crnn.pt --steps 500 --lr 1e-4 --save-every 25 --threads 1 \
     --soft-onsets --minutes "$MINUTES"
+# Stage 11 alone was not shipped; as the second member of the shipped pair it is: the
+# aligner averages the times of align_crnn.pt (stage 9 step 450) and align_crnn_soft.pt
+# (stage 11 step 450), each with its half-frame pass (README, "The shipped pair"):
+#   python -c "from pianossm.align.train import export; export('$RUN/stage11/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 11, --soft-onsets)')"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):

@@ -114,8 +114,9 @@ def test_consensus_follows_the_dtw_when_the_input_is_far_off(piece, monkeypatch)
     monkeypatch.setattr(api, "follow_consensus",
                         lambda before, after: seen.append(before) or real(before, after))
     out = align_notes(audio, late, "dtw+crnn", cqt=cqt)
-    assert len(seen) == 1
-    np.testing.assert_allclose(seen[0].onset, align_dtw(cqt, late).onset)
+    assert len(seen) == 2  # once per checkpoint of the shipped pair
+    for before in seen:
+        np.testing.assert_allclose(before.onset, align_dtw(cqt, late).onset)
     assert np.mean(np.abs(out.onset - notes.onset) <= 0.025) >= 0.9
 
 
@@ -139,3 +140,20 @@ def test_half_frame_pass_makes_onsets_follow_a_sub_frame_shift(piece):
     out = align_notes(audio, _distort(notes), "dtw+crnn", cqt=cqt)
     one = align_notes(audio, _distort(notes), "dtw+crnn", cqt=cqt, half_frame=False)
     assert np.max(np.abs(out.onset - one.onset)) <= 0.5 * (0.06 + 0.006) + 1e-9
+
+
+def test_shipped_pair_is_the_mean_of_its_two_checkpoints(piece):
+    from pianossm.align.model import default_crnn_paths
+    from pianossm.errors import PianoSSMError
+
+    audio, notes, cqt = piece
+    bad = _distort(notes)
+    first, second = default_crnn_paths()
+    both = align_notes(audio, bad, "dtw+crnn", cqt=cqt)
+    one = align_notes(audio, bad, "dtw+crnn", first, cqt=cqt)
+    two = align_notes(audio, bad, "dtw+crnn", second, cqt=cqt)
+    np.testing.assert_allclose(both.onset, 0.5 * (one.onset + two.onset), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(both.offset, 0.5 * (one.offset + two.offset), rtol=0, atol=1e-12)
+    assert np.any(one.onset != two.onset)  # two different networks
+    with pytest.raises(PianoSSMError, match="empty"):
+        align_notes(audio, bad, "dtw+crnn", [], cqt=cqt)

@@ -21,6 +21,17 @@ def test_forward_shape(small):
     assert y.shape == (2, 2, 37, 88)
 
 
+def test_forward_windows_equals_forward(small):
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 40, 88)
+    with torch.inference_mode():
+        whole = small(x)
+        windows = small.forward_windows(x)
+        one = torch.cat([small(x[i:i + 1]) for i in range(5)])
+    torch.testing.assert_close(windows, whole, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(windows, one, rtol=1e-5, atol=1e-5)
+
+
 def test_checkpoint_roundtrip_float16(small, tmp_path):
     path = tmp_path / "m.pt"
     save_crnn(path, small, step=3)

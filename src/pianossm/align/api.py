@@ -8,12 +8,15 @@ input roll the notes just decoded, searching +-60 ms) and a half-frame pass (the
 CQT of the audio 5 ms later, so its frames fall between the first grid's; each onset is the
 mean of the two grids' decodes); then notes that stray from their
 neighbours' common shift (from the input when it was roughly in time, else from the DTW's
-output) are put back on it (:func:`follow_consensus`).
+output) are put back on it (:func:`follow_consensus`).  Given several CRNN checkpoints
+(by default the shipped two, one trained on whole-frame and one on sub-frame onset
+targets), each aligns the notes so and their times are averaged.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 import os
 import time
 import warnings
@@ -30,6 +33,8 @@ __all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "follow_con
 
 METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
 WINDOW, OVERLAP = 3000, 250
+#: windows per BiGRU batch in :func:`predict_rolls` (bounds memory: about 10 MB a window)
+_WINDOW_BATCH = 32
 #: ``crnn`` warns when the MIDI is typically further than this (s) from the audio.
 WARN_LAG = 0.1
 #: Search half-width (s) of the CRNN's refinement passes (see :func:`align_notes`).
@@ -137,17 +142,28 @@ def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
     x = np.concatenate([cqt[None], midi_to_piano_roll(notes, t)])  # (3, T, 88)
     out = np.zeros((2, t, x.shape[2]), np.float32)
     hop = window - 2 * overlap
+    spans = [(start, max(0, start - overlap), min(t, start + hop + overlap))
+             for start in range(0, t, hop)]
+    # Windows of equal length go through the BiGRU as one batch (it steps through time one
+    # frame at a time, so a batch costs far less than its windows one by one;
+    # AlignCRNN.forward_windows); each window is still computed on its own, as before.
+    groups: dict[int, list[tuple[int, int, int]]] = {}
+    for span in spans:
+        groups.setdefault(span[2] - span[1], []).append(span)
     with torch.inference_mode():
-        for start in range(0, t, hop):
-            a, b = max(0, start - overlap), min(t, start + hop + overlap)
-            y = model(torch.from_numpy(x[None, :, a:b].copy()))[0]  # (2, b - a, 88)
-            y = torch.stack([y[0], torch.sigmoid(y[1])]).numpy()
-            keep_to = min(t, start + hop)
-            out[:, start:keep_to] = y[:, start - a:keep_to - a]
+        for group in groups.values():
+            for i in range(0, len(group), _WINDOW_BATCH):
+                part = group[i:i + _WINDOW_BATCH]
+                y = model.forward_windows(torch.from_numpy(np.stack([x[:, a:b]
+                                                                      for _, a, b in part])))
+                y = torch.stack([y[:, 0], torch.sigmoid(y[:, 1])], dim=1).numpy()
+                for (start, a, _), yw in zip(part, y):  # yw: (2, b - a, 88)
+                    keep_to = min(t, start + hop)
+                    out[:, start:keep_to] = yw[:, start - a:keep_to - a]
     return out
 
 
-def _half_frame_pass(net: AlignCRNN, audio16: np.ndarray, t: int,  # noqa: F821
+def _half_frame_pass(net: AlignCRNN, cqt_half: np.ndarray,  # noqa: F821
                      notes: Notes, search: float, subframe: str) -> Notes:
     """Average each note's onset and offset with a decode on the half-frame-later grid.
 
@@ -155,10 +171,8 @@ def _half_frame_pass(net: AlignCRNN, audio16: np.ndarray, t: int,  # noqa: F821
     ----------
     net : AlignCRNN
         The CRNN.
-    audio16 : np.ndarray
-        ``(n,)`` 16 kHz audio.
-    t : int
-        Frames of the first grid's CQT (the second is cut or padded to it).
+    cqt_half : np.ndarray
+        ``(T, 88)`` CQT of the audio half a frame later (:func:`_half_frame_cqt`).
     notes : Notes
         ``N`` notes as decoded on the first grid.
     search : float
@@ -173,13 +187,9 @@ def _half_frame_pass(net: AlignCRNN, audio16: np.ndarray, t: int,  # noqa: F821
     """
     from pianossm.align.decode import roll_to_notes
 
-    half = HOP // 2
-    dt = half / SAMPLE_RATE
-    cqt = audio_to_cqt(audio16[half:], SAMPLE_RATE)[:t]  # frame k at k / FPS + dt
-    if len(cqt) < t:
-        cqt = np.concatenate([cqt, np.zeros((t - len(cqt), cqt.shape[1]), cqt.dtype)])
+    dt = (HOP // 2) / SAMPLE_RATE
     moved = notes.with_times(notes.onset - dt, notes.offset - dt)
-    rolls = predict_rolls(net, cqt, moved)
+    rolls = predict_rolls(net, cqt_half, moved)
     alt = roll_to_notes(rolls[0], rolls[1], moved, search=search, subframe=subframe)
     ok = notes.onset >= dt
     return notes.with_times(np.where(ok, 0.5 * (notes.onset + alt.onset + dt), notes.onset),
@@ -195,8 +205,8 @@ def check_lengths(audio_s: float, notes: Notes, name: str = "audio") -> None:
 
 
 def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
-                model: str | None = None, search: float = 0.15,
-                cqt: np.ndarray | None = None, refine: int = 1,
+                model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+                search: float = 0.15, cqt: np.ndarray | None = None, refine: int = 1,
                 half_frame: bool = True) -> Notes:
     """Align notes to 16 kHz audio with one of :data:`METHODS`.
 
@@ -208,8 +218,9 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         ``N`` roughly timed notes.
     method : str
         One of :data:`METHODS`.
-    model : str, optional
-        CRNN checkpoint path (default: the shipped one).
+    model : str, PathLike or sequence of them, optional
+        CRNN checkpoint path, or several whose aligned times are averaged (default: the
+        shipped pair, :func:`pianossm.align.model.default_crnn_paths`).
     search : float
         CRNN decoding window half-width, seconds.
     cqt : np.ndarray, optional
@@ -229,8 +240,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     Notes
         ``N`` notes, same order, at the aligned times.
     """
-    from pianossm.align.decode import roll_to_notes
     from pianossm.align.dtw import align_dtw, align_mrmsdtw
+    from pianossm.align.model import default_crnn_paths
 
     if method not in METHODS:
         raise PianoSSMError(f"unknown alignment method {method!r}; allowed: {list(METHODS)}")
@@ -238,6 +249,14 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         raise PianoSSMError("no notes to align")
     if refine < 0:
         raise PianoSSMError(f"refine must be >= 0, got {refine!r}")
+    if model is None:
+        paths = list(default_crnn_paths())
+    elif isinstance(model, (str, os.PathLike)):
+        paths = [os.fspath(model)]
+    else:
+        paths = [os.fspath(m) for m in model]
+        if not paths:
+            raise PianoSSMError("no CRNN checkpoint given (an empty list of models)")
     check_lengths(len(audio16) / SAMPLE_RATE, notes)
     cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
     first, rough = method.split("+")[0], notes
@@ -256,7 +275,56 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
             warnings.warn(f"the MIDI looks about {1000 * np.median(np.abs(lag)):.0f} ms out of "
                           f"time with the audio; 'crnn' only searches +-{1000 * search:.0f} ms "
                           f"around each note: use 'dtw+crnn'", stacklevel=2)
-    net = _model(model)
+    nets = [_model(p) for p in paths]  # every checkpoint is checked before any work
+    cqt_half = _half_frame_cqt(audio16, len(cqt)) if half_frame else None
+    outs = [_crnn_align(net, cqt, cqt_half, notes, rough, method, search, refine)
+            for net in nets]
+    if len(outs) == 1:
+        return outs[0]
+    # an ensemble: each checkpoint's alignment (its consensus step included), averaged
+    return outs[0].with_times(np.mean([o.onset for o in outs], axis=0),
+                              np.mean([o.offset for o in outs], axis=0))
+
+
+def _half_frame_cqt(audio16: np.ndarray, t: int) -> np.ndarray:
+    """``(t, 88)`` CQT of the audio half a frame later: frame ``k`` at ``k / FPS + HOP / 2``
+    samples (cut or zero-padded to ``t`` frames)."""
+    cqt = audio_to_cqt(audio16[HOP // 2:], SAMPLE_RATE)[:t]
+    if len(cqt) < t:
+        cqt = np.concatenate([cqt, np.zeros((t - len(cqt), cqt.shape[1]), cqt.dtype)])
+    return cqt
+
+
+def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  # noqa: F821
+                notes: Notes, rough: Notes, method: str, search: float,
+                refine: int) -> Notes:
+    """One CRNN's decode of ``notes`` (the first stage's output; ``rough`` the input).
+
+    Parameters
+    ----------
+    net : AlignCRNN
+        The CRNN (with its ``subframe`` refinement).
+    cqt : np.ndarray
+        ``(T, 88)`` CQT.
+    cqt_half : np.ndarray or None
+        ``(T, 88)`` CQT half a frame later (:func:`_half_frame_cqt`), or None: no
+        half-frame pass.
+    notes, rough : Notes
+        ``N`` notes after the first stage, and as given.
+    method : str
+        The alignment method (``crnn`` or ``...+crnn``).
+    search : float
+        Search half-width, seconds.
+    refine : int
+        Refinement passes.
+
+    Returns
+    -------
+    Notes
+        ``N`` aligned notes.
+    """
+    from pianossm.align.decode import roll_to_notes
+
     rolls = predict_rolls(net, cqt, notes)
     sub = getattr(net, "subframe", "parabola")
     out, conf = roll_to_notes(rolls[0], rolls[1], notes, search=search, with_confidence=True,
@@ -276,8 +344,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         rolls = predict_rolls(net, cqt, out)
         out = roll_to_notes(rolls[0], rolls[1], out, search=min(search, REFINE_SEARCH),
                             subframe=sub)
-    if half_frame:
-        out = _half_frame_pass(net, audio16, len(cqt), out, min(search, REFINE_SEARCH), sub)
+    if cqt_half is not None:
+        out = _half_frame_pass(net, cqt_half, out, min(search, REFINE_SEARCH), sub)
     # neighbouring notes share their timing error (offset, tempo drift), in the input and in
     # the DTW's output alike: a note that strays from its neighbours' common shift is put
     # back on it (relative to the input when that was roughly in time, else to the DTW)
