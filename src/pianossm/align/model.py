@@ -141,7 +141,7 @@ def save_crnn(path: str | os.PathLike[str], model: AlignCRNN, **extra: Any) -> N
 
 def load_crnn(path: str | os.PathLike[str] | None = None,
               ) -> tuple[AlignCRNN, dict[str, Any]]:
-    """Load a CRNN checkpoint (default: the shipped one) in eval mode.
+    """Load a CRNN checkpoint (default: the shipped ``align_crnn.pt``) in eval mode.
 
     Returns
     -------
