@@ -6,20 +6,20 @@ refines note by note).  Audio of any length: the CRNN runs on overlapping window
 centres are stitched.  Every CRNN method ends with a refinement pass (the CRNN again, its
 input roll the notes just decoded, searching +-60 ms) and a half-frame pass (the same on the
 CQT of the audio 5 ms later, so its frames fall between the first grid's; each onset is the
-mean of the two grids' decodes); then notes that stray from their
-neighbours' common shift (from the input when it was roughly in time, else from the DTW's
-output) are put back on it (:func:`follow_consensus`).  Given several CRNN checkpoints
-(by default the shipped two, one trained on whole-frame and one on sub-frame onset
-targets), each aligns the notes so and their times are averaged.
+mean of the two grids' decodes); then notes that stray from their neighbours' common shift
+(from the input when it was roughly in time, else from the DTW's output) are put back on it
+(:func:`follow_consensus`).  Given several CRNN checkpoints (by default the shipped two, one
+trained on whole-frame and one on sub-frame onset targets), each aligns the notes so and
+their times are averaged.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 import os
 import time
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
