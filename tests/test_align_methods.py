@@ -157,3 +157,16 @@ def test_shipped_pair_is_the_mean_of_its_two_checkpoints(piece):
     assert np.any(one.onset != two.onset)  # two different networks
     with pytest.raises(PianoSSMError, match="empty"):
         align_notes(audio, bad, "dtw+crnn", [], cqt=cqt)
+
+
+def test_bad_checkpoint_is_refused_before_any_work(piece, tmp_path, monkeypatch):
+    import pianossm.align.api as api
+    from pianossm.errors import PianoSSMError
+
+    audio, notes, _ = piece
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    monkeypatch.setattr(api, "audio_to_cqt", lambda *a, **k: pytest.fail("CQT computed"))
+    with pytest.raises(PianoSSMError, match="junk.pt"):
+        align_notes(audio, notes, "dtw+crnn", [tmp_path / "junk.pt"])
+    with pytest.raises(PianoSSMError, match="not found"):
+        align_notes(audio, notes, "crnn", tmp_path / "missing.pt")

@@ -258,6 +258,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         if not paths:
             raise PianoSSMError("no CRNN checkpoint given (an empty list of models)")
     check_lengths(len(audio16) / SAMPLE_RATE, notes)
+    # every checkpoint is loaded (and a bad one refused) before any work
+    nets = [_model(p) for p in paths] if "crnn" in method else []
     cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
     first, rough = method.split("+")[0], notes
     if first == "dtw":
@@ -275,7 +277,6 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
             warnings.warn(f"the MIDI looks about {1000 * np.median(np.abs(lag)):.0f} ms out of "
                           f"time with the audio; 'crnn' only searches +-{1000 * search:.0f} ms "
                           f"around each note: use 'dtw+crnn'", stacklevel=2)
-    nets = [_model(p) for p in paths]  # every checkpoint is checked before any work
     cqt_half = _half_frame_cqt(audio16, len(cqt)) if half_frame else None
     outs = [_crnn_align(net, cqt, cqt_half, notes, rough, method, search, refine)
             for net in nets]
