@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -30,6 +31,7 @@ __all__ = [
     "VERSION",
     "atomic_write",
     "average_models",
+    "check_soup_weights",
     "import_official",
     "load_checkpoint",
     "load_model",
@@ -130,6 +132,28 @@ def load_model(path: str | os.PathLike[str]) -> PianoSSM:
     return model.eval()
 
 
+def check_soup_weights(weights: Sequence[float], n: int) -> list[float]:
+    """The weights of a model average, or one clear error.
+
+    Parameters
+    ----------
+    weights : sequence of float
+        One weight per checkpoint.
+    n : int
+        Number of checkpoints (>= 1).
+
+    Returns
+    -------
+    list of float
+        ``n`` non-negative weights summing to 1 (to 1e-6).
+    """
+    w = [float(x) for x in weights]
+    if len(w) != n or not n or min(w) < 0 or abs(sum(w) - 1) > 1e-6:
+        raise PianoSSMError(f"need one non-negative weight per checkpoint summing to 1, got "
+                            f"{w!r} for {n} checkpoint(s)")
+    return w
+
+
 def average_models(paths: list[str | os.PathLike[str]], weights: list[float],
                    out: str | os.PathLike[str], source: str = "") -> PianoSSM:
     """Write the weighted average of models of one configuration (a "model soup").
@@ -154,10 +178,7 @@ def average_models(paths: list[str | os.PathLike[str]], weights: list[float],
     PianoSSM
         The averaged model, in eval mode.
     """
-    w = [float(x) for x in weights]
-    if len(paths) != len(w) or not paths or min(w) < 0 or abs(sum(w) - 1) > 1e-6:
-        raise PianoSSMError(f"need one non-negative weight per checkpoint summing to 1, got "
-                            f"{w!r} for {len(paths)} checkpoint(s)")
+    w = check_soup_weights(weights, len(paths))
     payloads = [load_checkpoint(p) for p in paths]
     for p, c in zip(paths[1:], payloads[1:]):
         if c["config"] != payloads[0]["config"]:

@@ -24,6 +24,7 @@ from torch import nn
 from pianossm.align.data import SegmentDataset, list_items
 from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
 from pianossm.align.perturb import PerturbConfig
+from pianossm.checkpoint import check_soup_weights
 from pianossm.errors import PianoSSMError, check_interrupted
 
 __all__ = ["TrainConfig", "alignment_loss", "average", "export", "train"]
@@ -255,10 +256,7 @@ def average(ckpts: list[str], weights: list[float], out: str, command: str = "")
     command : str
         The recipe to store.
     """
-    w = np.asarray(weights, dtype=np.float64)
-    if len(ckpts) != len(w) or not ckpts or np.any(w < 0) or abs(w.sum() - 1) > 1e-6:
-        raise PianoSSMError(f"need one non-negative weight per checkpoint summing to 1, got "
-                            f"{list(weights)!r} for {len(ckpts)} checkpoints")
+    w = check_soup_weights(weights, len(ckpts))
     models = [load_crnn(c) for c in ckpts]
     if any(m.config != models[0][0].config for m, _ in models):
         raise PianoSSMError("cannot average checkpoints of different architectures")
