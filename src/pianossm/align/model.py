@@ -87,13 +87,8 @@ class AlignCRNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T, 88)`` input -> ``(B, 2, T, 88)`` onset and frame logits."""
-        b, _, t, k = x.shape
-        h = self.block2(self.block1(x))  # (B, C, T, 88)
-        h = torch.cat([h, x], dim=1).permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+3)*88)
-        h, _ = self.rnn(self.proj(h))  # (B, T, 2H)
-        skip = x.permute(0, 2, 1, 3).reshape(b, t, 3 * k)  # (B, T, 3*88)
-        out = self.head(torch.cat([h, skip], dim=-1))  # (B, T, 2*88)
-        return out.reshape(b, t, 2, k).permute(0, 2, 1, 3)
+        h, _ = self.rnn(self._features(x))  # (B, T, 2H)
+        return self._head(h, x)
 
     def forward_windows(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` for a batch of independent windows, faster on a CPU thread.
@@ -113,16 +108,21 @@ class AlignCRNN(nn.Module):
         torch.Tensor
             ``(B, 2, T, 88)`` onset and frame logits.
         """
+        h, _ = self.rnn(torch.cat([self._features(xi[None]) for xi in x.unbind(0)]))
+        return self._head(h, x)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, T, 88)`` input -> ``(B, T, proj)`` per-frame features for the BiGRU."""
+        b, _, t, _ = x.shape
+        h = self.block2(self.block1(x))  # (B, C, T, 88)
+        h = torch.cat([h, x], dim=1).permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+3)*88)
+        return self.proj(h)
+
+    def _head(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """BiGRU output ``(B, T, 2H)`` and input ``(B, 3, T, 88)`` -> ``(B, 2, T, 88)``."""
         b, _, t, k = x.shape
-        feats, skips = [], []
-        for xi in x.unbind(0):
-            xi = xi[None]
-            h = self.block2(self.block1(xi))
-            h = torch.cat([h, xi], dim=1).permute(0, 2, 1, 3).reshape(1, t, -1)
-            feats.append(self.proj(h))
-            skips.append(xi.permute(0, 2, 1, 3).reshape(1, t, 3 * k))
-        h, _ = self.rnn(torch.cat(feats))  # (B, T, 2H)
-        out = self.head(torch.cat([h, torch.cat(skips)], dim=-1))  # (B, T, 2*88)
+        skip = x.permute(0, 2, 1, 3).reshape(b, t, 3 * k)  # (B, T, 3*88)
+        out = self.head(torch.cat([h, skip], dim=-1))  # (B, T, 2*88)
         return out.reshape(b, t, 2, k).permute(0, 2, 1, 3)
 
 
