@@ -103,7 +103,7 @@ def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int =
     return np.array(lags)
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)  # the shipped pair and two more
 def _model(path: str | None) -> AlignCRNN:  # noqa: F821
     """The CRNN, with ``subframe``: how its onsets are refined below a frame (see
     :func:`pianossm.align.decode.roll_to_notes`; ``centroid`` for sub-frame targets)."""
@@ -269,8 +269,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     if "crnn" not in method:
         return notes
     need = int(np.ceil(max(notes.end_time, rough.end_time) * FPS)) + 10
-    if need > len(cqt):  # notes past the audio's end see silence
-        cqt = np.concatenate([cqt, np.zeros((need - len(cqt), cqt.shape[1]), cqt.dtype)])
+    cqt = _pad_frames(cqt, need)  # notes past the audio's end see silence
     if method == "crnn":
         lag = timing_lag(cqt, notes)
         if len(lag) and np.median(np.abs(lag)) > WARN_LAG:
@@ -290,10 +289,14 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
 def _half_frame_cqt(audio16: np.ndarray, t: int) -> np.ndarray:
     """``(t, 88)`` CQT of the audio half a frame later: frame ``k`` at ``k / FPS + HOP / 2``
     samples (cut or zero-padded to ``t`` frames)."""
-    cqt = audio_to_cqt(audio16[HOP // 2:], SAMPLE_RATE)[:t]
-    if len(cqt) < t:
-        cqt = np.concatenate([cqt, np.zeros((t - len(cqt), cqt.shape[1]), cqt.dtype)])
-    return cqt
+    return _pad_frames(audio_to_cqt(audio16[HOP // 2:], SAMPLE_RATE)[:t], t)
+
+
+def _pad_frames(cqt: np.ndarray, t: int) -> np.ndarray:
+    """``(T, 88)`` features followed by zero (silent) frames up to ``max(T, t)`` frames."""
+    if t <= len(cqt):
+        return cqt
+    return np.concatenate([cqt, np.zeros((t - len(cqt), cqt.shape[1]), cqt.dtype)])
 
 
 def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  # noqa: F821
