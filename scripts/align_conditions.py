@@ -8,7 +8,7 @@ Prints one Markdown table per perturbation: share within 10/25/50/100 ms and med
 Usage::
 
     OMP_NUM_THREADS=1 python scripts/align_conditions.py runs/align/test_* \\
-        [--methods dtw,mrmsdtw,crnn,dtw+crnn] [--model CKPT] [--csv out.csv]
+        [--methods dtw,mrmsdtw,crnn,dtw+crnn] [--model CKPT] [--csv out.csv] [--no-wpe]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def condition_name(folder: str) -> str:
 
 
 def run(folders: list[str], methods: list[str], model: str | None, seed: int,
-        limit: int = 0) -> list[dict]:
+        limit: int = 0, wpe: bool = True) -> list[dict]:
     """Rows ``{condition, perturbation, method, **summarize}`` (all pieces pooled)."""
     rows = []
     for coarse in (False, True):
@@ -46,7 +46,8 @@ def run(folders: list[str], methods: list[str], model: str | None, seed: int,
             errs: dict[str, list[np.ndarray]] = {}
             for i, stem in enumerate(list_items(folder)[:limit or None]):
                 rng = np.random.default_rng([seed, i, int(coarse)])
-                res = evaluate_item(stem, methods, PerturbConfig(), rng, model, coarse)
+                res = evaluate_item(stem, methods, PerturbConfig(), rng, model, coarse,
+                                    wpe)
                 for m, e in res.items():
                     errs.setdefault(m, []).append(e)
                     pooled.setdefault(m, []).append(e)
@@ -83,8 +84,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", default=None)
     parser.add_argument("--limit", type=int, default=0, help="first N pieces per folder")
+    parser.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
+                        help="WPE filtering before aligning (default on)")
     args = parser.parse_args()
-    rows = run(args.folders, args.methods.split(","), args.model, args.seed, args.limit)
+    rows = run(args.folders, args.methods.split(","), args.model, args.seed, args.limit,
+               args.wpe)
     print(markdown(rows))
     if args.csv:
         from pianossm.checkpoint import atomic_write

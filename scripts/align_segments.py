@@ -12,7 +12,8 @@ the mean error of the first and last 10 % of the notes.
 Usage::
 
     OMP_NUM_THREADS=1 python scripts/align_segments.py runs/align/long_* \\
-        [--methods dtw,mrmsdtw] [--length 20] [--cuts 3] [--human] [--model CKPT]
+        [--methods dtw,mrmsdtw] [--length 20] [--cuts 3] [--human] [--model CKPT] \\
+        [--no-wpe]
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def stats(e: np.ndarray, pos: np.ndarray) -> dict[str, float]:
 
 
 def run(folders: list[str], methods: list[str], length: float, cuts: int, human: bool,
-        model: str | None, seed: int, limit: int) -> list[tuple[str, str, int, dict]]:
+        model: str | None, seed: int, limit: int,
+        wpe: bool = True) -> list[tuple[str, str, int, dict]]:
     import soundfile as sf
 
     from pianossm.align.api import align_notes
@@ -84,7 +86,8 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
                 cqt = audio_to_cqt(seg, SAMPLE_RATE)
                 pos = (ref.onset - ref.onset.min()) / max(np.ptp(ref.onset), 1e-6)
                 for m in ["input", *methods]:
-                    out = bad if m == "input" else align_notes(seg, bad, m, model, cqt=cqt)
+                    out = bad if m == "input" else align_notes(seg, bad, m, model, cqt=cqt,
+                                                                wpe=wpe)
                     e = np.abs(out.onset - ref.onset)
                     for d in (errs, pooled):
                         d.setdefault(m, []).append((e, pos))
@@ -107,9 +110,11 @@ def main() -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
+                        help="WPE filtering before aligning (default on)")
     args = parser.parse_args()
     rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
-               args.model, args.seed, args.limit)
+               args.model, args.seed, args.limit, args.wpe)
     print(f"\n{'human' if args.human else 'coarse'} perturbation, {args.length:g} s segments, "
           f"{args.cuts} per piece\n")
     print("| condition | method | notes | <=25 | <=50 | <=100 | <=150 ms | mean | p95 | "

@@ -207,7 +207,7 @@ def check_lengths(audio_s: float, notes: Notes, name: str = "audio") -> None:
 def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
                 search: float = 0.15, cqt: np.ndarray | None = None, refine: int = 1,
-                half_frame: bool = True) -> Notes:
+                half_frame: bool = True, wpe: bool = True) -> Notes:
     """Align notes to 16 kHz audio with one of :data:`METHODS`.
 
     Parameters
@@ -234,6 +234,12 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         and average the two onsets (and offsets) of each note: two grids sample the onset
         curve twice as densely as one, which the parabola's sub-frame refinement alone does
         not replace (README, "Half-frame pass").  Costs one more CQT and CRNN pass.
+    wpe : bool
+        CRNN methods: the CRNN reads the CQT of the audio's WPE linear-prediction error
+        (:func:`pianossm.align.wpe.wpe_filter`: the sustain of ringing notes and the
+        room's reverberation fall 15-25 dB below the attacks, so a key struck again
+        while it rings stands out; README, "WPE filtering"); the DTW stage reads the
+        recording as it is.  About 2 s more for a 5-minute recording.
 
     Returns
     -------
@@ -260,14 +266,20 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     check_lengths(len(audio16) / SAMPLE_RATE, notes)
     # every checkpoint is loaded (and a bad one refused) before any work
     nets = [_model(p) for p in paths] if "crnn" in method else []
-    cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
     first, rough = method.split("+")[0], notes
+    if first == "dtw" or ("crnn" in method and not wpe):  # the recording's CQT serves
+        cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
     if first == "dtw":
         notes = align_dtw(cqt, notes)
     elif first == "mrmsdtw":
         notes = align_mrmsdtw(audio16, notes)
     if "crnn" not in method:
         return notes
+    if wpe:  # the CRNN hears the prediction error; the DTW stage heard the recording
+        from pianossm.align.wpe import wpe_filter
+
+        audio16 = wpe_filter(audio16)
+        cqt = audio_to_cqt(audio16, SAMPLE_RATE)
     need = int(np.ceil(max(notes.end_time, rough.end_time) * FPS)) + 10
     cqt = _pad_frames(cqt, need)  # notes past the audio's end see silence
     if method == "crnn":
@@ -397,8 +409,11 @@ def _write_report(path: str, before: Notes, after: Notes) -> None:
 
 def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "dtw+crnn",
                 model: str | None = None, report: str | None = None,
-                search: float = 0.15) -> dict[str, float]:
+                search: float = 0.15, wpe: bool = True) -> dict[str, float]:
     """Align ``midi_path`` to ``audio_path`` and write the aligned MIDI (atomically).
+
+    ``method``, ``model``, ``search`` and ``wpe`` as in :func:`align_notes`; ``report``: a
+    CSV of every note's old and new times.
 
     Returns
     -------
@@ -417,7 +432,7 @@ def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "d
     audio, sr = read_audio(audio_path)
     audio16 = check_audio(audio, sr, os.path.basename(audio_path))
     check_lengths(len(audio16) / SAMPLE_RATE, notes, os.path.basename(audio_path))
-    aligned = align_notes(audio16, notes, method, model, search)
+    aligned = align_notes(audio16, notes, method, model, search, wpe=wpe)
     out = retime_midi(midi, notes, aligned)
     atomic_write(out_path, lambda tmp: out.write(tmp))
     if report:

@@ -18,11 +18,12 @@ __all__ = ["evaluate_folder", "evaluate_item"]
 
 def evaluate_item(stem: str, methods: list[str], perturb: PerturbConfig,
                   rng: np.random.Generator, model: str | None = None,
-                  coarse: bool = False) -> dict[str, np.ndarray]:
+                  coarse: bool = False, wpe: bool = True) -> dict[str, np.ndarray]:
     """Absolute onset errors ``(N,)`` per method (and ``input``) on one data item.
 
     ``coarse``: the perturbation also changes the tempo by 3-10 % and shifts everything
-    by 0.2-1 s (:func:`pianossm.align.perturb.coarse_perturb`).
+    by 0.2-1 s (:func:`pianossm.align.perturb.coarse_perturb`).  ``wpe``: see
+    :func:`pianossm.align.api.align_notes`.
     """
     import soundfile as sf
 
@@ -33,19 +34,20 @@ def evaluate_item(stem: str, methods: list[str], perturb: PerturbConfig,
     audio, _ = sf.read(stem + ".flac", dtype="float32")
     out = {"input": onset_errors(bad, notes)}
     for m in methods:
-        out[m] = onset_errors(align_notes(audio, bad, m, model, cqt=cqt), notes)
+        out[m] = onset_errors(align_notes(audio, bad, m, model, cqt=cqt, wpe=wpe),
+                              notes)
     return out
 
 
 def evaluate_folder(folder: str, methods: list[str], perturb: PerturbConfig, seed: int = 0,
                     model: str | None = None, limit: int = 0,
                     per_piece: str | None = None, coarse: bool = False,
-                    ) -> dict[str, dict[str, float]]:
+                    wpe: bool = True) -> dict[str, dict[str, float]]:
     """Summaries (see :func:`pianossm.align.metrics.summarize`) per method over a folder.
 
     Each item gets its own perturbation, seeded by ``(seed, item index)``, shared by all
     methods.  ``per_piece`` (a CSV path) receives one row per item and method; ``coarse``
-    see :func:`evaluate_item`.
+    and ``wpe`` see :func:`evaluate_item`.
     """
     from pianossm.align.api import METHODS
 
@@ -59,7 +61,7 @@ def evaluate_folder(folder: str, methods: list[str], perturb: PerturbConfig, see
     for i, stem in enumerate(tqdm(stems, desc="align-eval")):
         t = time.perf_counter()
         res = evaluate_item(stem, methods, perturb, np.random.default_rng([seed, i]), model,
-                            coarse)
+                            coarse, wpe)
         secs[methods[0]] += time.perf_counter() - t
         for m, e in res.items():
             errors[m].append(e)

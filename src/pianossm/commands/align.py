@@ -32,6 +32,13 @@ def _add_perturb(p: argparse.ArgumentParser) -> None:
     g.add_argument("--offset-jitter", type=float, default=0.05, help="per-note offset jitter")
 
 
+def _add_wpe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
+                   help="align the audio's WPE linear-prediction error, where attacks stand "
+                        "out above sustain and reverberation (default; --no-wpe: the audio "
+                        "as it is)")
+
+
 def _perturb(args: argparse.Namespace) -> PerturbConfig:  # noqa: F821
     from pianossm.align.perturb import PerturbConfig
 
@@ -52,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--search", type=float, default=0.15,
                    help="CRNN decoding window half-width in seconds")
     p.add_argument("--force", action="store_true", help="overwrite outputs")
+    _add_wpe(p)
     p.set_defaults(func=_align)
 
     p = sub.add_parser("align-eval", help="perturb aligned MIDI, align back, compare methods")
@@ -65,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-piece", default=None, help="CSV of per-piece results")
     p.add_argument("--coarse", action="store_true",
                    help="also change the tempo by 3-10 %% and offset by 0.2-1 s")
+    _add_wpe(p)
     _add_perturb(p)
     p.set_defaults(func=_eval)
 
@@ -126,7 +135,7 @@ def _align(args: argparse.Namespace) -> None:
         if path and os.path.exists(path) and not args.force:
             raise PianoSSMError(f"output exists: {path!r} (use --force to overwrite)")
     info = align_files(args.audio, args.midi, args.output, args.method, args.model,
-                       args.report, args.search)
+                       args.report, args.search, args.wpe)
     print(f"wrote {args.output}: {info['notes']} notes aligned by {args.method}; onset "
           f"shift median {info['median_shift_ms']:.1f} ms, max {info['max_shift_ms']:.1f} ms "
           f"({info['seconds']:.1f} s)", file=sys.stderr)
@@ -138,7 +147,7 @@ def _eval(args: argparse.Namespace) -> None:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     rows = evaluate_folder(args.data, methods, _perturb(args), args.seed, args.model,
-                           args.limit, args.per_piece, args.coarse)
+                           args.limit, args.per_piece, args.coarse, args.wpe)
     print(format_table(rows))
 
 
