@@ -1,0 +1,67 @@
+"""A copy of an alignment data folder whose CQTs are of the WPE-filtered audio.
+
+The CRNN reads the CQT of the recording's WPE prediction error (README, "WPE filtering");
+a network fine-tuned on that input is trained on such a copy.  Each item's ``.npz`` is
+written again with ``cqt`` = ``audio_to_cqt(wpe_filter(audio))`` (float16, as
+``align-data`` stores it) and every other field as it was; the ``.flac`` and ``.mid`` are
+linked, not copied.  Items already converted are skipped, so an interrupted run resumes.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python scripts/align_wpe_data.py runs/align/train_rev runs/align/train_rev_wpe
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from pianossm.align.data import list_items
+from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
+from pianossm.align.wpe import wpe_filter
+from pianossm.checkpoint import atomic_write
+
+
+def convert(stem: str, out_dir: str) -> bool:
+    """Write ``out_dir/<name>.npz`` (and links to the audio and MIDI); False if it exists."""
+    name = os.path.basename(stem)
+    dst = os.path.join(out_dir, name + ".npz")
+    if os.path.exists(dst):
+        return False
+    audio, sr = sf.read(stem + ".flac", dtype="float32")
+    if sr != SAMPLE_RATE:
+        raise SystemExit(f"{stem}.flac: {sr} Hz, expected {SAMPLE_RATE}")
+    with np.load(stem + ".npz") as z:
+        fields = {k: z[k] for k in z.files}
+    fields["cqt"] = audio_to_cqt(wpe_filter(audio), SAMPLE_RATE).astype(np.float16)
+    for ext in (".flac", ".mid"):
+        link = os.path.join(out_dir, name + ext)
+        if os.path.exists(stem + ext) and not os.path.lexists(link):
+            os.symlink(os.path.abspath(stem + ext), link)
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: savez would append ".npz" to a name
+            np.savez(f, **fields)
+
+    atomic_write(dst, write)
+    return True
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("src")
+    p.add_argument("dst")
+    args = p.parse_args()
+    os.makedirs(args.dst, exist_ok=True)
+    stems = list_items(args.src)
+    done = sum(convert(s, args.dst) for s in tqdm(stems, desc=os.path.basename(args.src)))
+    print(f"{args.dst}: {done} items written, {len(stems) - done} already there", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
