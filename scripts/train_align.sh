@@ -166,6 +166,17 @@ $PY -m pianossm align-train "$DATA/train_rev" --val "$DATA/val_csound" --run "$R
 # aligner averages the times of align_crnn.pt (stage 9 step 450) and align_crnn_soft.pt
 # (stage 11 step 450), each with its half-frame pass (README, "The shipped pair"):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage11/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 11, --soft-onsets)')"
+# stage 12 (a new run, $RUN/stage12): the input the aligner now gives the CRNN.  Since WPE
+# filtering (README, "WPE filtering") the CRNN reads the CQT of the recording's WPE
+# prediction error, which it was not trained on; stage 12 fine-tunes stage 9 (the pair's
+# first network, assets/align_crnn.pt) on the same data with that input: copies of the
+# training and validation folders whose CQTs are of the WPE-filtered audio.  500 steps,
+# cosine from 1e-4.
+$PY scripts/align_wpe_data.py "$DATA/train_rev" "$DATA/train_rev_wpe"
+$PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe"
+$PY -m pianossm align-train "$DATA/train_rev_wpe" --val "$DATA/val_csound_wpe" --run "$RUN/stage12" \
+    --init src/pianossm/assets/align_crnn.pt --steps 500 --lr 1e-4 --save-every 25 --threads 1 \
+    --minutes "$MINUTES"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):
