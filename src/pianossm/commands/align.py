@@ -34,9 +34,10 @@ def _add_perturb(p: argparse.ArgumentParser) -> None:
 
 def _add_wpe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
-                   help="align the audio's WPE linear-prediction error, where attacks stand "
-                        "out above sustain and reverberation (default; --no-wpe: the audio "
-                        "as it is)")
+                   help="the CRNN reads the CQT of the audio's WPE linear-prediction "
+                        "error, where attacks stand out above sustain and reverberation "
+                        "(default; the DTW stage reads the audio as it is; --no-wpe: the "
+                        "CRNN too)")
 
 
 def _perturb(args: argparse.Namespace) -> PerturbConfig:  # noqa: F821
