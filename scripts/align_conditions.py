@@ -8,7 +8,7 @@ Prints one Markdown table per perturbation: share within 10/25/50/100 ms and med
 Usage::
 
     OMP_NUM_THREADS=1 python scripts/align_conditions.py runs/align/test_* \\
-        [--methods dtw,mrmsdtw,crnn,dtw+crnn] [--model CKPT] [--csv out.csv] [--no-wpe]
+        [--methods dtw,mrmsdtw,crnn,dtw+crnn] [--model CKPT[,CKPT]] [--csv out.csv] [--no-wpe]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def condition_name(folder: str) -> str:
     return os.path.basename(folder.rstrip("/"))
 
 
-def run(folders: list[str], methods: list[str], model: str | None, seed: int,
+def run(folders: list[str], methods: list[str], model: list[str] | None, seed: int,
         limit: int = 0, wpe: bool = True) -> list[dict]:
     """Rows ``{condition, perturbation, method, **summarize}`` (all pieces pooled)."""
     rows = []
@@ -80,15 +80,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+")
     parser.add_argument("--methods", default="dtw,mrmsdtw,crnn,dtw+crnn")
-    parser.add_argument("--model", default=None)
+    parser.add_argument("--model", default=None,
+                        help="CRNN checkpoint, or several separated by commas (their times "
+                             "averaged; default: the shipped pair)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", default=None)
     parser.add_argument("--limit", type=int, default=0, help="first N pieces per folder")
     parser.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
-                        help="WPE filtering before aligning (default on)")
+                        help="the CRNN reads the WPE-filtered audio (default on)")
     args = parser.parse_args()
-    rows = run(args.folders, args.methods.split(","), args.model, args.seed, args.limit,
-               args.wpe)
+    models = args.model.split(",") if args.model else None
+    rows = run(args.folders, args.methods.split(","), models, args.seed, args.limit, args.wpe)
     print(markdown(rows))
     if args.csv:
         from pianossm.checkpoint import atomic_write

@@ -12,7 +12,7 @@ the mean error of the first and last 10 % of the notes.
 Usage::
 
     OMP_NUM_THREADS=1 python scripts/align_segments.py runs/align/long_* \\
-        [--methods dtw,mrmsdtw] [--length 20] [--cuts 3] [--human] [--model CKPT] \\
+        [--methods dtw,mrmsdtw] [--length 20] [--cuts 3] [--human] [--model CKPT[,CKPT]] \\
         [--no-wpe]
 """
 
@@ -60,7 +60,7 @@ def stats(e: np.ndarray, pos: np.ndarray) -> dict[str, float]:
 
 
 def run(folders: list[str], methods: list[str], length: float, cuts: int, human: bool,
-        model: str | None, seed: int, limit: int,
+        model: list[str] | None, seed: int, limit: int,
         wpe: bool = True) -> list[tuple[str, str, int, dict]]:
     import soundfile as sf
 
@@ -107,14 +107,17 @@ def main() -> int:
     parser.add_argument("--length", type=float, default=20.0)
     parser.add_argument("--cuts", type=int, default=3)
     parser.add_argument("--human", action="store_true")
-    parser.add_argument("--model", default=None)
+    parser.add_argument("--model", default=None,
+                        help="CRNN checkpoint, or several separated by commas (their times "
+                             "averaged; default: the shipped pair)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
-                        help="WPE filtering before aligning (default on)")
+                        help="the CRNN reads the WPE-filtered audio (default on)")
     args = parser.parse_args()
     rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
-               args.model, args.seed, args.limit, args.wpe)
+               args.model.split(",") if args.model else None, args.seed, args.limit,
+               args.wpe)
     print(f"\n{'human' if args.human else 'coarse'} perturbation, {args.length:g} s segments, "
           f"{args.cuts} per piece\n")
     print("| condition | method | notes | <=25 | <=50 | <=100 | <=150 ms | mean | p95 | "

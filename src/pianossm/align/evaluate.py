@@ -17,7 +17,7 @@ __all__ = ["evaluate_folder", "evaluate_item"]
 
 
 def evaluate_item(stem: str, methods: list[str], perturb: PerturbConfig,
-                  rng: np.random.Generator, model: str | None = None,
+                  rng: np.random.Generator, model: str | list[str] | None = None,
                   coarse: bool = False, wpe: bool = True) -> dict[str, np.ndarray]:
     """Absolute onset errors ``(N,)`` per method (and ``input``) on one data item.
 
@@ -40,7 +40,7 @@ def evaluate_item(stem: str, methods: list[str], perturb: PerturbConfig,
 
 
 def evaluate_folder(folder: str, methods: list[str], perturb: PerturbConfig, seed: int = 0,
-                    model: str | None = None, limit: int = 0,
+                    model: str | list[str] | None = None, limit: int = 0,
                     per_piece: str | None = None, coarse: bool = False,
                     wpe: bool = True) -> dict[str, dict[str, float]]:
     """Summaries (see :func:`pianossm.align.metrics.summarize`) per method over a folder.
