@@ -224,7 +224,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     search : float
         CRNN decoding window half-width, seconds.
     cqt : np.ndarray, optional
-        ``(T, 88)`` precomputed :func:`audio_to_cqt` of ``audio16``.
+        ``(T, 88)`` precomputed :func:`audio_to_cqt` of ``audio16`` (what the DTW stage
+        reads, and the CRNN with ``wpe=False``).
     refine : int
         CRNN methods: further passes whose input roll is the previous pass's notes,
         searching +-:data:`REFINE_SEARCH` (the CRNN places onsets more sharply when its
@@ -239,7 +240,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         (:func:`pianossm.align.wpe.wpe_filter`: the sustain of ringing notes and the
         room's reverberation fall 15-25 dB below the attacks, so a key struck again
         while it rings stands out; README, "WPE filtering"); the DTW stage reads the
-        recording as it is.  About 2 s more for a 5-minute recording.
+        recording as it is.  About 3 s more for a 5-minute recording.
 
     Returns
     -------

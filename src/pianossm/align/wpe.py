@@ -17,7 +17,7 @@ dereverberation's.
 
 The filter estimation is ``nara_wpe``'s (MIT, the NTT / Paderborn reference
 implementation), on a complex64 STFT (torch's), a few frequency bins at a time, so that
-a 5-minute recording takes about two seconds on one thread (all bins at once: 4.5 s and
+a 5-minute recording takes about three seconds on one thread (all bins at once: 4.5 s and
 2 GB; complex128 and nara_wpe's own STFT: several times as long).
 The settings are nara_wpe's defaults for 16 kHz (512-sample frames, 128 hop, ``taps``
 10, ``delay`` 3, 3 iterations); they were not tuned on our validation sets.
