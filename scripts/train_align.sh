@@ -177,6 +177,11 @@ $PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe"
 $PY -m pianossm align-train "$DATA/train_rev_wpe" --val "$DATA/val_csound_wpe" --run "$RUN/stage12" \
     --init src/pianossm/assets/align_crnn.pt --steps 500 --lr 1e-4 --save-every 25 --threads 1 \
     --minutes "$MINUTES"
+# stage 13 (a new run, $RUN/stage13): the same for the pair's second network, stage 11
+# (assets/align_crnn_soft.pt, sub-frame targets), on the same WPE copies.
+$PY -m pianossm align-train "$DATA/train_rev_wpe" --val "$DATA/val_csound_wpe" --run "$RUN/stage13" \
+    --init src/pianossm/assets/align_crnn_soft.pt --steps 500 --lr 1e-4 --save-every 25 \
+    --threads 1 --soft-onsets --minutes "$MINUTES"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):
