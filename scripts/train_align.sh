@@ -184,7 +184,8 @@ $PY -m pianossm align-train "$DATA/train_rev_wpe" --val "$DATA/val_csound_wpe" -
     --threads 1 --soft-onsets --minutes "$MINUTES"
 # Stages 12 and 13 done: validation (WPE CQTs) 1.031 -> 1.003 (stage 12, step 450) and
 # 1.205 -> 1.177 (stage 13, step 450).  As a pair: measured, not shipped (README: better in
-# most conditions by 0.1-1.1 points, but one note more beyond 100 ms in two).
+# most conditions by 0.1-1.1 points, but one note more beyond 100 ms in two).  Both
+# continued to step 1000 (the same commands with --steps 1000): no better than step 450.
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):
