@@ -43,6 +43,7 @@ def convert(stem: str, out_dir: str) -> bool:
         link = os.path.join(out_dir, name + ext)
         if os.path.exists(stem + ext) and not os.path.lexists(link):
             os.symlink(os.path.abspath(stem + ext), link)
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:  # a file object: savez would append ".npz" to a name
             np.savez(f, **fields)

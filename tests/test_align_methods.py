@@ -104,7 +104,7 @@ def test_refinement_pass_moves_notes_at_most_its_window(piece):
 def test_consensus_follows_the_dtw_when_the_input_is_far_off(piece, monkeypatch):
     """With the MIDI 0.5 s late the outlier rule compares each note's final shift with its
     neighbours' shifts from the DTW's output, not from the input."""
-    import pianossm.align.api as api
+    from pianossm.align import api
     from pianossm.align.dtw import align_dtw
 
     audio, notes, cqt = piece
@@ -160,7 +160,7 @@ def test_shipped_pair_is_the_mean_of_its_two_checkpoints(piece):
 
 
 def test_bad_checkpoint_is_refused_before_any_work(piece, tmp_path, monkeypatch):
-    import pianossm.align.api as api
+    from pianossm.align import api
     from pianossm.errors import PianoSSMError
 
     audio, notes, _ = piece
