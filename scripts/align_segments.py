@@ -13,7 +13,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python scripts/align_segments.py runs/align/long_* \\
         [--methods dtw,mrmsdtw] [--length 20] [--cuts 3] [--human] [--model CKPT[,CKPT]] \\
-        [--no-wpe]
+        [--no-wpe] [--jitter S]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def stats(e: np.ndarray, pos: np.ndarray) -> dict[str, float]:
 
 def run(folders: list[str], methods: list[str], length: float, cuts: int, human: bool,
         model: list[str] | None, seed: int, limit: int,
-        wpe: bool = True) -> list[tuple[str, str, int, dict]]:
+        wpe: bool = True, jitter: float | None = None) -> list[tuple[str, str, int, dict]]:
     import soundfile as sf
 
     from pianossm.align.api import align_notes
@@ -81,8 +81,9 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
                 seg, ref = cut(audio, notes, start, length)
                 if len(ref) < 10:
                     continue
-                bad = perturb_notes(ref, PerturbConfig(), rng) if human else \
-                    coarse_perturb(ref, rng)
+                cfg = PerturbConfig() if jitter is None else PerturbConfig(jitter=jitter)
+                bad = perturb_notes(ref, cfg, rng) if human else coarse_perturb(ref, rng,
+                                                                                 cfg=cfg)
                 cqt = audio_to_cqt(seg, SAMPLE_RATE)
                 pos = (ref.onset - ref.onset.min()) / max(np.ptp(ref.onset), 1e-6)
                 for m in ["input", *methods]:
@@ -114,10 +115,13 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
                         help="the CRNN reads the WPE-filtered audio (default on)")
+    parser.add_argument("--jitter", type=float, default=None,
+                        help="per-note onset jitter (s) of the perturbation (default: "
+                             "PerturbConfig's 0.03)")
     args = parser.parse_args()
     rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
                args.model.split(",") if args.model else None, args.seed, args.limit,
-               args.wpe)
+               args.wpe, args.jitter)
     print(f"\n{'human' if args.human else 'coarse'} perturbation, {args.length:g} s segments, "
           f"{args.cuts} per piece\n")
     print("| condition | method | notes | <=25 | <=50 | <=100 | <=150 ms | mean | p95 | "

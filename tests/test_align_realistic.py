@@ -165,3 +165,24 @@ def test_a_note_straying_from_its_neighbours_takes_their_shift():
     np.testing.assert_allclose(out.onset[7], on[7] + shift[7], atol=0.002)
     np.testing.assert_allclose(out.offset[7] - out.onset[7], 0.2, atol=1e-9)
     np.testing.assert_allclose(np.delete(out.onset, 7), np.delete(on + moved, 7))
+
+
+def test_wide_input_jitter_widens_the_outlier_tolerance():
+    """Input with U(+-60 ms) per-note jitter, every note aligned correctly but one put 300 ms
+    off: the correct notes depart from their neighbours' shift by up to ~90 ms (beyond the
+    fixed 60 ms) and keep their times; the gross error still takes the neighbours' shift."""
+    from pianossm.align.api import follow_consensus
+    from pianossm.align.notes import Notes
+
+    rng = np.random.default_rng(0)
+    truth = np.arange(60) * 0.3
+    jitter = rng.uniform(-0.06, 0.06, 60)
+    before = Notes(truth + jitter, truth + jitter + 0.2, np.full(60, 60), np.full(60, 80))
+    on = truth.copy()
+    on[30] += 0.3
+    after = before.with_times(on, on + 0.2)
+    out = follow_consensus(before, after)
+    np.testing.assert_allclose(np.delete(out.onset, 30), np.delete(on, 30))
+    assert abs(out.onset[30] - truth[30]) < 0.1
+    fixed = follow_consensus(before, after, sigmas=0.0)  # the fixed 60 ms alone
+    assert np.sum(np.abs(fixed.onset - truth) > 0.025) >= 6
