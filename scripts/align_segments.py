@@ -27,7 +27,7 @@ import numpy as np
 
 from pianossm.align.data import list_items, load_item
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
-from pianossm.align.notes import FPS, Notes
+from pianossm.align.notes import Notes
 from pianossm.align.perturb import PerturbConfig, coarse_perturb, perturb_notes
 
 

@@ -24,8 +24,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from pianossm.align.features import HOP, SAMPLE_RATE, audio_to_cqt, check_audio
-from pianossm.align.notes import (FPS, Notes, local_shift, midi_to_notes, midi_to_piano_roll,
-                                  retime_midi)
+from pianossm.align.notes import (
+    FPS,
+    Notes,
+    local_shift,
+    midi_to_notes,
+    midi_to_piano_roll,
+    retime_midi,
+)
 from pianossm.errors import PianoSSMError
 
 __all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "follow_consensus",
