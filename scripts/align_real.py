@@ -26,7 +26,7 @@ from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.audio import read_audio
 
 METHODS = ["dtw", "mrmsdtw", "crnn", "dtw+crnn", "mrmsdtw+crnn"]
-MODEL: str | None = None  # --model: a CRNN checkpoint instead of the shipped one
+MODEL: list[str] | None = None  # --model: CRNN checkpoints instead of the shipped pair
 
 
 def _align(audio: np.ndarray, notes: Notes, method: str) -> Notes:
@@ -114,10 +114,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--model", default=None, help="CRNN checkpoint (default: shipped)")
+    parser.add_argument("--model", default=None,
+                        help="CRNN checkpoint, or several separated by commas (their times "
+                             "averaged; default: the shipped pair)")
     args = parser.parse_args()
     global MODEL
-    MODEL = args.model
+    MODEL = args.model.split(",") if args.model else None
     real = os.path.join(shared_dir(), "testdata", "real")
     if not os.path.isdir(real):
         print(f"shared test data not found at {real}; set PIANO_SSM_SHARED", file=sys.stderr)
