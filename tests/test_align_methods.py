@@ -95,7 +95,7 @@ def test_refinement_pass_moves_notes_at_most_its_window(piece):
     twice = align_notes(audio, bad, "dtw+crnn", cqt=cqt, refine=1)
     assert np.max(np.abs(twice.onset - once.onset)) <= REFINE_SEARCH + 0.006  # + sub-frame
     assert np.any(twice.onset != once.onset)
-    err = lambda n: np.abs(n.onset - notes.onset).mean()  # noqa: E731
+    err = lambda n: np.abs(n.onset - notes.onset).mean()
     assert err(twice) <= err(once) + 0.001
     with pytest.raises(PianoSSMError, match="refine"):
         align_notes(audio, bad, "dtw+crnn", cqt=cqt, refine=-1)
