@@ -8,7 +8,8 @@ Prints one Markdown table per perturbation: share within 10/25/50/100 ms and med
 Usage::
 
     OMP_NUM_THREADS=1 python scripts/align_conditions.py runs/align/test_* \\
-        [--methods dtw,mrmsdtw,crnn,dtw+crnn] [--model CKPT[,CKPT]] [--csv out.csv] [--no-wpe]
+        [--methods dtw,mrmsdtw,crnn,dtw+crnn] [--model CKPT[,CKPT]] [--csv out.csv] [--no-wpe] \\
+        [--jitter S]
 """
 
 from __future__ import annotations
@@ -37,17 +38,17 @@ def condition_name(folder: str) -> str:
 
 
 def run(folders: list[str], methods: list[str], model: list[str] | None, seed: int,
-        limit: int = 0, wpe: bool = True) -> list[dict]:
+        limit: int = 0, wpe: bool = True, jitter: float | None = None) -> list[dict]:
     """Rows ``{condition, perturbation, method, **summarize}`` (all pieces pooled)."""
     rows = []
+    cfg = PerturbConfig() if jitter is None else PerturbConfig(jitter=jitter)
     for coarse in (False, True):
         pooled: dict[str, list[np.ndarray]] = {}
         for folder in folders:
             errs: dict[str, list[np.ndarray]] = {}
             for i, stem in enumerate(list_items(folder)[:limit or None]):
                 rng = np.random.default_rng([seed, i, int(coarse)])
-                res = evaluate_item(stem, methods, PerturbConfig(), rng, model, coarse,
-                                    wpe)
+                res = evaluate_item(stem, methods, cfg, rng, model, coarse, wpe)
                 for m, e in res.items():
                     errs.setdefault(m, []).append(e)
                     pooled.setdefault(m, []).append(e)
@@ -88,9 +89,13 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0, help="first N pieces per folder")
     parser.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
                         help="the CRNN reads the WPE-filtered audio (default on)")
+    parser.add_argument("--jitter", type=float, default=None,
+                        help="per-note onset jitter (s) of the perturbation (default: "
+                             "PerturbConfig's 0.03)")
     args = parser.parse_args()
     models = args.model.split(",") if args.model else None
-    rows = run(args.folders, args.methods.split(","), models, args.seed, args.limit, args.wpe)
+    rows = run(args.folders, args.methods.split(","), models, args.seed, args.limit, args.wpe,
+               args.jitter)
     print(markdown(rows))
     if args.csv:
         from pianossm.checkpoint import atomic_write
