@@ -210,6 +210,20 @@ $PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN
     --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
 #   python -c "from pianossm.align.train import export; export('$RUN/stage14/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 14)')"
 #   python -c "from pianossm.align.train import export; export('$RUN/stage15/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 15, --soft-onsets)')"
+# stages 16 and 17 (new runs, $RUN/stage16 and $RUN/stage17; in progress, not measured):
+# stages 14 and 15 continued on a larger folder (252 more MuseScore renders: the training
+# piano that had only 48 pieces in stage 14), 1000 steps, cosine from 5e-5, the same wide
+# jitter.  Stage 14's validation had levelled off by step 250 on 348 pieces.
+$PY -m pianossm align-data "$DATA/train_j" --seeds 7348:7500 --soundfont musescore \
+    --room dry --room close --room ambient --room chamber --room church
+$PY -m pianossm align-data "$DATA/train_j" --seeds 7600:7700 --soundfont musescore \
+    --room dry --room close --room ambient --room chamber --room church
+$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage16" \
+    --init "$RUN/stage14/best.pt" --steps 1000 --lr 5e-5 --save-every 25 --threads 1 \
+    --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES"
+$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage17" \
+    --init "$RUN/stage15/best.pt" --steps 1000 --lr 5e-5 --save-every 25 --threads 1 \
+    --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):

@@ -57,7 +57,7 @@ OUTLIER = 0.06
 #: U(+-30 ms) (an input as far out as the issue's real-recording one: 32 % within 25 ms,
 #: 62 % within 50 ms) the fixed 60 ms sent correctly aligned notes back to the neighbours'
 #: shift: 20 s segments of the development set, within 25 ms 86.4 -> 92.6 %, within 50 ms
-#: 90.7 -> 95.7 % (with +-30 ms jitter unchanged, 95.9 %; README, "Wider jitter").
+#: 90.7 -> 95.7 % (with +-30 ms jitter unchanged, 95.9 %; README, "Wider per-note jitter").
 OUTLIER_SIGMAS = 3.0
 
 
