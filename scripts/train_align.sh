@@ -213,7 +213,8 @@ $PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN
 # stages 16 and 17 (new runs, $RUN/stage16 and $RUN/stage17; in progress, not measured):
 # stages 14 and 15 continued on a larger folder (252 more MuseScore renders: the training
 # piano that had only 48 pieces in stage 14), 1000 steps, cosine from 5e-5, the same wide
-# jitter.  Stage 14's validation had levelled off by step 250 on 348 pieces.
+# jitter.  Stage 14's validation had levelled off by step 250 on 348 pieces.  Stopped at
+# steps 861 / 887 (--minutes 38); validation best 1.181 (step 725) / 1.323 (step 325).
 $PY -m pianossm align-data "$DATA/train_j" --seeds 7348:7500 --soundfont musescore \
     --room dry --room close --room ambient --room chamber --room church
 $PY -m pianossm align-data "$DATA/train_j" --seeds 7600:7700 --soundfont musescore \
