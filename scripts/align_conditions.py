@@ -9,7 +9,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python scripts/align_conditions.py runs/align/test_* \\
         [--methods dtw,mrmsdtw,crnn,dtw+crnn] [--model CKPT[,CKPT]] [--csv out.csv] [--no-wpe] \\
-        [--jitter S]
+        [--jitter S ...: the perturbation flags of `pianossm align-eval`]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pianossm.align.data import list_items
 from pianossm.align.evaluate import evaluate_item
 from pianossm.align.metrics import summarize
 from pianossm.align.perturb import PerturbConfig
+from pianossm.commands.align import add_perturb_args, add_wpe_arg, perturb_from_args
 
 
 def condition_name(folder: str) -> str:
@@ -38,10 +39,10 @@ def condition_name(folder: str) -> str:
 
 
 def run(folders: list[str], methods: list[str], model: list[str] | None, seed: int,
-        limit: int = 0, wpe: bool = True, jitter: float | None = None) -> list[dict]:
+        limit: int = 0, wpe: bool = True, perturb: PerturbConfig | None = None) -> list[dict]:
     """Rows ``{condition, perturbation, method, **summarize}`` (all pieces pooled)."""
     rows = []
-    cfg = PerturbConfig() if jitter is None else PerturbConfig(jitter=jitter)
+    cfg = perturb or PerturbConfig()
     for coarse in (False, True):
         pooled: dict[str, list[np.ndarray]] = {}
         for folder in folders:
@@ -87,15 +88,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", default=None)
     parser.add_argument("--limit", type=int, default=0, help="first N pieces per folder")
-    parser.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
-                        help="the CRNN reads the WPE-filtered audio (default on)")
-    parser.add_argument("--jitter", type=float, default=None,
-                        help="per-note onset jitter (s) of the perturbation (default: "
-                             "PerturbConfig's 0.03)")
+    add_wpe_arg(parser)
+    add_perturb_args(parser)
     args = parser.parse_args()
     models = args.model.split(",") if args.model else None
     rows = run(args.folders, args.methods.split(","), models, args.seed, args.limit, args.wpe,
-               args.jitter)
+               perturb_from_args(args))
     print(markdown(rows))
     if args.csv:
         from pianossm.checkpoint import atomic_write

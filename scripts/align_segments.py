@@ -13,7 +13,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python scripts/align_segments.py runs/align/long_* \\
         [--methods dtw,mrmsdtw] [--length 20] [--cuts 3] [--human] [--model CKPT[,CKPT]] \\
-        [--no-wpe] [--jitter S]
+        [--no-wpe] [--jitter S ...: the perturbation flags of `pianossm align-eval`]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pianossm.align.data import list_items, load_item
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
 from pianossm.align.notes import Notes
 from pianossm.align.perturb import PerturbConfig, coarse_perturb, perturb_notes
+from pianossm.commands.align import add_perturb_args, add_wpe_arg, perturb_from_args
 
 
 def cut(audio: np.ndarray, notes: Notes, start: float, length: float,
@@ -61,12 +62,14 @@ def stats(e: np.ndarray, pos: np.ndarray) -> dict[str, float]:
 
 def run(folders: list[str], methods: list[str], length: float, cuts: int, human: bool,
         model: list[str] | None, seed: int, limit: int,
-        wpe: bool = True, jitter: float | None = None) -> list[tuple[str, str, int, dict]]:
+        wpe: bool = True, perturb: PerturbConfig | None = None,
+        ) -> list[tuple[str, str, int, dict]]:
     import soundfile as sf
 
     from pianossm.align.api import align_notes
 
     rows, pooled = [], {}
+    cfg = perturb or PerturbConfig()
     for folder in folders:
         errs: dict[str, list] = {}
         name = None
@@ -81,7 +84,6 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
                 seg, ref = cut(audio, notes, start, length)
                 if len(ref) < 10:
                     continue
-                cfg = PerturbConfig() if jitter is None else PerturbConfig(jitter=jitter)
                 bad = perturb_notes(ref, cfg, rng) if human else coarse_perturb(ref, rng,
                                                                                  cfg=cfg)
                 cqt = audio_to_cqt(seg, SAMPLE_RATE)
@@ -113,15 +115,12 @@ def main() -> int:
                              "averaged; default: the shipped pair)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0)
-    parser.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
-                        help="the CRNN reads the WPE-filtered audio (default on)")
-    parser.add_argument("--jitter", type=float, default=None,
-                        help="per-note onset jitter (s) of the perturbation (default: "
-                             "PerturbConfig's 0.03)")
+    add_wpe_arg(parser)
+    add_perturb_args(parser)
     args = parser.parse_args()
     rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
                args.model.split(",") if args.model else None, args.seed, args.limit,
-               args.wpe, args.jitter)
+               args.wpe, perturb_from_args(args))
     print(f"\n{'human' if args.human else 'coarse'} perturbation, {args.length:g} s segments, "
           f"{args.cuts} per piece\n")
     print("| condition | method | notes | <=25 | <=50 | <=100 | <=150 ms | mean | p95 | "

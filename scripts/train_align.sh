@@ -190,8 +190,8 @@ $PY -m pianossm align-train "$DATA/train_rev_wpe" --val "$DATA/val_csound_wpe" -
 # per-note timing errors.  Until stage 13 the training input was perturbed with at most
 # +-30 ms of per-note jitter (PerturbConfig, scaled by 0.3-1 per segment), narrower than
 # the real-recording input (33 % within 25 ms, 4 % beyond 100 ms); with +-60 ms the
-# aligner lost 5 points within 25 ms on hall excerpts (README, "Wider jitter").  Stage 9
-# and stage 11 (the pair, assets/align_crnn.pt and align_crnn_soft.pt as they were; the runs
+# aligner lost 5 points within 25 ms on hall excerpts (README, "Wider per-note jitter").
+# Stage 9 and stage 11 (the pair, assets/align_crnn.pt and align_crnn_soft.pt as they were; the runs
 # started from those float16 exports) fine-tuned side by side for 600 steps, cosine from
 # 1e-4, on 348 new renders of the three training pianos in the five training rooms, with
 # jitter 0.06 and a 0.15 s clip (scaled by 0.3-1: 18-60 ms, 45-150 ms).  The MuseScore

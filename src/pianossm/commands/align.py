@@ -10,7 +10,7 @@ import sys
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["register"]
+__all__ = ["add_perturb_args", "add_wpe_arg", "perturb_from_args", "register"]
 
 _METHODS = ["crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn"]
 
@@ -23,7 +23,8 @@ def _seeds(text: str) -> range:
     return range(a, b)
 
 
-def _add_perturb(p: argparse.ArgumentParser) -> None:
+def add_perturb_args(p: argparse.ArgumentParser) -> None:
+    """Add the perturbation model's flags (``--max-shift`` ... ``--offset-jitter``) to ``p``."""
     g = p.add_argument_group("perturbation model (seconds; see pianossm.align.perturb)")
     g.add_argument("--max-shift", type=float, default=0.1, help="clip of each displacement")
     g.add_argument("--offset", type=float, default=0.05, help="global offset amplitude")
@@ -32,7 +33,8 @@ def _add_perturb(p: argparse.ArgumentParser) -> None:
     g.add_argument("--offset-jitter", type=float, default=0.05, help="per-note offset jitter")
 
 
-def _add_wpe(p: argparse.ArgumentParser) -> None:
+def add_wpe_arg(p: argparse.ArgumentParser) -> None:
+    """Add ``--wpe/--no-wpe`` to ``p``."""
     p.add_argument("--wpe", action=argparse.BooleanOptionalAction, default=True,
                    help="the CRNN reads the CQT of the audio's WPE linear-prediction "
                         "error, where attacks stand out above sustain and reverberation "
@@ -40,7 +42,8 @@ def _add_wpe(p: argparse.ArgumentParser) -> None:
                         "CRNN too)")
 
 
-def _perturb(args: argparse.Namespace) -> PerturbConfig:  # noqa: F821
+def perturb_from_args(args: argparse.Namespace) -> PerturbConfig:  # noqa: F821
+    """The :class:`~pianossm.align.perturb.PerturbConfig` of :func:`add_perturb_args`' flags."""
     from pianossm.align.perturb import PerturbConfig
 
     return PerturbConfig(args.max_shift, args.offset, args.drift, args.jitter,
@@ -60,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--search", type=float, default=0.15,
                    help="CRNN decoding window half-width in seconds")
     p.add_argument("--force", action="store_true", help="overwrite outputs")
-    _add_wpe(p)
+    add_wpe_arg(p)
     p.set_defaults(func=_align)
 
     p = sub.add_parser("align-eval", help="perturb aligned MIDI, align back, compare methods")
@@ -74,8 +77,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-piece", default=None, help="CSV of per-piece results")
     p.add_argument("--coarse", action="store_true",
                    help="also change the tempo by 3-10 %% and offset by 0.2-1 s")
-    _add_wpe(p)
-    _add_perturb(p)
+    add_wpe_arg(p)
+    add_perturb_args(p)
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("align-data",
@@ -114,7 +117,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default=None,
                    help="start from this checkpoint's weights (fine-tuning; ignored on resume)")
     p.add_argument("--save-every", type=int, default=25)
-    _add_perturb(p)
+    add_perturb_args(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("align-timing",
@@ -147,7 +150,7 @@ def _eval(args: argparse.Namespace) -> None:
     from pianossm.align.metrics import format_table
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    rows = evaluate_folder(args.data, methods, _perturb(args), args.seed, args.model,
+    rows = evaluate_folder(args.data, methods, perturb_from_args(args), args.seed, args.model,
                            args.limit, args.per_piece, args.coarse, args.wpe)
     print(format_table(rows))
 
@@ -178,7 +181,7 @@ def _train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(steps=args.steps, batch=args.batch, frames=int(args.seconds * FPS),
                       lr=args.lr, threads=args.threads, minutes=args.minutes,
                       save_every=args.save_every, soft_onsets=args.soft_onsets)
-    last = train(args.data, args.run, cfg, args.val, _perturb(args),
+    last = train(args.data, args.run, cfg, args.val, perturb_from_args(args),
                  log=lambda s: print(s, file=sys.stderr, flush=True), init=args.init)
     if args.export:
         export(last, args.export, command="pianossm " + " ".join(sys.argv[1:]))
