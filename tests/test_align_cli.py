@@ -151,3 +151,39 @@ def test_align_data_renders_given_midi_files(files, tmp_path, capsys):
     capsys.readouterr()
     _one_line_error(capsys, ["align-data", str(tmp_path / "c"), "--midi",
                              str(tmp_path / "nowhere")], "no such file or folder")
+
+
+@needs_fluidsynth
+def test_align_train_widens_an_init_checkpoint(files, tmp_path, capsys):
+    """``align-train --init CKPT --local-head``: the run starts from the checkpoint's weights
+    with the per-key path added at zero, and training moves that path (its gradient is not
+    cut off)."""
+    from pianossm.align.model import load_crnn
+
+    src = tmp_path / "midi"
+    src.mkdir()
+    shutil.copy(files / "exact.mid", src / "a.mid")
+    data = tmp_path / "data"
+    assert main(["align-data", str(data), "--midi", str(src), "--seeds", "41:41",
+                 "--room", "dry"]) == 0
+    init, _ = load_crnn()
+    assert not init.config.local_head
+    run = tmp_path / "run"
+    assert main(["align-train", str(data), "--run", str(run), "--init",
+                 _shipped(), "--local-head", "--steps", "2",
+                 "--save-every", "1", "--seconds", "4", "--batch", "2", "--lr", "1e-3"]) == 0
+    model, payload = load_crnn(run / "last.pt")
+    assert model.config.local_head and payload["step"] == 2
+    assert float(model.local.weight.detach().abs().max()) > 0
+    # every other weight started from the checkpoint: two Adam steps of 1e-3 move each by
+    # at most about 2e-3
+    for name, w in init.state_dict().items():
+        if w.is_floating_point() and "running" not in name:
+            assert float((model.state_dict()[name] - w).abs().max()) < 3e-3, name
+    capsys.readouterr()
+
+
+def _shipped() -> str:
+    from pianossm.align.model import default_crnn_path
+
+    return default_crnn_path()

@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from pianossm.align.metrics import format_table, summarize
-from pianossm.align.model import FORMAT, AlignCRNN, CRNNConfig, load_crnn, save_crnn
+from pianossm.align.model import (
+    FORMAT,
+    AlignCRNN,
+    CRNNConfig,
+    load_crnn,
+    save_crnn,
+    with_local_head,
+)
 from pianossm.align.train import alignment_loss, average
 from pianossm.errors import PianoSSMError
 
@@ -30,6 +37,24 @@ def test_forward_windows_equals_forward(small):
         one = torch.cat([small(x[i:i + 1]) for i in range(5)])
     torch.testing.assert_close(windows, whole, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(windows, one, rtol=1e-5, atol=1e-5)
+
+
+def test_local_head_starts_as_the_network_it_widens(small, tmp_path):
+    """The per-key path is zero when added: same logits; once its weights move, each key's
+    logits change only where that key's (and its neighbours') conv features do."""
+    wide = with_local_head(small)
+    assert wide.config.local_head and not wide.training and with_local_head(wide) is wide
+    x = torch.randn(2, 3, 30, 88, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        torch.testing.assert_close(wide(x), small(x), rtol=0, atol=0)
+        torch.nn.init.normal_(wide.local.weight, std=0.1)
+        delta = wide(x) - small(x)
+        feats = wide.block2(wide.block1(x))
+        torch.testing.assert_close(delta, wide.local(feats), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(wide.forward_windows(x), wide(x), rtol=1e-5, atol=1e-5)
+    save_crnn(tmp_path / "w.pt", wide)
+    again, _ = load_crnn(tmp_path / "w.pt")
+    assert again.config.local_head
 
 
 def test_checkpoint_roundtrip_float16(small, tmp_path):

@@ -4,7 +4,11 @@ Input ``(B, 3, T, 88)``: the log CQT (bin k = key k), the onset and the frame ch
 the unaligned piano roll.  Two convolutional blocks over (time, key) let every key see
 its own and neighbouring CQT bins and roll entries within +-80 ms (4 convolutions of 5 frames); a dense projection and
 one bidirectional GRU block give each frame the context of the whole window; a linear
-head predicts the aligned onset and frame logits ``(B, 2, T, 88)``.
+head predicts the aligned onset and frame logits ``(B, 2, T, 88)``.  With
+``CRNNConfig(local_head=True)`` a convolution from the last block's feature map adds to
+those logits key by key (the dense projection squeezes all 88 keys' features into
+``proj`` numbers before the GRU, so a soft attack seen by the convolutions of one key has
+no path of its own to that key's output otherwise).
 
 Checkpoints are versioned dicts ``{"format": "pianossm-align-crnn", "version": 1,
 "config": {...}, "model": state_dict(float16), ...}``; loading refuses anything else.
@@ -13,7 +17,7 @@ Checkpoints are versioned dicts ``{"format": "pianossm-align-crnn", "version": 1
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from typing import Any
 
@@ -32,6 +36,7 @@ __all__ = [
     "default_crnn_paths",
     "load_crnn",
     "save_crnn",
+    "with_local_head",
 ]
 
 FORMAT = "pianossm-align-crnn"
@@ -47,6 +52,9 @@ class CRNNConfig:
     hidden: int = 128
     proj: int = 192
     dropout: float = 0.1
+    #: a per-key path from the convolutions to the logits (zero at initialisation, so a
+    #: network widened from a checkpoint without it starts out computing the same)
+    local_head: bool = False
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CRNNConfig:
@@ -84,11 +92,18 @@ class AlignCRNN(nn.Module):
                                   nn.Dropout(config.dropout))
         self.rnn = nn.GRU(config.proj, config.hidden, batch_first=True, bidirectional=True)
         self.head = nn.Linear(2 * config.hidden + 3 * N_KEYS, 2 * N_KEYS)
+        self.local: nn.Conv2d | None = None
+        if config.local_head:
+            kt = config.kernel_time
+            self.local = nn.Conv2d(c, 2, (kt, 3), padding=(kt // 2, 1))
+            nn.init.zeros_(self.local.weight)
+            nn.init.zeros_(self.local.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T, 88)`` input -> ``(B, 2, T, 88)`` onset and frame logits."""
-        h, _ = self.rnn(self._features(x))  # (B, T, 2H)
-        return self._head(h, x)
+        f, local = self._features(x)
+        h, _ = self.rnn(f)  # (B, T, 2H)
+        return self._head(h, x, local)
 
     def forward_windows(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` for a batch of independent windows, faster on a CPU thread.
@@ -108,22 +123,52 @@ class AlignCRNN(nn.Module):
         torch.Tensor
             ``(B, 2, T, 88)`` onset and frame logits.
         """
-        h, _ = self.rnn(torch.cat([self._features(xi[None]) for xi in x.unbind(0)]))
-        return self._head(h, x)
+        parts = [self._features(xi[None]) for xi in x.unbind(0)]
+        h, _ = self.rnn(torch.cat([f for f, _ in parts]))
+        local = torch.cat([lo for _, lo in parts]) if self.local is not None else None
+        return self._head(h, x, local)
 
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, T, 88)`` input -> ``(B, T, proj)`` per-frame features for the BiGRU."""
+    def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(B, 3, T, 88)`` input -> ``(B, T, proj)`` per-frame features for the BiGRU,
+        and the per-key path's ``(B, 2, T, 88)`` logits (None without it)."""
         b, _, t, _ = x.shape
         h = self.block2(self.block1(x))  # (B, C, T, 88)
+        local = self.local(h) if self.local is not None else None
         h = torch.cat([h, x], dim=1).permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+3)*88)
-        return self.proj(h)
+        return self.proj(h), local
 
-    def _head(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """BiGRU output ``(B, T, 2H)`` and input ``(B, 3, T, 88)`` -> ``(B, 2, T, 88)``."""
+    def _head(self, h: torch.Tensor, x: torch.Tensor,
+              local: torch.Tensor | None = None) -> torch.Tensor:
+        """BiGRU output ``(B, T, 2H)``, input ``(B, 3, T, 88)`` and the per-key path's
+        logits ``(B, 2, T, 88)`` (or None) -> ``(B, 2, T, 88)``."""
         b, _, t, k = x.shape
         skip = x.permute(0, 2, 1, 3).reshape(b, t, 3 * k)  # (B, T, 3*88)
         out = self.head(torch.cat([h, skip], dim=-1))  # (B, T, 2*88)
-        return out.reshape(b, t, 2, k).permute(0, 2, 1, 3)
+        out = out.reshape(b, t, 2, k).permute(0, 2, 1, 3)
+        return out if local is None else out + local
+
+
+def with_local_head(model: AlignCRNN) -> AlignCRNN:
+    """The same network with a (zero) per-key path added: computes exactly what ``model``
+    computes until trained (:attr:`CRNNConfig.local_head`).
+
+    Parameters
+    ----------
+    model : AlignCRNN
+        A network with or without the path (returned unchanged when it has one).
+
+    Returns
+    -------
+    AlignCRNN
+        In ``model``'s mode (train or eval).
+    """
+    if model.config.local_head:
+        return model
+    wide = AlignCRNN(replace(model.config, local_head=True))
+    missing, unexpected = wide.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("local.") for k in missing):
+        raise PianoSSMError(f"cannot widen the CRNN: missing {missing}, unexpected {unexpected}")
+    return wide.train(model.training)
 
 
 def save_crnn(path: str | os.PathLike[str], model: AlignCRNN, **extra: Any) -> None:

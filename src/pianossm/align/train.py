@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from pianossm.align.data import SegmentDataset, list_items
-from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
+from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn, with_local_head
 from pianossm.align.perturb import PerturbConfig
 from pianossm.checkpoint import check_soup_weights
 from pianossm.errors import PianoSSMError, check_interrupted
@@ -165,7 +165,8 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     perturb : PerturbConfig, optional
         Timing-error model of the input rolls (default: :class:`PerturbConfig()`).
     model_cfg : CRNNConfig, optional
-        Sizes (ignored when resuming; default: :class:`CRNNConfig()`).
+        Sizes (ignored when resuming; default: :class:`CRNNConfig()`); with ``init``,
+        only its ``local_head`` counts (the checkpoint's network gets the per-key path).
     log : callable
         Receives one progress line per ``save_every`` steps.
     init : str, optional
@@ -196,6 +197,8 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     else:
         if init:
             model = load_crnn(init)[0]
+            if model_cfg.local_head:  # widened: the new path starts at zero
+                model = with_local_head(model)
             log(f"initialised from {init}")
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     model.train()

@@ -116,6 +116,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "centroid")
     p.add_argument("--init", default=None,
                    help="start from this checkpoint's weights (fine-tuning; ignored on resume)")
+    p.add_argument("--local-head", action="store_true",
+                   help="add a per-key path from the convolutions to the logits (zero at "
+                        "first: with --init the network starts as that checkpoint's)")
     p.add_argument("--save-every", type=int, default=25)
     add_perturb_args(p)
     p.set_defaults(func=_train)
@@ -175,6 +178,7 @@ def _data(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from pianossm.align.model import CRNNConfig
     from pianossm.align.notes import FPS
     from pianossm.align.train import TrainConfig, export, train
 
@@ -182,6 +186,7 @@ def _train(args: argparse.Namespace) -> None:
                       lr=args.lr, threads=args.threads, minutes=args.minutes,
                       save_every=args.save_every, soft_onsets=args.soft_onsets)
     last = train(args.data, args.run, cfg, args.val, perturb_from_args(args),
+                 model_cfg=CRNNConfig(local_head=args.local_head),
                  log=lambda s: print(s, file=sys.stderr, flush=True), init=args.init)
     if args.export:
         export(last, args.export, command="pianossm " + " ".join(sys.argv[1:]))
