@@ -9,6 +9,7 @@ from pianossm.align.model import (
     FORMAT,
     AlignCRNN,
     CRNNConfig,
+    harmonic_offsets,
     load_crnn,
     save_crnn,
     with_local_head,
@@ -55,6 +56,19 @@ def test_local_head_starts_as_the_network_it_widens(small, tmp_path):
     save_crnn(tmp_path / "w.pt", wide)
     again, _ = load_crnn(tmp_path / "w.pt")
     assert again.config.local_head
+
+    # harmonics added to a trained path: its weights kept, the new ones zero
+    harm = with_local_head(wide, 2)
+    assert harm.config.local_harmonics == 2 and with_local_head(harm, 1) is harm
+    with torch.inference_mode():
+        torch.testing.assert_close(harm(x), wide(x), rtol=0, atol=0)
+        # the centre tap of feature 0 of the second harmonic (12 keys up) into the onsets:
+        # key k's onset logit gains key k + 12's feature, keys above 75 nothing
+        harm.harm.weight[0, 0, 2, 1] = 1.0
+        gain = (harm(x) - wide(x))[:, 0]
+        torch.testing.assert_close(gain[..., :76], feats[:, 0, :, 12:], rtol=1e-5, atol=1e-5)
+        assert float(gain[..., 76:].abs().max()) == 0.0
+    assert harmonic_offsets(4) == [12, 19, 24, 28]
 
 
 def test_checkpoint_roundtrip_float16(small, tmp_path):

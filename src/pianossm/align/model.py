@@ -8,7 +8,10 @@ head predicts the aligned onset and frame logits ``(B, 2, T, 88)``.  With
 ``CRNNConfig(local_head=True)`` a convolution from the last block's feature map adds to
 those logits key by key (the dense projection squeezes all 88 keys' features into
 ``proj`` numbers before the GRU, so a soft attack seen by the convolutions of one key has
-no path of its own to that key's output otherwise).
+no path of its own to that key's output otherwise); ``local_harmonics=n`` lets that path
+also read the features of the keys of the note's 2nd to (n+1)th harmonics (a harmonic
+stack, as the harmonic CQT of Bittner et al. 2017: the convolutions see only +-4 keys,
+while a soft attack may show more in its upper partials than at its fundamental).
 
 Checkpoints are versioned dicts ``{"format": "pianossm-align-crnn", "version": 1,
 "config": {...}, "model": state_dict(float16), ...}``; loading refuses anything else.
@@ -16,6 +19,7 @@ Checkpoints are versioned dicts ``{"format": "pianossm-align-crnn", "version": 1
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
@@ -34,6 +38,7 @@ __all__ = [
     "CRNNConfig",
     "default_crnn_path",
     "default_crnn_paths",
+    "harmonic_offsets",
     "load_crnn",
     "save_crnn",
     "with_local_head",
@@ -55,6 +60,9 @@ class CRNNConfig:
     #: a per-key path from the convolutions to the logits (zero at initialisation, so a
     #: network widened from a checkpoint without it starts out computing the same)
     local_head: bool = False
+    #: with ``local_head``: harmonics above the fundamental whose keys' features the
+    #: per-key path also reads (their own zero-initialised weights)
+    local_harmonics: int = 0
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CRNNConfig:
@@ -98,6 +106,12 @@ class AlignCRNN(nn.Module):
             self.local = nn.Conv2d(c, 2, (kt, 3), padding=(kt // 2, 1))
             nn.init.zeros_(self.local.weight)
             nn.init.zeros_(self.local.bias)
+        self.harm: nn.Conv2d | None = None
+        if config.local_head and config.local_harmonics > 0:
+            kt = config.kernel_time
+            self.harm = nn.Conv2d(c * config.local_harmonics, 2, (kt, 3),
+                                  padding=(kt // 2, 1), bias=False)
+            nn.init.zeros_(self.harm.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T, 88)`` input -> ``(B, 2, T, 88)`` onset and frame logits."""
@@ -134,6 +148,8 @@ class AlignCRNN(nn.Module):
         b, _, t, _ = x.shape
         h = self.block2(self.block1(x))  # (B, C, T, 88)
         local = self.local(h) if self.local is not None else None
+        if self.harm is not None:
+            local = local + self.harm(_harmonic_stack(h, self.config.local_harmonics))
         h = torch.cat([h, x], dim=1).permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+3)*88)
         return self.proj(h), local
 
@@ -148,25 +164,58 @@ class AlignCRNN(nn.Module):
         return out if local is None else out + local
 
 
-def with_local_head(model: AlignCRNN) -> AlignCRNN:
+def harmonic_offsets(n: int) -> list[int]:
+    """Key offsets of harmonics 2 to ``n + 1`` above a fundamental (12, 19, 24, 28, ...).
+
+    Parameters
+    ----------
+    n : int
+        Harmonics above the fundamental.
+
+    Returns
+    -------
+    list of int
+        ``n`` offsets in keys (equal-tempered, rounded).
+    """
+    return [round(12 * math.log2(h)) for h in range(2, n + 2)]
+
+
+def _harmonic_stack(h: torch.Tensor, n: int) -> torch.Tensor:
+    """``(B, C, T, 88)`` features -> ``(B, n * C, T, 88)``: at key ``k``, the features of
+    key ``k + offset`` for each of :func:`harmonic_offsets` (zero above the top key)."""
+    return torch.cat([nn.functional.pad(h[..., o:], (0, o)) for o in harmonic_offsets(n)],
+                     dim=1)
+
+
+def with_local_head(model: AlignCRNN, harmonics: int = 0) -> AlignCRNN:
     """The same network with a (zero) per-key path added: computes exactly what ``model``
     computes until trained (:attr:`CRNNConfig.local_head`).
 
     Parameters
     ----------
     model : AlignCRNN
-        A network with or without the path (returned unchanged when it has one).
+        A network with or without the path (returned unchanged when it has one reading
+        at least ``harmonics`` harmonics).
+    harmonics : int
+        Harmonics the path reads (:attr:`CRNNConfig.local_harmonics`); a path that reads
+        fewer keeps its weights and gets zero ones for the added harmonics.
 
     Returns
     -------
     AlignCRNN
         In ``model``'s mode (train or eval).
     """
-    if model.config.local_head:
+    have = model.config.local_harmonics if model.config.local_head else -1
+    if have >= harmonics:
         return model
-    wide = AlignCRNN(replace(model.config, local_head=True))
-    missing, unexpected = wide.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("local.") for k in missing):
+    wide = AlignCRNN(replace(model.config, local_head=True, local_harmonics=harmonics))
+    state = model.state_dict()
+    if have > 0:  # the added harmonics' input channels come after the old ones
+        weight = wide.harm.weight.detach().clone()
+        weight[:, :state["harm.weight"].shape[1]] = state["harm.weight"]
+        state["harm.weight"] = weight
+    missing, unexpected = wide.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(("local.", "harm.")) for k in missing):
         raise PianoSSMError(f"cannot widen the CRNN: missing {missing}, unexpected {unexpected}")
     return wide.train(model.training)
 

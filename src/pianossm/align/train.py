@@ -166,7 +166,8 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         Timing-error model of the input rolls (default: :class:`PerturbConfig()`).
     model_cfg : CRNNConfig, optional
         Sizes (ignored when resuming; default: :class:`CRNNConfig()`); with ``init``,
-        only its ``local_head`` counts (the checkpoint's network gets the per-key path).
+        only its ``local_head`` and ``local_harmonics`` count (the checkpoint's network
+        gets the per-key path).
     log : callable
         Receives one progress line per ``save_every`` steps.
     init : str, optional
@@ -198,7 +199,7 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         if init:
             model = load_crnn(init)[0]
             if model_cfg.local_head:  # widened: the new path starts at zero
-                model = with_local_head(model)
+                model = with_local_head(model, model_cfg.local_harmonics)
             log(f"initialised from {init}")
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     model.train()

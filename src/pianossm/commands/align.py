@@ -119,6 +119,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--local-head", action="store_true",
                    help="add a per-key path from the convolutions to the logits (zero at "
                         "first: with --init the network starts as that checkpoint's)")
+    p.add_argument("--local-harmonics", type=int, default=0,
+                   help="with --local-head: the path also reads the keys of this many "
+                        "harmonics above each key (12, 19, 24, ... keys up)")
     p.add_argument("--save-every", type=int, default=25)
     add_perturb_args(p)
     p.set_defaults(func=_train)
@@ -186,7 +189,8 @@ def _train(args: argparse.Namespace) -> None:
                       lr=args.lr, threads=args.threads, minutes=args.minutes,
                       save_every=args.save_every, soft_onsets=args.soft_onsets)
     last = train(args.data, args.run, cfg, args.val, perturb_from_args(args),
-                 model_cfg=CRNNConfig(local_head=args.local_head),
+                 model_cfg=CRNNConfig(local_head=args.local_head or args.local_harmonics > 0,
+                                      local_harmonics=args.local_harmonics),
                  log=lambda s: print(s, file=sys.stderr, flush=True), init=args.init)
     if args.export:
         export(last, args.export, command="pianossm " + " ".join(sys.argv[1:]))
