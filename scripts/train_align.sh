@@ -210,11 +210,12 @@ $PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN
     --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
 #   python -c "from pianossm.align.train import export; export('$RUN/stage14/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 14)')"
 #   python -c "from pianossm.align.train import export; export('$RUN/stage15/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 15, --soft-onsets)')"
-# stages 16 and 17 (new runs, $RUN/stage16 and $RUN/stage17; in progress, not measured):
+# stages 16 and 17 (new runs, $RUN/stage16 and $RUN/stage17):
 # stages 14 and 15 continued on a larger folder (252 more MuseScore renders: the training
 # piano that had only 48 pieces in stage 14), 1000 steps, cosine from 5e-5, the same wide
-# jitter.  Stage 14's validation had levelled off by step 250 on 348 pieces.  Stopped at
-# steps 861 / 887 (--minutes 38); validation best 1.181 (step 725) / 1.323 (step 325).
+# jitter.  Stage 14's validation had levelled off by step 250 on 348 pieces.  Run in two
+# sessions (stopped at steps 861 / 887, resumed); validation best 1.181 (step 725) / 1.323
+# (step 325); on the rendered sets no better than 14 and 15 (README, "Per-key path").
 $PY -m pianossm align-data "$DATA/train_j" --seeds 7348:7500 --soundfont musescore \
     --room dry --room close --room ambient --room chamber --room church
 $PY -m pianossm align-data "$DATA/train_j" --seeds 7600:7700 --soundfont musescore \
@@ -225,6 +226,26 @@ $PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN
 $PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage17" \
     --init "$RUN/stage15/best.pt" --steps 1000 --lr 5e-5 --save-every 25 --threads 1 \
     --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
+# stages 18 and 19 (new runs): stages 16 and 17 widened with the per-key path from the
+# convolutions to the logits (--local-head, zero at first), 600 steps from 1e-4 on the same
+# folder; validation best 1.146 / 1.290 (both at step 325).
+$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage18" \
+    --init "$RUN/stage16/best.pt" --local-head --steps 600 --lr 1e-4 --save-every 25 \
+    --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES"
+$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage19" \
+    --init "$RUN/stage17/best.pt" --local-head --steps 600 --lr 1e-4 --save-every 25 \
+    --threads 1 --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
+# stages 20 and 21 (new runs): the path of 18 and 19 also reading the keys of harmonics
+# 2-5 (--local-harmonics 4, the added weights zero at first), 600 steps from 1e-4;
+# validation best 1.130 / 1.275 (both at step 325): the shipped pair (README, "Per-key path").
+$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage20" \
+    --init "$RUN/stage18/best.pt" --local-harmonics 4 --steps 600 --lr 1e-4 --save-every 25 \
+    --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES"
+$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage21" \
+    --init "$RUN/stage19/best.pt" --local-harmonics 4 --steps 600 --lr 1e-4 --save-every 25 \
+    --threads 1 --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
+#   python -c "from pianossm.align.train import export; export('$RUN/stage20/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 20)')"
+#   python -c "from pianossm.align.train import export; export('$RUN/stage21/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 21, --soft-onsets)')"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):

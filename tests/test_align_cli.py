@@ -155,10 +155,12 @@ def test_align_data_renders_given_midi_files(files, tmp_path, capsys):
 
 @needs_fluidsynth
 def test_align_train_widens_an_init_checkpoint(files, tmp_path, capsys):
-    """``align-train --init CKPT --local-head``: the run starts from the checkpoint's weights
-    with the per-key path added at zero, and training moves that path (its gradient is not
-    cut off)."""
-    from pianossm.align.model import load_crnn
+    """``align-train --init CKPT --local-harmonics 2``: the run starts from the checkpoint's
+    weights with the per-key path added at zero, and training moves that path (its
+    gradient is not cut off)."""
+    import torch
+
+    from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
 
     src = tmp_path / "midi"
     src.mkdir()
@@ -166,24 +168,22 @@ def test_align_train_widens_an_init_checkpoint(files, tmp_path, capsys):
     data = tmp_path / "data"
     assert main(["align-data", str(data), "--midi", str(src), "--seeds", "41:41",
                  "--room", "dry"]) == 0
-    init, _ = load_crnn()
-    assert not init.config.local_head
+    torch.manual_seed(0)
+    init = AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16))
+    save_crnn(tmp_path / "init.pt", init, step=0)
+    init, _ = load_crnn(tmp_path / "init.pt")  # as the run reads it (float16 weights)
     run = tmp_path / "run"
     assert main(["align-train", str(data), "--run", str(run), "--init",
-                 _shipped(), "--local-head", "--steps", "2",
+                 str(tmp_path / "init.pt"), "--local-harmonics", "2", "--steps", "2",
                  "--save-every", "1", "--seconds", "4", "--batch", "2", "--lr", "1e-3"]) == 0
     model, payload = load_crnn(run / "last.pt")
-    assert model.config.local_head and payload["step"] == 2
+    assert model.config.local_head and model.config.local_harmonics == 2
+    assert payload["step"] == 2 and model.config.channels == 4
     assert float(model.local.weight.detach().abs().max()) > 0
+    assert float(model.harm.weight.detach().abs().max()) > 0
     # every other weight started from the checkpoint: two Adam steps of 1e-3 move each by
     # at most about 2e-3
     for name, w in init.state_dict().items():
         if w.is_floating_point() and "running" not in name:
             assert float((model.state_dict()[name] - w).abs().max()) < 3e-3, name
     capsys.readouterr()
-
-
-def _shipped() -> str:
-    from pianossm.align.model import default_crnn_path
-
-    return default_crnn_path()

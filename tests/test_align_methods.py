@@ -192,9 +192,9 @@ def test_wpe_feeds_the_crnn_and_not_the_dtw(piece, monkeypatch):
 def test_wpe_brings_hall_onsets_closer(tmp_path):
     """Four generated pieces, each in two generated halls (RT60 1.5-2.2 s), human-like
     perturbation, the CRNN alone: reading the WPE prediction error it lands closer on
-    average (mean error over the eight 13.2 -> 12.0 ms with the shipped stage-14/15 pair,
-    15.3 -> 12.6 ms with the stage-9/11 pair before it; the rendered validation sets,
-    README "WPE filtering", are the real measure)."""
+    average (mean error over the eight 12.9 -> 10.3 ms with the shipped stage-20/21 pair,
+    13.2 -> 12.0 ms with stages 14/15, 15.3 -> 12.6 ms with stages 9/11; the rendered
+    validation sets, README "WPE filtering", are the real measure)."""
     from pianossm.align.acoustics import record
     from pianossm.align.perturb import PerturbConfig, perturb_notes
     from pianossm.align.pieces import generate_piece
@@ -213,4 +213,4 @@ def test_wpe_brings_hall_onsets_closer(tmp_path):
             for w in (True, False):
                 err[w].append(np.abs(align_notes(hall, bad, "crnn", wpe=w).onset
                                      - notes.onset).mean())
-    assert np.mean(err[True]) < 0.95 * np.mean(err[False]), err
+    assert np.mean(err[True]) < 0.9 * np.mean(err[False]), err

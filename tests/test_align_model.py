@@ -9,6 +9,7 @@ from pianossm.align.model import (
     FORMAT,
     AlignCRNN,
     CRNNConfig,
+    _harmonic_stack,
     harmonic_offsets,
     load_crnn,
     save_crnn,
@@ -68,6 +69,10 @@ def test_local_head_starts_as_the_network_it_widens(small, tmp_path):
         gain = (harm(x) - wide(x))[:, 0]
         torch.testing.assert_close(gain[..., :76], feats[:, 0, :, 12:], rtol=1e-5, atol=1e-5)
         assert float(gain[..., 76:].abs().max()) == 0.0
+        # the fast per-key path equals its definition (stacked harmonics, one convolution)
+        torch.nn.init.normal_(harm.harm.weight, std=0.1, generator=torch.Generator().manual_seed(2))
+        want = harm.local(feats) + harm.harm(_harmonic_stack(feats, 2))
+        torch.testing.assert_close(harm._local_logits(feats), want, rtol=1e-5, atol=1e-5)
     assert harmonic_offsets(4) == [12, 19, 24, 28]
 
 

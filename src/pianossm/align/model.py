@@ -147,11 +147,37 @@ class AlignCRNN(nn.Module):
         and the per-key path's ``(B, 2, T, 88)`` logits (None without it)."""
         b, _, t, _ = x.shape
         h = self.block2(self.block1(x))  # (B, C, T, 88)
-        local = self.local(h) if self.local is not None else None
-        if self.harm is not None:
-            local = local + self.harm(_harmonic_stack(h, self.config.local_harmonics))
+        local = self._local_logits(h) if self.local is not None else None
         h = torch.cat([h, x], dim=1).permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+3)*88)
         return self.proj(h), local
+
+    def _local_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """The per-key path: ``(B, C, T, 88)`` features -> ``(B, 2, T, 88)`` logits.
+
+        Equal to ``local(h) + harm(_harmonic_stack(h, n))`` (the definition, kept in the
+        tests) but about six times faster on a CPU thread: a convolution with 2 outputs
+        is slow for its work, so one convolution of ``h`` gives all ``2 (n + 1)`` outputs
+        and each harmonic's pair is shifted down by its offset; at key 0 the stacked input
+        has zero padding where ``h`` has a key, whose term is taken off again.
+        """
+        if self.harm is None:
+            return self.local(h)
+        n, c = self.config.local_harmonics, h.shape[1]
+        kt, k = self.harm.weight.shape[2], h.shape[3]
+        # (2, n * C, kt, 3) -> (n * 2, C, kt, 3): harmonic i's two outputs
+        wh = self.harm.weight.reshape(2, n, c, kt, 3).transpose(0, 1).reshape(2 * n, c, kt, 3)
+        y = nn.functional.conv2d(
+            nn.functional.pad(h, (0, 1)), torch.cat([self.local.weight, wh]),
+            torch.cat([self.local.bias, self.local.bias.new_zeros(2 * n)]),
+            padding=(kt // 2, 1))  # (B, 2 (n + 1), T, 89)
+        out = y[:, :2, :, :k]
+        for i, o in enumerate(harmonic_offsets(n)):
+            w = wh[2 * i:2 * i + 2]
+            edge = nn.functional.conv2d(h[..., o - 1:o], w[..., :1], padding=(kt // 2, 0))
+            yi = torch.cat([y[:, 2 + 2 * i:4 + 2 * i, :, o:o + 1] - edge,
+                            y[:, 2 + 2 * i:4 + 2 * i, :, o + 1:]], dim=-1)
+            out = out + nn.functional.pad(yi, (0, k - yi.shape[-1]))
+        return out
 
     def _head(self, h: torch.Tensor, x: torch.Tensor,
               local: torch.Tensor | None = None) -> torch.Tensor:
