@@ -74,6 +74,9 @@ def test_local_head_starts_as_the_network_it_widens(small, tmp_path):
         want = harm.local(feats) + harm.harm(_harmonic_stack(feats, 2))
         torch.testing.assert_close(harm._local_logits(feats), want, rtol=1e-5, atol=1e-5)
     assert harmonic_offsets(4) == [12, 19, 24, 28]
+    for bad in (-1, 17):
+        with pytest.raises(PianoSSMError, match="local_harmonics must be 0 to 16, got"):
+            CRNNConfig(local_head=True, local_harmonics=bad)
 
 
 def test_checkpoint_roundtrip_float16(small, tmp_path):

@@ -44,6 +44,9 @@ __all__ = [
     "with_local_head",
 ]
 
+#: Most harmonics the per-key path may read (the 17th is 49 keys up: within the keyboard
+#: for the lower 39 keys).
+MAX_HARMONICS = 16
 FORMAT = "pianossm-align-crnn"
 VERSION = 1
 
@@ -63,6 +66,11 @@ class CRNNConfig:
     #: with ``local_head``: harmonics above the fundamental whose keys' features the
     #: per-key path also reads (their own zero-initialised weights)
     local_harmonics: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.local_harmonics <= MAX_HARMONICS:
+            raise PianoSSMError(f"local_harmonics must be 0 to {MAX_HARMONICS}, got "
+                                f"{self.local_harmonics!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CRNNConfig:

@@ -120,8 +120,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="add a per-key path from the convolutions to the logits (zero at "
                         "first: with --init the network starts as that checkpoint's)")
     p.add_argument("--local-harmonics", type=int, default=0,
-                   help="with --local-head: the path also reads the keys of this many "
-                        "harmonics above each key (12, 19, 24, ... keys up)")
+                   help="the per-key path (implies --local-head) also reads the keys of "
+                        "this many harmonics above each key (12, 19, 24, ... keys up; 0-16)")
     p.add_argument("--save-every", type=int, default=25)
     add_perturb_args(p)
     p.set_defaults(func=_train)
