@@ -244,6 +244,15 @@ $PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN
 $PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage21" \
     --init "$RUN/stage19/best.pt" --local-harmonics 4 --steps 600 --lr 1e-4 --save-every 25 \
     --threads 1 --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
+# stages 22 and 23 (new runs; in progress, not measured): 20 and 21 with the path reading
+# harmonics 2-9 (--local-harmonics 8: the added weights zero at first), 600 steps from 1e-4.
+$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage22" \
+    --init "$RUN/stage20/best.pt" --local-harmonics 8 --steps 600 --lr 1e-4 --save-every 25 \
+    --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES"
+$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage23" \
+    --init "$RUN/stage21/best.pt" --local-harmonics 8 --steps 600 --lr 1e-4 --save-every 25 \
+    --threads 1 --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
+# the shipped pair (stages 20 and 21):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage20/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 20)')"
 #   python -c "from pianossm.align.train import export; export('$RUN/stage21/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 21, --soft-onsets)')"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
