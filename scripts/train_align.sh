@@ -198,16 +198,22 @@ $PY -m pianossm align-train "$DATA/train_rev_wpe" --val "$DATA/val_csound_wpe" -
 # renders were stopped after 48 of 200 pieces (3.7 s each; the training started then).
 # Validation (csound, studio/hall): 1.202 -> 1.189 (stage 14, best at step 250) and 1.349 ->
 # 1.333 (stage 15, best at step 575).
+# One run of stages 14-23: fine-tuning on $DATA/train_j with the wide per-note jitter
+# (+-60 ms, 0.15 s clip), validated on $DATA/val_csound, from $RUN/INIT/best.pt.
+# Usage: wide_run STAGE INIT STEPS LR [more align-train flags]
+wide_run() {
+    local stage=$1 init=$2 steps=$3 lr=$4
+    shift 4
+    $PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/$stage" \
+        --init "$RUN/$init/best.pt" --steps "$steps" --lr "$lr" --save-every 25 --threads 1 \
+        --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES" "$@"
+}
 $PY -m pianossm align-data "$DATA/train_j" --seeds 600:900 --soundfont fluidr3 \
     --soundfont timgm6mb --room dry --room close --room ambient --room chamber --room church
 $PY -m pianossm align-data "$DATA/train_j" --seeds 7300:7348 --soundfont musescore \
     --room dry --room close --room ambient --room chamber --room church
-$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage14" \
-    --init "$RUN/stage9/best.pt" --steps 600 --lr 1e-4 --save-every 25 --threads 1 \
-    --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES"
-$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage15" \
-    --init "$RUN/stage11/best.pt" --steps 600 --lr 1e-4 --save-every 25 --threads 1 \
-    --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
+wide_run stage14 stage9 600 1e-4
+wide_run stage15 stage11 600 1e-4 --soft-onsets
 #   python -c "from pianossm.align.train import export; export('$RUN/stage14/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 14)')"
 #   python -c "from pianossm.align.train import export; export('$RUN/stage15/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 15, --soft-onsets)')"
 # stages 16 and 17 (new runs, $RUN/stage16 and $RUN/stage17):
@@ -220,38 +226,22 @@ $PY -m pianossm align-data "$DATA/train_j" --seeds 7348:7500 --soundfont musesco
     --room dry --room close --room ambient --room chamber --room church
 $PY -m pianossm align-data "$DATA/train_j" --seeds 7600:7700 --soundfont musescore \
     --room dry --room close --room ambient --room chamber --room church
-$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage16" \
-    --init "$RUN/stage14/best.pt" --steps 1000 --lr 5e-5 --save-every 25 --threads 1 \
-    --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES"
-$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage17" \
-    --init "$RUN/stage15/best.pt" --steps 1000 --lr 5e-5 --save-every 25 --threads 1 \
-    --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
+wide_run stage16 stage14 1000 5e-5
+wide_run stage17 stage15 1000 5e-5 --soft-onsets
 # stages 18 and 19 (new runs): stages 16 and 17 widened with the per-key path from the
 # convolutions to the logits (--local-head, zero at first), 600 steps from 1e-4 on the same
 # folder; validation best 1.146 / 1.290 (both at step 325).
-$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage18" \
-    --init "$RUN/stage16/best.pt" --local-head --steps 600 --lr 1e-4 --save-every 25 \
-    --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES"
-$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage19" \
-    --init "$RUN/stage17/best.pt" --local-head --steps 600 --lr 1e-4 --save-every 25 \
-    --threads 1 --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
+wide_run stage18 stage16 600 1e-4 --local-head
+wide_run stage19 stage17 600 1e-4 --local-head --soft-onsets
 # stages 20 and 21 (new runs): the path of 18 and 19 also reading the keys of harmonics
 # 2-5 (--local-harmonics 4, the added weights zero at first), 600 steps from 1e-4;
 # validation best 1.130 / 1.275 (both at step 325): the shipped pair (README, "Per-key path").
-$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage20" \
-    --init "$RUN/stage18/best.pt" --local-harmonics 4 --steps 600 --lr 1e-4 --save-every 25 \
-    --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES"
-$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage21" \
-    --init "$RUN/stage19/best.pt" --local-harmonics 4 --steps 600 --lr 1e-4 --save-every 25 \
-    --threads 1 --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
+wide_run stage20 stage18 600 1e-4 --local-harmonics 4
+wide_run stage21 stage19 600 1e-4 --local-harmonics 4 --soft-onsets
 # stages 22 and 23 (new runs; in progress, not measured): 20 and 21 with the path reading
 # harmonics 2-9 (--local-harmonics 8: the added weights zero at first), 600 steps from 1e-4.
-$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage22" \
-    --init "$RUN/stage20/best.pt" --local-harmonics 8 --steps 600 --lr 1e-4 --save-every 25 \
-    --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES"
-$PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/stage23" \
-    --init "$RUN/stage21/best.pt" --local-harmonics 8 --steps 600 --lr 1e-4 --save-every 25 \
-    --threads 1 --jitter 0.06 --max-shift 0.15 --soft-onsets --minutes "$MINUTES"
+wide_run stage22 stage20 600 1e-4 --local-harmonics 8
+wide_run stage23 stage21 600 1e-4 --local-harmonics 8 --soft-onsets
 # the shipped pair (stages 20 and 21):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage20/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 20)')"
 #   python -c "from pianossm.align.train import export; export('$RUN/stage21/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 21, --soft-onsets)')"
