@@ -301,8 +301,9 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         # most windows must agree: the lower median (with two windows, both; one window of
         # ringing hall audio, its cross-correlation misled, made a false warning)
         lag = np.sort(np.abs(timing_lag(cqt, notes)))
-        if len(lag) and lag[(len(lag) - 1) // 2] > WARN_LAG:
-            warnings.warn(f"the MIDI looks about {1000 * lag[(len(lag) - 1) // 2]:.0f} ms out of "
+        typical = float(lag[(len(lag) - 1) // 2]) if len(lag) else 0.0
+        if typical > WARN_LAG:
+            warnings.warn(f"the MIDI looks about {1000 * typical:.0f} ms out of "
                           f"time with the audio; 'crnn' only searches +-{1000 * search:.0f} ms "
                           f"around each note: use 'dtw+crnn'", stacklevel=2)
     cqt_half = _half_frame_cqt(audio16, len(cqt)) if half_frame else None
