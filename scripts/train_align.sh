@@ -235,16 +235,19 @@ wide_run stage18 stage16 600 1e-4 --local-head
 wide_run stage19 stage17 600 1e-4 --local-head --soft-onsets
 # stages 20 and 21 (new runs): the path of 18 and 19 also reading the keys of harmonics
 # 2-5 (--local-harmonics 4, the added weights zero at first), 600 steps from 1e-4;
-# validation best 1.130 / 1.275 (both at step 325): the shipped pair (README, "Per-key path").
+# validation best 1.130 / 1.275 (both at step 325); stage 20 is shipped (README, "Per-key path").
 wide_run stage20 stage18 600 1e-4 --local-harmonics 4
 wide_run stage21 stage19 600 1e-4 --local-harmonics 4 --soft-onsets
-# stages 22 and 23 (new runs; in progress, not measured): 20 and 21 with the path reading
-# harmonics 2-9 (--local-harmonics 8: the added weights zero at first), 600 steps from 1e-4.
+# stages 22 and 23 (new runs): 20 and 21 with the path reading harmonics 2-9
+# (--local-harmonics 8: the added weights zero at first), 600 steps from 1e-4, in two
+# sessions (stopped at steps 335 / 338, resumed); validation best 1.128 (step 25) / 1.269
+# (step 275).  Hall excerpts +-60 ms: 22 + 23 no better than 20 + 21; 20 + 23 better:
+# stage 23 is shipped with stage 20 (README, "Earliest peak").
 wide_run stage22 stage20 600 1e-4 --local-harmonics 8
 wide_run stage23 stage21 600 1e-4 --local-harmonics 8 --soft-onsets
-# the shipped pair (stages 20 and 21):
+# the shipped pair (stages 20 and 23):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage20/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 20)')"
-#   python -c "from pianossm.align.train import export; export('$RUN/stage21/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 21, --soft-onsets)')"
+#   python -c "from pianossm.align.train import export; export('$RUN/stage23/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 23, --soft-onsets)')"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):

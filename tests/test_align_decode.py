@@ -88,3 +88,36 @@ def test_bad_inputs():
         roll_to_notes(np.zeros((10, 87)), np.zeros((10, 87)), notes)
     with pytest.raises(PianoSSMError, match="search"):
         roll_to_notes(np.zeros((10, 88)), np.zeros((10, 88)), notes, search=0.0)
+    for bad in (-0.5, float("nan")):
+        with pytest.raises(PianoSSMError, match="earliest"):
+            roll_to_notes(np.zeros((10, 88)), np.zeros((10, 88)), notes, earliest=bad)
+
+
+def _bumps(t: int, peaks: list[tuple[int, float]]) -> np.ndarray:
+    """``(t,)`` log of the largest of Gaussian bumps ``(frame, height)`` over 1e-4."""
+    k = np.arange(t)
+    return np.log(np.maximum.reduce([np.full(t, 1e-4)] + [
+        h * np.exp(-0.5 * (k - f) ** 2) for f, h in peaks]))
+
+
+@pytest.mark.parametrize(("earliest", "expect"), [(0.0, [1.06, 1.52]), (0.5, [1.06, 1.52]),
+                                                   (1.0, [1.00, 1.47]), (4.0, [1.00, 1.47])])
+def test_earliest_takes_the_first_peak_within_delta_of_the_chosen(earliest, expect):
+    # key 39: peaks at frames 95 (log 0.01: -4.6 below the maximum), 100 (log 0.5: -0.69)
+    # and 106 (the maximum); key 43: 147 (-0.69) and 152 (the maximum)
+    onset = np.full((300, 88), np.log(1e-4))
+    onset[:, 39] = _bumps(300, [(95, 0.01), (100, 0.5), (106, 1.0)])
+    onset[:, 43] = _bumps(300, [(147, 0.5), (152, 1.0)])
+    notes = Notes(np.array([1.03, 1.50]), np.array([1.3, 1.8]), np.array([60, 64]),
+                  np.array([64, 64]))
+    out = roll_to_notes(onset, np.zeros_like(onset), notes, earliest=earliest)
+    np.testing.assert_allclose(out.onset, expect, atol=1e-6)
+
+
+def test_earliest_keeps_a_keys_notes_in_order():
+    # two notes of one key at peaks 100 and 112; the second must not jump back onto 100
+    onset = _peaks(300, [100, 112], [29, 29])
+    notes = Notes(np.array([1.00, 1.10]), np.array([1.05, 1.3]), np.array([50, 50]),
+                  np.array([60, 60]))
+    out = roll_to_notes(onset, np.zeros_like(onset), notes, earliest=50.0)
+    np.testing.assert_allclose(out.onset, [1.00, 1.12], atol=1e-6)

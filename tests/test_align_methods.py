@@ -101,6 +101,25 @@ def test_refinement_pass_moves_notes_at_most_its_window(piece):
         align_notes(audio, bad, "dtw+crnn", cqt=cqt, refine=-1)
 
 
+def test_earliest_peak_moves_notes_earlier(piece):
+    """``earliest`` reaches every decode: with a huge tolerance (any earlier peak in a
+    note's window) notes go to earlier peaks, far more of them earlier than later (later
+    only through the neighbours' shift of the unsure-note rules); a negative one is refused."""
+    from pianossm.align.model import default_crnn_paths
+    from pianossm.errors import PianoSSMError
+
+    audio, notes, cqt = piece
+    bad = _distort(notes)
+    kw = {"cqt": cqt, "refine": 0, "half_frame": False, "model": default_crnn_paths()[0]}
+    off = align_notes(audio, bad, "crnn", earliest=0.0, **kw)
+    on = align_notes(audio, bad, "crnn", earliest=50.0, **kw)
+    earlier = np.sum(on.onset < off.onset - 0.006)
+    assert earlier >= 3 * max(1, np.sum(on.onset > off.onset + 0.006))
+    assert np.array_equal(align_notes(audio, bad, "crnn", earliest=0.0, **kw).onset, off.onset)
+    with pytest.raises(PianoSSMError, match="earliest"):
+        align_notes(audio, bad, "dtw+crnn", cqt=cqt, earliest=-1.0)
+
+
 def test_consensus_follows_the_dtw_when_the_input_is_far_off(piece, monkeypatch):
     """With the MIDI 0.5 s late the outlier rule compares each note's final shift with its
     neighbours' shifts from the DTW's output, not from the input."""

@@ -60,6 +60,13 @@ OUTLIER = 0.06
 #: shift: 20 s segments of the development set, within 25 ms 86.4 -> 92.6 %, within 50 ms
 #: 90.7 -> 95.7 % (with +-30 ms jitter unchanged, 95.9 %; README, "Wider per-note jitter").
 OUTLIER_SIGMAS = 3.0
+#: Default ``earliest`` of :func:`align_notes`: the first CRNN decodes (+-150 ms) take the
+#: earliest peak of a note's onset logits at most this far (log-probability) below the one
+#: they chose (:func:`pianossm.align.decode.roll_to_notes`; README, "Earliest peak"): in a
+#: hall the onset posterior has later peaks and a late tail, and two thirds of the misses
+#: were late.  Applied in the +-60 ms refinement and half-frame passes too, it mostly moved
+#: onsets by a frame or two (generated sets within 10 ms 89.6 -> 88.2 %); so not there.
+EARLIEST = 1.0
 
 
 def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int = 100,
@@ -221,7 +228,8 @@ def check_lengths(audio_s: float, notes: Notes, name: str = "audio") -> None:
 def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
                 search: float = 0.15, cqt: np.ndarray | None = None, refine: int = 1,
-                half_frame: bool = True, wpe: bool = True) -> Notes:
+                half_frame: bool = True, wpe: bool = True,
+                earliest: float | None = None) -> Notes:
     """Align notes to 16 kHz audio with one of :data:`METHODS`.
 
     Parameters
@@ -255,6 +263,12 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         room's reverberation fall 15-25 dB below the attacks, so a key struck again
         while it rings stands out; README, "WPE filtering"); the DTW stage reads the
         recording as it is.  About 3 s more for a 5-minute recording.
+    earliest : float, optional
+        CRNN methods: the first decodes (searching +-``search``) move a note to the
+        earliest peak of its onset logits at most this far below the peak they chose
+        (log-probability; 0: the chosen peak; default :data:`EARLIEST`; see
+        :func:`pianossm.align.decode.roll_to_notes`).  The refinement and half-frame
+        passes keep the peak they find.
 
     Returns
     -------
@@ -270,6 +284,9 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         raise PianoSSMError("no notes to align")
     if refine < 0:
         raise PianoSSMError(f"refine must be >= 0, got {refine!r}")
+    earliest = EARLIEST if earliest is None else float(earliest)
+    if not earliest >= 0:
+        raise PianoSSMError(f"earliest must be >= 0, got {earliest!r}")
     if model is None:
         paths = list(default_crnn_paths())
     elif isinstance(model, (str, os.PathLike)):
@@ -307,7 +324,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                           f"time with the audio; 'crnn' only searches +-{1000 * search:.0f} ms "
                           f"around each note: use 'dtw+crnn'", stacklevel=2)
     cqt_half = _half_frame_cqt(audio16, len(cqt)) if half_frame else None
-    outs = [_crnn_align(net, cqt, cqt_half, notes, rough, method, search, refine)
+    outs = [_crnn_align(net, cqt, cqt_half, notes, rough, method, search, refine, earliest)
             for net in nets]
     if len(outs) == 1:
         return outs[0]
@@ -331,7 +348,7 @@ def _pad_frames(cqt: np.ndarray, t: int) -> np.ndarray:
 
 def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  # noqa: F821
                 notes: Notes, rough: Notes, method: str, search: float,
-                refine: int) -> Notes:
+                refine: int, earliest: float = 0.0) -> Notes:
     """One CRNN's decode of ``notes`` (the first stage's output; ``rough`` the input).
 
     Parameters
@@ -351,6 +368,8 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
         Search half-width, seconds.
     refine : int
         Refinement passes.
+    earliest : float
+        Earliest-peak tolerance of the first decodes (see :func:`align_notes`).
 
     Returns
     -------
@@ -362,7 +381,7 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     rolls = predict_rolls(net, cqt, notes)
     sub = getattr(net, "subframe", "parabola")
     out, conf = roll_to_notes(rolls[0], rolls[1], notes, search=search, with_confidence=True,
-                              subframe=sub)
+                              subframe=sub, earliest=earliest)
     in_time = method == "crnn" or np.median(np.abs(notes.onset - rough.onset)) <= search
     if method != "crnn" and in_time:
         # The input was already roughly in time: DTW can still misplace sparse passages by
@@ -370,7 +389,7 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
         # gets a CRNN decode from its input time and keeps the more confident of the two.
         rolls = predict_rolls(net, cqt, rough)
         alt, conf2 = roll_to_notes(rolls[0], rolls[1], rough, search=search,
-                                   with_confidence=True, subframe=sub)
+                                   with_confidence=True, subframe=sub, earliest=earliest)
         pick = conf2 > conf
         out = out.with_times(np.where(pick, alt.onset, out.onset),
                              np.where(pick, alt.offset, out.offset))

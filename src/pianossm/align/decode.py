@@ -6,7 +6,8 @@ that maximises the summed onset logits (the CRNN is trained with a softmax over 
 these windows, so a logit is a log-probability up to a per-note constant), plus a weak
 pull towards the input time, while keeping the notes of one key in order and at least
 ``min_gap`` apart.  The chosen frame is refined to sub-frame precision by a parabola
-through the neighbouring logits.  Notes whose window-softmax probability is below
+through the neighbouring logits (optionally first moved to the earliest peak nearly as
+high: ``earliest``).  Notes whose window-softmax probability is below
 ``threshold`` take the local shift of their confident neighbours instead, and so do notes
 below ``keep`` whose decoded shift differs from that local shift by more than
 ``tolerance`` (a weak peak far from where the neighbours say the performance is: on real,
@@ -58,6 +59,29 @@ def _assign(logp: np.ndarray, centre: np.ndarray, radius: int, gap: int,
     for i in range(k - 1, -1, -1):
         out[i] = centre[i] - radius + a
         a = back[i, a]
+    return out
+
+
+@njit(cache=True)
+def _earliest_peaks(logp: np.ndarray, frames: np.ndarray, centre: np.ndarray, radius: int,
+                    gap: int, delta: float) -> np.ndarray:  # pragma: no cover - jitted
+    """Move each assigned frame to the earliest local peak (a frame above the one before it
+    and not below the one after) before it in its window whose logit is at least
+    ``logp[frame] - delta`` (notes in time order, kept ``gap`` apart)."""
+    out = frames.copy()
+    t = len(logp)
+    for i in range(len(frames)):
+        f = frames[i]
+        if f < 0 or f >= t:
+            continue
+        lo = max(0, centre[i] - radius, 1)
+        if i > 0:
+            lo = max(lo, out[i - 1] + gap)
+        floor = logp[f] - delta
+        for p in range(lo, f):
+            if logp[p] >= floor and logp[p] > logp[p - 1] and logp[p] >= logp[p + 1]:
+                out[i] = p
+                break
     return out
 
 
@@ -124,7 +148,7 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
                   search: float = 0.15, threshold: float = 0.1, min_gap: float = 0.02,
                   pull: float = 0.5, fps: float = FPS, with_confidence: bool = False,
                   keep: float = 0.3, tolerance: float = 0.05, subframe: str = "parabola",
-                  ) -> Notes | tuple[Notes, np.ndarray]:
+                  earliest: float = 0.0) -> Notes | tuple[Notes, np.ndarray]:
     """Move the unaligned ``notes`` to the onsets predicted in ``onset_prob``.
 
     Parameters
@@ -157,6 +181,11 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
         Sub-frame refinement of the chosen frame: ``parabola`` (through the logits of the
         neighbouring frames; CRNNs trained on whole-frame targets) or ``centroid`` (the
         local probability-weighted mean frame; CRNNs trained on sub-frame targets).
+    earliest : float
+        When > 0, each note's chosen frame moves to the earliest local peak before it (in
+        its window, after the key's previous note) whose logit is at most ``earliest``
+        below the chosen one's: the first arrival of a note's energy is its attack, and in
+        a reverberant room the onset posterior has later peaks and a late tail (0: off).
 
     Returns
     -------
@@ -170,6 +199,8 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
     if search <= 0 or not 0 <= threshold < 1:
         raise PianoSSMError(f"search must be > 0 and threshold in [0, 1), got "
                             f"{search!r}, {threshold!r}")
+    if not earliest >= 0:
+        raise PianoSSMError(f"earliest must be >= 0, got {earliest!r}")
     if subframe not in ("parabola", "centroid"):
         raise PianoSSMError(f"subframe must be 'parabola' or 'centroid', got {subframe!r}")
     refine = _refine if subframe == "parabola" else _centroid
@@ -183,6 +214,8 @@ def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
         idx = np.nonzero(key == k)[0]
         idx = idx[np.argsort(centre[idx], kind="stable")]
         frames = _assign(logit[:, k], centre[idx], radius, gap, pull)
+        if earliest > 0:
+            frames = _earliest_peaks(logit[:, k], frames, centre[idx], radius, gap, earliest)
         for i, f in zip(idx, frames):
             if 0 <= f < t:
                 win = logit[max(0, centre[i] - radius):min(t, centre[i] + radius + 1), k]
