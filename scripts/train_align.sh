@@ -198,13 +198,15 @@ $PY -m pianossm align-train "$DATA/train_rev_wpe" --val "$DATA/val_csound_wpe" -
 # renders were stopped after 48 of 200 pieces (3.7 s each; the training started then).
 # Validation (csound, studio/hall): 1.202 -> 1.189 (stage 14, best at step 250) and 1.349 ->
 # 1.333 (stage 15, best at step 575).
-# One run of stages 14-23: fine-tuning on $DATA/train_j with the wide per-note jitter
-# (+-60 ms, 0.15 s clip), validated on $DATA/val_csound, from $RUN/INIT/best.pt.
-# Usage: wide_run STAGE INIT STEPS LR [more align-train flags]
+# One run of stages 14-25: fine-tuning on $DATA/$TRAIN (train_j) with the wide per-note
+# jitter (+-60 ms, 0.15 s clip), validated on $DATA/$VAL (val_csound), from
+# $RUN/INIT/best.pt.
+# Usage: [TRAIN=folder VAL=folder] wide_run STAGE INIT STEPS LR [more align-train flags]
 wide_run() {
     local stage=$1 init=$2 steps=$3 lr=$4
     shift 4
-    $PY -m pianossm align-train "$DATA/train_j" --val "$DATA/val_csound" --run "$RUN/$stage" \
+    $PY -m pianossm align-train "$DATA/${TRAIN:-train_j}" --val "$DATA/${VAL:-val_csound}" \
+        --run "$RUN/$stage" \
         --init "$RUN/$init/best.pt" --steps "$steps" --lr "$lr" --save-every 25 --threads 1 \
         --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES" "$@"
 }
@@ -245,6 +247,15 @@ wide_run stage21 stage19 600 1e-4 --local-harmonics 4 --soft-onsets
 # stage 23 is shipped with stage 20 (README, "Earliest peak").
 wide_run stage22 stage20 600 1e-4 --local-harmonics 8
 wide_run stage23 stage21 600 1e-4 --local-harmonics 8 --soft-onsets
+# stages 24 and 25 (new runs; in progress): the shipped pair was trained on CQTs of the
+# recordings but reads those of their WPE prediction error (README, "WPE filtering"; stages
+# 12 and 13 tried that input on the older data, 0.1-1.1 points better in most conditions,
+# not shipped).  Stages 20 and 23 fine-tuned on WPE copies of train_j / val_csound, 600
+# steps from 1e-4.
+$PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe"
+$PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe"
+TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage24 stage20 600 1e-4
+TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage25 stage23 600 1e-4 --soft-onsets
 # the shipped pair (stages 20 and 23):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage20/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 20)')"
 #   python -c "from pianossm.align.train import export; export('$RUN/stage23/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 23, --soft-onsets)')"

@@ -74,7 +74,7 @@ def _earliest_peaks(logp: np.ndarray, frames: np.ndarray, centre: np.ndarray, ra
         f = frames[i]
         if f < 0 or f >= t:
             continue
-        lo = max(0, centre[i] - radius, 1)
+        lo = max(1, centre[i] - radius)  # a peak needs a frame before it
         if i > 0:
             lo = max(lo, out[i - 1] + gap)
         floor = logp[f] - delta
