@@ -251,8 +251,9 @@ wide_run stage23 stage21 600 1e-4 --local-harmonics 8 --soft-onsets
 # recordings but reads those of their WPE prediction error (README, "WPE filtering"; stages
 # 12 and 13 tried that input on the older data, 0.1-1.1 points better in most conditions,
 # not shipped).  Stages 20 and 23 fine-tuned on WPE copies of train_j / val_csound, 600
-# steps from 1e-4.  Validation (WPE CQTs) of the starting points 1.011 / 1.170; stopped at
-# steps 400 / 300 (best 0.969 / 1.138, both at step 275); resume with the same commands.
+# steps from 1e-4.  Validation (WPE CQTs) of the starting points 1.011 / 1.170; stage 24
+# finished (best 0.969 at step 275), stage 25 stopped at step 482 (best 1.138 at step 275;
+# resume with the same command).
 $PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe"
 $PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe"
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage24 stage20 600 1e-4
