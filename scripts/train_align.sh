@@ -237,30 +237,30 @@ wide_run stage18 stage16 600 1e-4 --local-head
 wide_run stage19 stage17 600 1e-4 --local-head --soft-onsets
 # stages 20 and 21 (new runs): the path of 18 and 19 also reading the keys of harmonics
 # 2-5 (--local-harmonics 4, the added weights zero at first), 600 steps from 1e-4;
-# validation best 1.130 / 1.275 (both at step 325); stage 20 is shipped (README, "Per-key path").
+# validation best 1.130 / 1.275 (both at step 325); stage 20 was shipped, then fine-tuned as stage 24.
 wide_run stage20 stage18 600 1e-4 --local-harmonics 4
 wide_run stage21 stage19 600 1e-4 --local-harmonics 4 --soft-onsets
 # stages 22 and 23 (new runs): 20 and 21 with the path reading harmonics 2-9
 # (--local-harmonics 8: the added weights zero at first), 600 steps from 1e-4, in two
 # sessions (stopped at steps 335 / 338, resumed); validation best 1.128 (step 25) / 1.269
 # (step 275).  Hall excerpts +-60 ms: 22 + 23 no better than 20 + 21; 20 + 23 better:
-# stage 23 is shipped with stage 20 (README, "Earliest peak").
+# stage 23 was shipped with stage 20 (README, "Earliest peak"), then fine-tuned as stage 25.
 wide_run stage22 stage20 600 1e-4 --local-harmonics 8
 wide_run stage23 stage21 600 1e-4 --local-harmonics 8 --soft-onsets
-# stages 24 and 25 (new runs; in progress): the shipped pair was trained on CQTs of the
+# stages 24 and 25 (new runs; shipped): the previous pair was trained on CQTs of the
 # recordings but reads those of their WPE prediction error (README, "WPE filtering"; stages
 # 12 and 13 tried that input on the older data, 0.1-1.1 points better in most conditions,
 # not shipped).  Stages 20 and 23 fine-tuned on WPE copies of train_j / val_csound, 600
 # steps from 1e-4.  Validation (WPE CQTs) of the starting points 1.011 / 1.170; stage 24
 # finished (best 0.969 at step 275), stage 25 stopped at step 482 (best 1.138 at step 275;
-# resume with the same command).
+# the same command resumes it).  The step-275 pair is shipped (README, "WPE fine-tuning").
 $PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe"
 $PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe"
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage24 stage20 600 1e-4
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage25 stage23 600 1e-4 --soft-onsets
-# the shipped pair (stages 20 and 23):
-#   python -c "from pianossm.align.train import export; export('$RUN/stage20/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 20)')"
-#   python -c "from pianossm.align.train import export; export('$RUN/stage23/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 23, --soft-onsets)')"
+# the shipped pair (stages 24 and 25; before them 20 and 23):
+#   python -c "from pianossm.align.train import export; export('$RUN/stage24/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 24)')"
+#   python -c "from pianossm.align.train import export; export('$RUN/stage25/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 25, --soft-onsets)')"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):

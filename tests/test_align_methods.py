@@ -101,24 +101,32 @@ def test_refinement_pass_moves_notes_at_most_its_window(piece):
         align_notes(audio, bad, "dtw+crnn", cqt=cqt, refine=-1)
 
 
-def test_earliest_peak_moves_notes_earlier(piece):
-    """``earliest`` reaches the CRNN's decode: with a huge tolerance (any earlier peak in a
-    note's window) notes go to earlier peaks, far more of them earlier than later (later
-    only through the neighbours' shift of the unsure-note rules); the default is
-    :data:`EARLIEST`; a negative one is refused."""
-    from pianossm.align.api import EARLIEST
+def test_earliest_reaches_the_first_decodes_only(piece, monkeypatch):
+    """``earliest`` (default :data:`EARLIEST`) goes to the first decodes (from the DTW's
+    output and from the input, +-``search``), 0 to the refinement and half-frame passes
+    (+-60 ms); its effect on a decode is tested in test_align_decode; a negative one is
+    refused."""
+    import pianossm.align.decode as decode
+    from pianossm.align.api import EARLIEST, REFINE_SEARCH
     from pianossm.align.model import default_crnn_paths
     from pianossm.errors import PianoSSMError
 
     audio, notes, cqt = piece
     bad = _distort(notes)
-    kw = {"cqt": cqt, "refine": 0, "half_frame": False, "model": default_crnn_paths()[0]}
-    off = align_notes(audio, bad, "crnn", earliest=0.0, **kw)
-    on = align_notes(audio, bad, "crnn", earliest=50.0, **kw)
-    earlier = np.sum(on.onset < off.onset - 0.006)
-    assert earlier >= 3 * max(1, np.sum(on.onset > off.onset + 0.006))
-    assert np.array_equal(align_notes(audio, bad, "crnn", **kw).onset,
-                          align_notes(audio, bad, "crnn", earliest=EARLIEST, **kw).onset)
+    seen = []
+    real = decode.roll_to_notes
+
+    def spy(*args, **kw):
+        seen.append((kw.get("search"), kw.get("earliest", 0.0)))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(decode, "roll_to_notes", spy)
+    model = default_crnn_paths()[0]
+    for given, want in ((None, EARLIEST), (0.0, 0.0), (2.5, 2.5)):
+        seen.clear()
+        align_notes(audio, bad, "dtw+crnn", model, cqt=cqt, earliest=given)
+        assert seen[:2] == [(0.15, want), (0.15, want)]  # from the DTW's output, the input
+        assert seen[2:] == [(REFINE_SEARCH, 0.0), (REFINE_SEARCH, 0.0)]  # refine, half frame
     with pytest.raises(PianoSSMError, match="earliest"):
         align_notes(audio, bad, "dtw+crnn", cqt=cqt, earliest=-1.0)
 
