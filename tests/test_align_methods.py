@@ -106,7 +106,7 @@ def test_earliest_reaches_the_first_decodes_only(piece, monkeypatch):
     output and from the input, +-``search``), 0 to the refinement and half-frame passes
     (+-60 ms); its effect on a decode is tested in test_align_decode; a negative one is
     refused."""
-    import pianossm.align.decode as decode
+    from pianossm.align import decode
     from pianossm.align.api import EARLIEST, REFINE_SEARCH
     from pianossm.align.model import default_crnn_paths
     from pianossm.errors import PianoSSMError
