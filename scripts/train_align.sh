@@ -237,7 +237,8 @@ wide_run stage18 stage16 600 1e-4 --local-head
 wide_run stage19 stage17 600 1e-4 --local-head --soft-onsets
 # stages 20 and 21 (new runs): the path of 18 and 19 also reading the keys of harmonics
 # 2-5 (--local-harmonics 4, the added weights zero at first), 600 steps from 1e-4;
-# validation best 1.130 / 1.275 (both at step 325); stage 20 was shipped, then fine-tuned as stage 24.
+# validation best 1.130 / 1.275 (both at step 325); stage 20 was shipped, then fine-tuned
+# as stage 24.
 wide_run stage20 stage18 600 1e-4 --local-harmonics 4
 wide_run stage21 stage19 600 1e-4 --local-harmonics 4 --soft-onsets
 # stages 22 and 23 (new runs): 20 and 21 with the path reading harmonics 2-9
@@ -254,8 +255,7 @@ wide_run stage23 stage21 600 1e-4 --local-harmonics 8 --soft-onsets
 # steps from 1e-4.  Validation (WPE CQTs) of the starting points 1.011 / 1.170; stage 24
 # finished (best 0.969 at step 275), stage 25 stopped at step 482 (best 1.138 at step 275;
 # the same command resumes it).  The step-275 pair is shipped (README, "WPE fine-tuning").
-$PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe"
-$PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe"
+$PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe"  # val_csound_wpe: stage 12
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage24 stage20 600 1e-4
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage25 stage23 600 1e-4 --soft-onsets
 # the shipped pair (stages 24 and 25; before them 20 and 23):
