@@ -6,7 +6,7 @@ decoding, write) for each method in a fresh process and reports wall time, peak 
 memory (``ru_maxrss``) and the onset errors.  CPU seconds (user + system) are printed beside
 the wall time: on a machine shared with other jobs they are what one free core would take.
 
-Usage: python scripts/bench_align.py [--minutes 5] [--methods dtw+crnn,dtw,crnn]
+Usage: python scripts/bench_align.py [--minutes 5] [--methods dtw+crnn,dtw,crnn] [--model A[,B]]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _prepare(folder: str, minutes: float) -> None:
     np.save(os.path.join(folder, "reference_onsets.npy"), ref)
 
 
-def _child(folder: str, method: str, threads: int) -> None:
+def _child(folder: str, method: str, threads: int, model: str | None) -> None:
     import torch
 
     torch.set_num_threads(threads)
@@ -62,7 +62,8 @@ def _child(folder: str, method: str, threads: int) -> None:
 
     t, c = time.perf_counter(), cpu()
     info = align_files(os.path.join(folder, "audio.flac"), os.path.join(folder,
-                       "perturbed.mid"), out, method, report=report)
+                       "perturbed.mid"), out, method, report=report,
+                       model=model.split(",") if model else None)
     wall, cpu_s = time.perf_counter() - t, cpu() - c
     # the report lists the notes in input order (the written MIDI re-sorts them by time)
     aligned = np.loadtxt(report, delimiter=",", skiprows=1, usecols=4)
@@ -78,10 +79,12 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=5.0)
     p.add_argument("--methods", default="dtw+crnn,dtw,crnn,mrmsdtw")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model", default=None,
+                   help="CRNN checkpoint(s), comma-separated (default: the shipped ones)")
     p.add_argument("--child", nargs=2, metavar=("FOLDER", "METHOD"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        _child(args.child[0], args.child[1], args.threads)
+        _child(args.child[0], args.child[1], args.threads, args.model)
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-align-") as folder:
         _prepare(folder, args.minutes)
@@ -90,8 +93,9 @@ def main() -> int:
         for method in args.methods.split(","):
             # run twice: the first run also compiles the numba kernels (cached after)
             for _ in range(2):
+                extra = ["--model", args.model] if args.model else []
                 res = subprocess.run([sys.executable, __file__, "--threads", str(args.threads),
-                                      "--child", folder, method], capture_output=True,
+                                      *extra, "--child", folder, method], capture_output=True,
                                      text=True, check=False)
             if res.returncode:
                 print(method, "failed:", res.stderr.strip()[-300:])

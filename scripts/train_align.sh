@@ -258,9 +258,9 @@ wide_run stage23 stage21 600 1e-4 --local-harmonics 8 --soft-onsets
 $PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe"  # val_csound_wpe: stage 12
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage24 stage20 600 1e-4
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage25 stage23 600 1e-4 --soft-onsets
-# the shipped pair (stages 24 and 25; before them 20 and 23):
-#   python -c "from pianossm.align.train import export; export('$RUN/stage24/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 24)')"
-#   python -c "from pianossm.align.train import export; export('$RUN/stage25/best.pt', 'src/pianossm/assets/align_crnn_soft.pt', 'scripts/train_align.sh (stage 25, --soft-onsets)')"
+# shipped: stage 25 alone (README, "Several starts"; until then the pair of stages 24 and
+# 25 as align_crnn.pt / align_crnn_soft.pt, before them 20 and 23):
+#   python -c "from pianossm.align.train import export; export('$RUN/stage25/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 25, --soft-onsets)')"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):

@@ -207,7 +207,10 @@ def test_soft_window_loss_targets_two_frames():
 def test_decoder_follows_the_checkpoint_recipe(tmp_path):
     from pianossm.align.api import _model
 
-    assert _model(None).subframe == "parabola"  # the shipped CRNN: whole-frame targets
+    assert _model(None).subframe == "centroid"  # the shipped CRNN: sub-frame targets
     path = tmp_path / "soft.pt"
     save_crnn(path, AlignCRNN(CRNNConfig()), train_config={"soft_onsets": True})
     assert _model(str(path)).subframe == "centroid"
+    path = tmp_path / "hard.pt"
+    save_crnn(path, AlignCRNN(CRNNConfig()), train_config={"soft_onsets": False})
+    assert _model(str(path)).subframe == "parabola"

@@ -3,14 +3,16 @@
 Methods: ``dtw`` (chroma + onset-chroma DTW), ``mrmsdtw`` (synctoolbox), ``crnn`` (the
 CRNN on the input timing), ``dtw+crnn`` / ``mrmsdtw+crnn`` (DTW first, then the CRNN
 refines note by note).  Audio of any length: the CRNN runs on overlapping windows whose
-centres are stitched.  Every CRNN method ends with a refinement pass (the CRNN again, its
-input roll the notes just decoded, searching +-60 ms) and a half-frame pass (the same on the
-CQT of the audio 5 ms later, so its frames fall between the first grid's; each onset is the
-mean of the two grids' decodes); then notes that stray from their neighbours' common shift
-(from the input when it was roughly in time, else from the DTW's output) are put back on it
-(:func:`follow_consensus`).  Given several CRNN checkpoints (by default the shipped two, one
-trained on whole-frame and one on sub-frame onset targets), each aligns the notes so and
-their times are averaged.
+centres are stitched.  The CRNN decodes every note from several starts (the first stage's
+output; the input when that was roughly in time; the first stage's output moved by the
+first decode's running-median shift), refines each (the CRNN again, its input roll the
+notes just decoded, searching +-60 ms) and keeps per note the most confident refinement;
+then a half-frame pass (the same on the CQT of the audio 5 ms later, so its frames fall
+between the first grid's; each onset is the mean of the two grids' decodes); then notes
+that stray from their neighbours' common shift (from the input when it was roughly in
+time, else from the DTW's output) are put back on it (:func:`follow_consensus`).  Given
+several CRNN checkpoints (one ships), each aligns the notes so and their times are
+averaged.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int =
     return np.array(lags)
 
 
-@functools.lru_cache(maxsize=4)  # the shipped pair and two more
+@functools.lru_cache(maxsize=4)  # the shipped one and three more
 def _model(path: str | None) -> AlignCRNN:  # noqa: F821
     """The CRNN, with ``subframe``: how its onsets are refined below a frame (see
     :func:`pianossm.align.decode.roll_to_notes`; ``centroid`` for sub-frame targets)."""
@@ -242,16 +244,17 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         One of :data:`METHODS`.
     model : str, PathLike or sequence of them, optional
         CRNN checkpoint path, or several whose aligned times are averaged (default: the
-        shipped pair, :func:`pianossm.align.model.default_crnn_paths`).
+        shipped one, :func:`pianossm.align.model.default_crnn_paths`).
     search : float
         CRNN decoding window half-width, seconds.
     cqt : np.ndarray, optional
         ``(T, 88)`` precomputed :func:`audio_to_cqt` of ``audio16`` (what the DTW stage
         reads, and the CRNN with ``wpe=False``).
     refine : int
-        CRNN methods: further passes whose input roll is the previous pass's notes,
-        searching +-:data:`REFINE_SEARCH` (the CRNN places onsets more sharply when its
-        input is closer to the audio).
+        CRNN methods: passes whose input roll is the previous pass's notes, searching
+        +-:data:`REFINE_SEARCH` (the CRNN places onsets more sharply when its input is
+        closer to the audio); the first refines each start's decode, and the most
+        confident refinement per note is kept (0: the most confident first decode).
     half_frame : bool
         CRNN methods: decode once more on a CQT whose frames sit half a frame (5 ms) later
         and average the two onsets (and offsets) of each note: two grids sample the onset
@@ -378,25 +381,38 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     """
     from pianossm.align.decode import roll_to_notes
 
-    rolls = predict_rolls(net, cqt, notes)
     sub = getattr(net, "subframe", "parabola")
-    out, conf = roll_to_notes(rolls[0], rolls[1], notes, search=search, with_confidence=True,
-                              subframe=sub, earliest=earliest)
+
+    def decode(start: Notes, width: float, peak: float = 0.0) -> tuple[Notes, np.ndarray]:
+        rolls = predict_rolls(net, cqt, start)
+        return roll_to_notes(rolls[0], rolls[1], start, search=width, with_confidence=True,
+                             subframe=sub, earliest=peak)
+
+    first = decode(notes, search, earliest)
+    starts = [first]
     in_time = method == "crnn" or np.median(np.abs(notes.onset - rough.onset)) <= search
     if method != "crnn" and in_time:
         # The input was already roughly in time: DTW can still misplace sparse passages by
         # more than the CRNN's search window (seen on the madmom sample), so each note also
-        # gets a CRNN decode from its input time and keeps the more confident of the two.
-        rolls = predict_rolls(net, cqt, rough)
-        alt, conf2 = roll_to_notes(rolls[0], rolls[1], rough, search=search,
-                                   with_confidence=True, subframe=sub, earliest=earliest)
+        # gets a CRNN decode from its input time.
+        starts.append(decode(rough, search, earliest))
+    # ... and one from where its neighbours say the performance is: the first decode's
+    # running-median shift (over 9 notes) applied to the first stage's output
+    shift = local_shift(notes.onset, first[0].onset, notes.onset, 9)
+    starts.append(decode(notes.with_times(notes.onset + shift, notes.offset + shift),
+                         search, earliest))
+    if refine:
+        # each start refined once (+-REFINE_SEARCH): the CRNN places onsets more sharply
+        # when its input is closer, so the confidences compared are the sharper ones
+        starts = [decode(o, min(search, REFINE_SEARCH)) for o, _ in starts]
+    out, conf = starts[0]
+    for alt, conf2 in starts[1:]:  # per note the most confident decode
         pick = conf2 > conf
         out = out.with_times(np.where(pick, alt.onset, out.onset),
                              np.where(pick, alt.offset, out.offset))
-    for _ in range(refine):
-        rolls = predict_rolls(net, cqt, out)
-        out = roll_to_notes(rolls[0], rolls[1], out, search=min(search, REFINE_SEARCH),
-                            subframe=sub)
+        conf = np.where(pick, conf2, conf)
+    for _ in range(refine - 1):
+        out = decode(out, min(search, REFINE_SEARCH))[0]
     if cqt_half is not None:
         out = _half_frame_pass(net, cqt_half, out, min(search, REFINE_SEARCH), sub)
     # neighbouring notes share their timing error (offset, tempo drift), in the input and in
@@ -459,7 +475,7 @@ def _write_report(path: str, before: Notes, after: Notes) -> None:
 
 
 def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "dtw+crnn",
-                model: str | None = None, report: str | None = None,
+                model: str | Sequence[str] | None = None, report: str | None = None,
                 search: float = 0.15, wpe: bool = True) -> dict[str, float]:
     """Align ``midi_path`` to ``audio_path`` and write the aligned MIDI (atomically).
 

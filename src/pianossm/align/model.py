@@ -302,7 +302,7 @@ def default_crnn_path() -> str:
 
 
 def default_crnn_paths() -> tuple[str, ...]:
-    """The shipped ensemble: ``align_crnn.pt`` and ``align_crnn_soft.pt`` (sub-frame
-    targets), whose aligned onsets :func:`pianossm.align.api.align_notes` averages."""
-    return (default_crnn_path(),
-            os.fspath(resources.files("pianossm") / "assets" / "align_crnn_soft.pt"))
+    """The checkpoints :func:`pianossm.align.api.align_notes` uses by default (their aligned
+    onsets averaged when several): now one, ``align_crnn.pt`` (stage 25, sub-frame onset
+    targets; a pair shipped until it aligned from several starts, README "Several starts")."""
+    return (default_crnn_path(),)

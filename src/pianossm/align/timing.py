@@ -36,7 +36,7 @@ def synthesis_onset_errors(audio: np.ndarray, sr: int,
         onset; a global DTW pass can lose its way on a weak synthesiser and report errors
         of seconds.
     model : str, optional
-        CRNN checkpoint (default: the shipped pair, averaged).
+        CRNN checkpoint (default: the shipped one).
 
     Returns
     -------
@@ -88,7 +88,7 @@ def synthesis_timing_report(audio: np.ndarray, sr: int,
     method : str
         Alignment method (see :data:`pianossm.align.api.METHODS`).
     model : str, optional
-        CRNN checkpoint (default: the shipped pair, averaged).
+        CRNN checkpoint (default: the shipped one).
 
     Returns
     -------

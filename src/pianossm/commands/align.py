@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="aligned .mid")
     p.add_argument("--method", choices=_METHODS, default="dtw+crnn")
     p.add_argument("--model", default=None,
-                   help="CRNN checkpoint (default: the shipped pair, their times averaged)")
+                   help="CRNN checkpoint (default: the shipped one)")
     p.add_argument("--report", default=None, help="CSV of every note's old and new times")
     p.add_argument("--search", type=float, default=0.15,
                    help="CRNN decoding window half-width in seconds")
@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default="dtw,mrmsdtw,crnn,dtw+crnn",
                    help=f"comma-separated, from {_METHODS}")
     p.add_argument("--model", default=None,
-                   help="CRNN checkpoint (default: the shipped pair, their times averaged)")
+                   help="CRNN checkpoint (default: the shipped one)")
     p.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
     p.add_argument("--limit", type=int, default=0, help="use only the first N items")
     p.add_argument("--per-piece", default=None, help="CSV of per-piece results")

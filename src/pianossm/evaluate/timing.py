@@ -109,7 +109,7 @@ def evaluate_timing(cache: AudioCache, source: PieceSource, split: str = "test",
         MIDI cannot be off by more than that unless it is broken, and the DTW methods'
         global alignment can go astray on poor audio (seconds of error on a weak model).
     align_model : str, optional
-        CRNN checkpoint (default: the shipped pair, averaged).
+        CRNN checkpoint (default: the shipped one).
     progress : bool
         Show a tqdm bar.
     desc : str
