@@ -240,11 +240,16 @@ def test_kill_during_training_resumes_from_last_complete_checkpoint(tmp_path: Pa
 
 
 def test_signal_swallowed_by_a_finaliser_still_stops_the_loop() -> None:
-    # Python drops an exception raised in a __del__ ("Exception ignored"): a SIGTERM or
-    # SIGINT that lands there must still stop the next step of a training loop
+    # Python drops an exception raised in a __del__ or a ctypes callback (numba's compiler
+    # has one): a SIGTERM or SIGINT that lands there must still stop the next step of a
+    # training loop, and print no "Exception ignored" traceback; other exceptions dropped
+    # so are still printed
     code = ("import gc, os, signal, sys\n"
             "from pianossm.errors import raise_on_termination, check_interrupted, Terminated\n"
-            "raise_on_termination()\n"
+            "raise_on_termination(); raise_on_termination()  # the hook is set once\n"
+            "class Broken:\n"
+            "    def __del__(self): raise ValueError('other')\n"
+            "Broken(); gc.collect()\n"
             "class Finaliser:\n"
             "    def __del__(self):\n"
             "        os.kill(os.getpid(), {sig})\n"
@@ -260,7 +265,9 @@ def test_signal_swallowed_by_a_finaliser_still_stops_the_loop() -> None:
         proc = subprocess.run([sys.executable, "-c", code.format(sig=int(sig))], env=ENV,
                               capture_output=True, text=True, preexec_fn=_sigint_default)
         assert "survived" in proc.stdout, proc.stderr  # the finaliser did swallow it
-        assert "Exception ignored" in proc.stderr
+        assert proc.stderr.count("Exception ignored") == 1, proc.stderr  # Broken's only
+        assert "ValueError: other" in proc.stderr
+        assert "KeyboardInterrupt" not in proc.stderr and "Terminated" not in proc.stderr
         assert proc.returncode == status, (sig, proc.returncode, proc.stderr)
 
 

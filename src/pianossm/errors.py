@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 
 class PianoSSMError(Exception):
     """A problem with the user's input: a file, a value or a checkpoint.
@@ -37,15 +40,20 @@ def raise_on_termination() -> None:
     Python runs a signal handler between any two bytecodes, also inside a ``__del__`` or a
     garbage-collector callback, where an exception it raises is printed as "Exception
     ignored" and dropped: the process then went on training after SIGTERM (seen in CI).
-    Long loops call :func:`check_interrupted` once per step so such a signal still stops them.
+    Long loops call :func:`check_interrupted` once per step so such a signal still stops them,
+    and that dropped exception is not printed (a traceback on stderr after Ctrl-C while
+    numba compiled, seen in CI): :func:`_quiet_unraisable`.
     """
     import signal
+    import sys
     import threading
 
     global _pending
     if threading.current_thread() is not threading.main_thread():
         return
     _pending = None
+    if not getattr(sys.unraisablehook, "_pianossm", False):
+        sys.unraisablehook = _quiet_unraisable(sys.unraisablehook)
 
     def handler(signum: int, frame: object) -> None:
         global _pending
@@ -57,6 +65,20 @@ def raise_on_termination() -> None:
             signal.signal(sig, handler)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored (nohup &)
         signal.signal(signal.SIGINT, handler)
+
+
+def _quiet_unraisable(previous: Callable[[Any], object]) -> Callable[[Any], object]:
+    """A ``sys.unraisablehook`` that drops the exceptions of our signal handlers (their
+    signal is remembered and :func:`check_interrupted` raises it again) and passes every
+    other unraisable exception to ``previous``."""
+
+    def hook(unraisable: Any) -> None:
+        if _pending is not None and isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return
+        previous(unraisable)
+
+    hook._pianossm = True  # type: ignore[attr-defined]
+    return hook
 
 
 def _exception(signum: int) -> BaseException:
