@@ -258,6 +258,20 @@ wide_run stage23 stage21 600 1e-4 --local-harmonics 8 --soft-onsets
 $PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe"  # val_csound_wpe: stage 12
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage24 stage20 600 1e-4
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage25 stage23 600 1e-4 --soft-onsets
+# stage 26 (a new run; measured, not shipped): stage 25 fine-tuned with more long
+# reverberation, 200 new pieces in chamber/church (seeds 7800-7999, the three training
+# pianos; WPE copies) beside train_j_wpe (800 pieces, 54 % chamber/church; train_jk_wpe
+# holds links to both folders' files), 400 steps from 5e-5.  Validation best 1.145 (step
+# 175) against stage 25's 1.138; hall excerpts +-60 ms, human-like, within 25 / 50 ms
+# 88.4 / 94.3 % against 88.6 / 94.5 % (README, "Several starts").
+$PY -m pianossm align-data "$DATA/train_k" --seeds 7800:8000 --soundfont musescore \
+    --soundfont fluidr3 --soundfont timgm6mb --room chamber --room church
+$PY scripts/align_wpe_data.py "$DATA/train_k" "$DATA/train_k_wpe"
+mkdir -p "$DATA/train_jk_wpe"
+for d in train_j_wpe train_k_wpe; do
+    for f in "$DATA/$d"/*; do ln -sf "../$d/$(basename "$f")" "$DATA/train_jk_wpe/"; done
+done
+TRAIN=train_jk_wpe VAL=val_csound_wpe wide_run stage26 stage25 400 5e-5 --soft-onsets
 # shipped: stage 25 alone (README, "Several starts"; until then the pair of stages 24 and
 # 25 as align_crnn.pt / align_crnn_soft.pt, before them 20 and 23):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage25/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 25, --soft-onsets)')"
