@@ -207,6 +207,38 @@ def test_half_frame_pass_makes_onsets_follow_a_sub_frame_shift(piece):
     assert np.max(np.abs(out.onset - one.onset)) <= 0.5 * (0.06 + 0.006) + 1e-9
 
 
+def test_far_out_input_starts_from_its_own_timing_moved_onto_the_recording(piece, monkeypatch):
+    """With the MIDI 0.5 s late and 3 % slow the input is no start; instead the input moved
+    by the first decode's running-median shift over :data:`WARP_WIDTH` notes is, beside
+    the DTW's output and the neighbours' start; each refined once."""
+    from pianossm.align import api, decode
+    from pianossm.align.dtw import align_dtw
+    from pianossm.align.notes import local_shift
+
+    audio, notes, cqt = piece
+    late = notes.with_times(0.5 + 1.03 * notes.onset, 0.5 + 1.03 * notes.offset)
+    starts = []
+    real = decode.roll_to_notes
+
+    def spy(onset, frame, start, **kw):
+        out = real(onset, frame, start, **kw)
+        starts.append((start.onset, out[0].onset))
+        return out
+
+    monkeypatch.setattr(decode, "roll_to_notes", spy)
+    out = align_notes(audio, late, "dtw+crnn", cqt=cqt, half_frame=False)
+    assert len(starts) == 6
+    dtw = align_dtw(cqt, late).onset
+    first = starts[0][1]
+    np.testing.assert_allclose(starts[0][0], dtw)
+    np.testing.assert_allclose(starts[1][0],
+                               late.onset + local_shift(late.onset, first, late.onset,
+                                                        api.WARP_WIDTH))
+    np.testing.assert_allclose(starts[2][0], dtw + local_shift(dtw, first, dtw, 9))
+    assert np.median(np.abs(starts[1][0] - notes.onset)) < 0.03  # on the recording now
+    assert np.mean(np.abs(out.onset - notes.onset) <= 0.025) >= 0.9
+
+
 def test_several_checkpoints_give_the_mean_of_their_alignments(piece, tmp_path):
     import torch
 

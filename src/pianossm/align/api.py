@@ -4,8 +4,9 @@ Methods: ``dtw`` (chroma + onset-chroma DTW), ``mrmsdtw`` (synctoolbox), ``crnn`
 CRNN on the input timing), ``dtw+crnn`` / ``mrmsdtw+crnn`` (DTW first, then the CRNN
 refines note by note).  Audio of any length: the CRNN runs on overlapping windows whose
 centres are stitched.  The CRNN decodes every note from several starts (the first stage's
-output; the input when that was roughly in time; the first stage's output moved by the
-first decode's running-median shift), refines each (the CRNN again, its input roll the
+output; the input when that was roughly in time, else the input moved by the smooth part
+of the first decode's shift; the first stage's output moved by the first decode's
+running-median shift), refines each (the CRNN again, its input roll the
 notes just decoded, searching +-60 ms) and keeps per note the most confident refinement;
 then a half-frame pass (the same on the CQT of the audio 5 ms later, so its frames fall
 between the first grid's; each onset is the mean of the two grids' decodes); then notes
@@ -62,6 +63,10 @@ OUTLIER = 0.06
 #: shift: 20 s segments of the development set, within 25 ms 86.4 -> 92.6 %, within 50 ms
 #: 90.7 -> 95.7 % (with +-30 ms jitter unchanged, 95.9 %; README, "Wider per-note jitter").
 OUTLIER_SIGMAS = 3.0
+#: Notes in the running median of the first CRNN decode's shift that moves a far out of time
+#: input onto the recording as one more start of the CRNN (:func:`align_notes`; README,
+#: "Several starts"): hall excerpts, coarse input, within 25 ms 84.8 -> 85.4 % (51 or 21).
+WARP_WIDTH = 51
 #: Default ``earliest`` of :func:`align_notes`: the first CRNN decodes (+-150 ms) take the
 #: earliest peak of a note's onset logits at most this far (log-probability) below the one
 #: they chose (:func:`pianossm.align.decode.roll_to_notes`; README, "Earliest peak"): in a
@@ -396,6 +401,13 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
         # more than the CRNN's search window (seen on the madmom sample), so each note also
         # gets a CRNN decode from its input time.
         starts.append(decode(rough, search, earliest))
+    elif not in_time:
+        # Far out of time: the input moved by the smooth part of the first decode's shift
+        # (running median over WARP_WIDTH notes) keeps the input's own note-to-note timing
+        # without its offset and tempo change, or the DTW's local errors
+        warp = local_shift(rough.onset, first[0].onset, rough.onset, WARP_WIDTH)
+        starts.append(decode(rough.with_times(rough.onset + warp, rough.offset + warp),
+                             search, earliest))
     # ... and one from where its neighbours say the performance is: the first decode's
     # running-median shift (over 9 notes) applied to the first stage's output
     shift = local_shift(notes.onset, first[0].onset, notes.onset, 9)
