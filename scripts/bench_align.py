@@ -80,7 +80,7 @@ def main() -> int:
     p.add_argument("--methods", default="dtw+crnn,dtw,crnn,mrmsdtw")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--model", default=None,
-                   help="CRNN checkpoint(s), comma-separated (default: the shipped ones)")
+                   help="CRNN checkpoint(s), comma-separated (default: the shipped one)")
     p.add_argument("--child", nargs=2, metavar=("FOLDER", "METHOD"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -90,10 +90,10 @@ def main() -> int:
         _prepare(folder, args.minutes)
         print(f"{args.minutes:.1f} min piece, MuseScore SoundFont, torch threads "
               f"{args.threads}, CPUs {os.cpu_count()}")
+        extra = ["--model", args.model] if args.model else []
         for method in args.methods.split(","):
             # run twice: the first run also compiles the numba kernels (cached after)
             for _ in range(2):
-                extra = ["--model", args.model] if args.model else []
                 res = subprocess.run([sys.executable, __file__, "--threads", str(args.threads),
                                       *extra, "--child", folder, method], capture_output=True,
                                      text=True, check=False)

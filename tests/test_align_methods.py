@@ -130,16 +130,10 @@ def test_earliest_reaches_the_first_decodes_only(piece, monkeypatch):
         align_notes(audio, bad, "dtw+crnn", cqt=cqt, earliest=-1.0)
 
 
-def test_each_start_is_refined_and_the_most_confident_kept(piece, monkeypatch):
-    """Three starts (the DTW's output, the input, the DTW's output moved by the first
-    decode's running-median shift), each refined once; per note the refinement with the
-    highest window probability is the result (no half-frame pass, consensus off here)."""
-    from pianossm.align import api, decode
-    from pianossm.align.dtw import align_dtw
-    from pianossm.align.notes import local_shift
+def _record_decodes(monkeypatch):
+    """Every ``roll_to_notes`` call from now on, as ``(start notes, (notes, confidence))``."""
+    from pianossm.align import decode
 
-    audio, notes, cqt = piece
-    bad = _distort(notes)
     calls = []
     real = decode.roll_to_notes
 
@@ -149,6 +143,20 @@ def test_each_start_is_refined_and_the_most_confident_kept(piece, monkeypatch):
         return out
 
     monkeypatch.setattr(decode, "roll_to_notes", spy)
+    return calls
+
+
+def test_each_start_is_refined_and_the_most_confident_kept(piece, monkeypatch):
+    """Three starts (the DTW's output, the input, the DTW's output moved by the first
+    decode's running-median shift), each refined once; per note the refinement with the
+    highest window probability is the result (no half-frame pass, consensus off here)."""
+    from pianossm.align import api
+    from pianossm.align.dtw import align_dtw
+    from pianossm.align.notes import local_shift
+
+    audio, notes, cqt = piece
+    bad = _distort(notes)
+    calls = _record_decodes(monkeypatch)
     monkeypatch.setattr(api, "follow_consensus", lambda before, after: after)
     out = align_notes(audio, bad, "dtw+crnn", cqt=cqt, half_frame=False)
     assert len(calls) == 6
@@ -211,23 +219,16 @@ def test_far_out_input_starts_from_its_own_timing_moved_onto_the_recording(piece
     """With the MIDI 0.5 s late and 3 % slow the input is no start; instead the input moved
     by the first decode's running-median shift over :data:`WARP_WIDTH` notes is, beside
     the DTW's output and the neighbours' start; each refined once."""
-    from pianossm.align import api, decode
+    from pianossm.align import api
     from pianossm.align.dtw import align_dtw
     from pianossm.align.notes import local_shift
 
     audio, notes, cqt = piece
     late = notes.with_times(0.5 + 1.03 * notes.onset, 0.5 + 1.03 * notes.offset)
-    starts = []
-    real = decode.roll_to_notes
-
-    def spy(onset, frame, start, **kw):
-        out = real(onset, frame, start, **kw)
-        starts.append((start.onset, out[0].onset))
-        return out
-
-    monkeypatch.setattr(decode, "roll_to_notes", spy)
+    calls = _record_decodes(monkeypatch)
     out = align_notes(audio, late, "dtw+crnn", cqt=cqt, half_frame=False)
-    assert len(starts) == 6
+    assert len(calls) == 6
+    starts = [(start.onset, decoded[0].onset) for start, decoded in calls]
     dtw = align_dtw(cqt, late).onset
     first = starts[0][1]
     np.testing.assert_allclose(starts[0][0], dtw)

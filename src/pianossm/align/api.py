@@ -6,8 +6,8 @@ refines note by note).  Audio of any length: the CRNN runs on overlapping window
 centres are stitched.  The CRNN decodes every note from several starts (the first stage's
 output; the input when that was roughly in time, else the input moved by the smooth part
 of the first decode's shift; the first stage's output moved by the first decode's
-running-median shift), refines each (the CRNN again, its input roll the
-notes just decoded, searching +-60 ms) and keeps per note the most confident refinement;
+running-median shift), refines each (the CRNN again, its input roll the notes just
+decoded, searching +-60 ms) and keeps per note the most confident refinement;
 then a half-frame pass (the same on the CQT of the audio 5 ms later, so its frames fall
 between the first grid's; each onset is the mean of the two grids' decodes); then notes
 that stray from their neighbours' common shift (from the input when it was roughly in
