@@ -187,3 +187,73 @@ def test_align_train_widens_an_init_checkpoint(files, tmp_path, capsys):
         if w.is_floating_point() and "running" not in name:
             assert float((model.state_dict()[name] - w).abs().max()) < 3e-3, name
     capsys.readouterr()
+
+
+def test_augment_velocity_keeps_the_order_of_loudness_or_flattens():
+    """One segment in five gets one constant velocity; the others keep the velocities'
+    order (up to the noise: rank correlation high), all within 1..127."""
+    from scipy.stats import spearmanr
+
+    from pianossm.align.data import augment_velocity
+
+    rng = np.random.default_rng(0)
+    v = rng.integers(20, 120, 200)
+    flat = 0
+    for _ in range(200):
+        out = augment_velocity(v, rng)
+        assert out.dtype == np.int64 and out.min() >= 1 and out.max() <= 127
+        if len(np.unique(out)) == 1:
+            flat += 1
+            assert 40 <= out[0] <= 100
+        else:
+            assert spearmanr(v, out).statistic > 0.9
+    assert 20 <= flat <= 60
+
+
+@needs_fluidsynth
+def test_align_train_velocity_channel(files, tmp_path, capsys):
+    """``align-train --init CKPT --velocity``: the dataset adds the perturbed notes'
+    (augmented) velocities as a fourth channel from its own random stream (the other three
+    channels are those drawn without it), training moves the channel's weights, and a
+    resumed run continues that stream where it stopped."""
+    import torch
+
+    from pianossm.align.data import SegmentDataset, list_items
+    from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
+    from pianossm.align.perturb import PerturbConfig
+
+    src = tmp_path / "midi"
+    src.mkdir()
+    shutil.copy(files / "exact.mid", src / "a.mid")
+    data = tmp_path / "data"
+    assert main(["align-data", str(data), "--midi", str(src), "--seeds", "41:41",
+                 "--room", "dry"]) == 0
+    stems = list_items(str(data))
+    plain = SegmentDataset(stems, 400, PerturbConfig(), seed=3)
+    vel = SegmentDataset(stems, 400, PerturbConfig(), seed=3, velocity=True)
+    for _ in range(3):
+        (x, y, p), (xv, yv, pv) = plain.sample(), vel.sample()
+        assert xv.shape == (4, 400, 88)
+        np.testing.assert_array_equal(xv[:3], x)
+        np.testing.assert_array_equal(yv, y)
+        np.testing.assert_array_equal(pv, p)
+        np.testing.assert_array_equal(xv[3] > 0, x[2] > 0)
+    torch.manual_seed(0)
+    save_crnn(tmp_path / "init.pt", AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16)),
+              step=0)
+    args = ["--init", str(tmp_path / "init.pt"), "--velocity", "--save-every", "1",
+            "--seconds", "4", "--batch", "2", "--lr", "1e-3"]
+    assert main(["align-train", str(data), "--run", str(tmp_path / "a"), "--steps", "3",
+                 *args]) == 0
+    model, straight = load_crnn(tmp_path / "a" / "last.pt")
+    assert model.config.velocity and straight["step"] == 3
+    assert float(model.block1[0].weight[:, 3].detach().abs().max()) > 0
+    assert float(model.proj[0].weight[:, -88:].detach().abs().max()) > 0
+    run = tmp_path / "b"
+    assert main(["align-train", str(data), "--run", str(run), "--steps", "2", *args]) == 0
+    assert main(["align-train", str(data), "--run", str(run), "--steps", "3", *args]) == 0
+    _, resumed = load_crnn(run / "last.pt")
+    assert resumed["step"] == 3
+    assert resumed["vel_rng"].bit_generator.state == straight["vel_rng"].bit_generator.state
+    assert resumed["rng"].bit_generator.state == straight["rng"].bit_generator.state
+    capsys.readouterr()

@@ -14,6 +14,7 @@ from pianossm.align.model import (
     load_crnn,
     save_crnn,
     with_local_head,
+    with_velocity,
 )
 from pianossm.align.train import alignment_loss, average
 from pianossm.errors import PianoSSMError
@@ -77,6 +78,34 @@ def test_local_head_starts_as_the_network_it_widens(small, tmp_path):
     for bad in (-1, 17):
         with pytest.raises(PianoSSMError, match="local_harmonics must be 0 to 16, got"):
             CRNNConfig(local_head=True, local_harmonics=bad)
+
+
+def test_velocity_channel_starts_as_the_network_it_widens(small, tmp_path):
+    """The velocity channel's weights are zero when added: the widened network gives the
+    same logits whatever the fourth channel holds; once its weights move, the logits
+    depend on it (through the convolutions, the projection and the head's skip)."""
+    wide = with_velocity(with_local_head(small, 2))
+    assert wide.config.velocity and wide.config.in_channels == 4 and not wide.training
+    assert with_velocity(wide) is wide and wide.config.local_harmonics == 2
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 3, 30, 88, generator=g)
+    v1, v2 = torch.rand(2, 1, 30, 88, generator=g), torch.rand(2, 1, 30, 88, generator=g)
+    narrow = with_local_head(small, 2)
+    with torch.inference_mode():
+        want = narrow(x)
+        # (the 4-channel convolution may sum in another order: rounding only)
+        torch.testing.assert_close(wide(torch.cat([x, v1], 1)), want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(wide(torch.cat([x, v2], 1)), wide(torch.cat([x, v1], 1)),
+                                   rtol=0, atol=0)
+        # the head's skip weight of the velocity of key 5 into key 5's onset logit
+        wide.head.weight[5, wide.head.weight.shape[1] - 88 + 5] = 1.0
+        delta = wide(torch.cat([x, v1], 1)) - want
+        torch.testing.assert_close(delta[:, 0, :, 5], v1[:, 0, :, 5], rtol=1e-5, atol=1e-5)
+        delta[:, 0, :, 5] = 0
+        assert float(delta.abs().max()) < 1e-5
+    save_crnn(tmp_path / "v.pt", wide)
+    again, _ = load_crnn(tmp_path / "v.pt")
+    assert again.config.velocity and again.block1[0].weight.shape[1] == 4
 
 
 def test_checkpoint_roundtrip_float16(small, tmp_path):

@@ -4,7 +4,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from pianossm.align.notes import Notes, local_shift, midi_to_notes, midi_to_piano_roll, retime_midi
+from pianossm.align.notes import (Notes, local_shift, midi_to_notes, midi_to_piano_roll, retime_midi,
+                                  velocity_roll)
 from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.errors import PianoSSMError
 
@@ -34,6 +35,23 @@ def test_roll_onset_frames_and_frames():
     assert np.flatnonzero(roll[0, :, 39]).tolist() == [10]
     assert np.flatnonzero(roll[1, :, 39]).tolist() == list(range(10, 30))
     assert np.flatnonzero(roll[1, :, 87]).tolist() == [50]  # at least the onset frame
+
+
+def test_velocity_roll_holds_each_note_velocity_over_its_frames():
+    """velocity / 127 over the frame channel's frames; the louder of two overlapping notes
+    of a key; keys outside the piano ignored."""
+    notes = Notes(np.array([0.0, 0.104, 0.2, 0.5, 0.3]), np.array([0.2, 0.3, 0.4, 0.51, 0.4]),
+                  np.array([21, 60, 60, 108, 20]), np.array([127, 40, 100, 64, 90]))
+    v = velocity_roll(notes, 100)
+    frames = midi_to_piano_roll(notes, 100)[1]
+    assert v.shape == (100, 88) and v.dtype == np.float32
+    np.testing.assert_array_equal(v > 0, frames > 0)
+    np.testing.assert_allclose(v[0:20, 0], 1.0)
+    np.testing.assert_allclose(v[10:20, 39], 40 / 127)
+    np.testing.assert_allclose(v[20:40, 39], 100 / 127)  # the louder where both are held
+    np.testing.assert_allclose(v[50, 87], 64 / 127)
+    w = velocity_roll(notes, 100, offset_s=0.15)  # frame k at 0.15 + k / 100 s
+    np.testing.assert_array_equal(w[:85], v[15:])
 
 
 def test_roll_with_offset_drops_earlier_onsets():

@@ -34,6 +34,7 @@ from pianossm.align.notes import (
     midi_to_notes,
     midi_to_piano_roll,
     retime_midi,
+    velocity_roll,
 )
 from pianossm.errors import PianoSSMError
 
@@ -167,7 +168,10 @@ def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
     import torch
 
     t = len(cqt)
-    x = np.concatenate([cqt[None], midi_to_piano_roll(notes, t)])  # (3, T, 88)
+    parts = [cqt[None], midi_to_piano_roll(notes, t)]
+    if model.config.velocity:
+        parts.append(velocity_roll(notes, t)[None])
+    x = np.concatenate(parts)  # (C_in, T, 88)
     out = np.zeros((2, t, x.shape[2]), np.float32)
     hop = window - 2 * overlap
     spans = [(start, max(0, start - overlap), min(t, start + hop + overlap))

@@ -20,11 +20,12 @@ import numpy as np
 from tqdm import tqdm
 
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
-from pianossm.align.notes import FPS, LOWEST_KEY, N_KEYS, Notes, midi_to_notes, midi_to_piano_roll
+from pianossm.align.notes import (FPS, LOWEST_KEY, N_KEYS, Notes, midi_to_notes, midi_to_piano_roll,
+                                  velocity_roll)
 from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.errors import PianoSSMError
 
-__all__ = ["PIANOS", "TRAIN_PIANOS", "SegmentDataset", "build_from_pairs", "build_rendered", "list_items", "load_item"]
+__all__ = ["PIANOS", "TRAIN_PIANOS", "SegmentDataset", "augment_velocity", "build_from_pairs", "build_rendered", "list_items", "load_item"]
 
 
 def _save_item(folder: str, name: str, audio: np.ndarray, midi: pretty_midi.PrettyMIDI,  # noqa: F821
@@ -202,13 +203,19 @@ class SegmentDataset:
         Timing-error model for the input roll.
     seed : int
         Seed of the segment positions and perturbations.
+    velocity : bool
+        Add the input's velocity channel (:func:`velocity_roll` of the perturbed notes
+        with :func:`augment_velocity`); its random numbers come from a stream of their own
+        (``vel_rng``), so the segments and perturbations are those drawn without it.
     """
 
     def __init__(self, stems: list[str], frames: int, perturb: PerturbConfig,
-                 seed: int = 0) -> None:
+                 seed: int = 0, velocity: bool = False) -> None:
         self.items = [load_item(s) for s in stems]
         self.frames, self.perturb = frames, perturb
         self.rng = np.random.default_rng(seed)
+        self.velocity = velocity
+        self.vel_rng = np.random.default_rng([seed, 1])
 
     def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One segment.
@@ -216,7 +223,8 @@ class SegmentDataset:
         Returns
         -------
         x : np.ndarray
-            ``(3, T, 88)`` [CQT, perturbed onsets, perturbed frames], float32.
+            ``(3, T, 88)`` [CQT, perturbed onsets, perturbed frames], float32 (with
+            ``velocity``: ``(4, T, 88)``, their velocities last).
         y : np.ndarray
             ``(2, T, 88)`` [aligned onsets, aligned frames], float32.
         pairs : np.ndarray
@@ -243,7 +251,39 @@ class SegmentDataset:
         ok = ((c_in >= 0) & (c_in < self.frames) & (c_true >= 0) & (c_true < self.frames)
               & (key >= 0) & (key < N_KEYS))
         pairs = np.stack([key[ok], c_in[ok], c_true[ok], milli[ok]], axis=1)
-        return np.concatenate([seg[None], x_roll]), y, pairs
+        parts = [seg[None], x_roll]
+        if self.velocity:
+            vel = augment_velocity(bad.velocity, self.vel_rng)
+            parts.append(velocity_roll(Notes(bad.onset, bad.offset, bad.pitch, vel),
+                                       self.frames, FPS, t0)[None])
+        return np.concatenate(parts), y, pairs
+
+
+def augment_velocity(velocity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Velocities as another MIDI file of the same performance might give them.
+
+    One segment in five gets one constant velocity (40-100: a score, or a file without
+    dynamics); the rest a random curve ``127 (v / 127) ** g`` (``g`` log-uniform in
+    0.7-1.4: pianos and SoundFonts map velocity to loudness differently) and per-note
+    noise (standard deviation 6), clipped to 1-127.
+
+    Parameters
+    ----------
+    velocity : np.ndarray
+        ``(N,)`` MIDI velocities.
+    rng : np.random.Generator
+        Random numbers.
+
+    Returns
+    -------
+    np.ndarray
+        ``(N,)`` int64 velocities.
+    """
+    if rng.random() < 0.2:
+        return np.full(len(velocity), int(rng.integers(40, 101)), np.int64)
+    g = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
+    v = 127.0 * (np.clip(velocity, 1, 127) / 127.0) ** g + rng.normal(0.0, 6.0, len(velocity))
+    return np.clip(np.round(v), 1, 127).astype(np.int64)
 
 
 def _augment_cqt(seg: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,7 +1,10 @@
 """The alignment CRNN (Murgul et al. 2025): unaligned roll + CQT -> aligned onsets/frames.
 
 Input ``(B, 3, T, 88)``: the log CQT (bin k = key k), the onset and the frame channel of
-the unaligned piano roll.  Two convolutional blocks over (time, key) let every key see
+the unaligned piano roll (``CRNNConfig(velocity=True)``: ``(B, 4, T, 88)``, a fourth
+channel holding each note's MIDI velocity / 127 while its key is held,
+:func:`pianossm.align.notes.velocity_roll`: a soft note's attack barely rises above the
+sound around it, and the network otherwise cannot know which notes to expect soft).  Two convolutional blocks over (time, key) let every key see
 its own and neighbouring CQT bins and roll entries within +-80 ms (4 convolutions of 5 frames); a dense projection and
 one bidirectional GRU block give each frame the context of the whole window; a linear
 head predicts the aligned onset and frame logits ``(B, 2, T, 88)``.  With
@@ -42,6 +45,7 @@ __all__ = [
     "load_crnn",
     "save_crnn",
     "with_local_head",
+    "with_velocity",
 ]
 
 #: Most harmonics the per-key path may read (the 17th is 49 keys up: within the keyboard
@@ -66,6 +70,14 @@ class CRNNConfig:
     #: with ``local_head``: harmonics above the fundamental whose keys' features the
     #: per-key path also reads (their own zero-initialised weights)
     local_harmonics: int = 0
+    #: a fourth input channel, the notes' velocities (:func:`with_velocity` widens a
+    #: network without it, its weights zero at first)
+    velocity: bool = False
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels: CQT, onsets, frames (and velocities)."""
+        return 4 if self.velocity else 3
 
     def __post_init__(self) -> None:
         if not 0 <= self.local_harmonics <= MAX_HARMONICS:
@@ -102,12 +114,13 @@ class AlignCRNN(nn.Module):
         super().__init__()
         c = config.channels
         self.config = config
-        self.block1 = _conv_block(3, c, config.kernel_time)
+        n_in = config.in_channels
+        self.block1 = _conv_block(n_in, c, config.kernel_time)
         self.block2 = _conv_block(c, c, config.kernel_time)
-        self.proj = nn.Sequential(nn.Linear((c + 3) * N_KEYS, config.proj), nn.ReLU(),
+        self.proj = nn.Sequential(nn.Linear((c + n_in) * N_KEYS, config.proj), nn.ReLU(),
                                   nn.Dropout(config.dropout))
         self.rnn = nn.GRU(config.proj, config.hidden, batch_first=True, bidirectional=True)
-        self.head = nn.Linear(2 * config.hidden + 3 * N_KEYS, 2 * N_KEYS)
+        self.head = nn.Linear(2 * config.hidden + n_in * N_KEYS, 2 * N_KEYS)
         self.local: nn.Conv2d | None = None
         if config.local_head:
             kt = config.kernel_time
@@ -122,7 +135,8 @@ class AlignCRNN(nn.Module):
             nn.init.zeros_(self.harm.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, T, 88)`` input -> ``(B, 2, T, 88)`` onset and frame logits."""
+        """``(B, C_in, T, 88)`` input (``C_in = config.in_channels``) -> ``(B, 2, T, 88)``
+        onset and frame logits."""
         f, local = self._features(x)
         h, _ = self.rnn(f)  # (B, T, 2H)
         return self._head(h, x, local)
@@ -138,7 +152,7 @@ class AlignCRNN(nn.Module):
         Parameters
         ----------
         x : torch.Tensor
-            ``(B, 3, T, 88)`` windows.
+            ``(B, C_in, T, 88)`` windows.
 
         Returns
         -------
@@ -151,12 +165,12 @@ class AlignCRNN(nn.Module):
         return self._head(h, x, local)
 
     def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(B, 3, T, 88)`` input -> ``(B, T, proj)`` per-frame features for the BiGRU,
+        """``(B, C_in, T, 88)`` input -> ``(B, T, proj)`` per-frame features for the BiGRU,
         and the per-key path's ``(B, 2, T, 88)`` logits (None without it)."""
         b, _, t, _ = x.shape
         h = self.block2(self.block1(x))  # (B, C, T, 88)
         local = self._local_logits(h) if self.local is not None else None
-        h = torch.cat([h, x], dim=1).permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+3)*88)
+        h = torch.cat([h, x], dim=1).permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+C_in)*88)
         return self.proj(h), local
 
     def _local_logits(self, h: torch.Tensor) -> torch.Tensor:
@@ -189,10 +203,10 @@ class AlignCRNN(nn.Module):
 
     def _head(self, h: torch.Tensor, x: torch.Tensor,
               local: torch.Tensor | None = None) -> torch.Tensor:
-        """BiGRU output ``(B, T, 2H)``, input ``(B, 3, T, 88)`` and the per-key path's
+        """BiGRU output ``(B, T, 2H)``, input ``(B, C_in, T, 88)`` and the per-key path's
         logits ``(B, 2, T, 88)`` (or None) -> ``(B, 2, T, 88)``."""
         b, _, t, k = x.shape
-        skip = x.permute(0, 2, 1, 3).reshape(b, t, 3 * k)  # (B, T, 3*88)
+        skip = x.permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, C_in*88)
         out = self.head(torch.cat([h, skip], dim=-1))  # (B, T, 2*88)
         out = out.reshape(b, t, 2, k).permute(0, 2, 1, 3)
         return out if local is None else out + local
@@ -251,6 +265,36 @@ def with_local_head(model: AlignCRNN, harmonics: int = 0) -> AlignCRNN:
     missing, unexpected = wide.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith(("local.", "harm.")) for k in missing):
         raise PianoSSMError(f"cannot widen the CRNN: missing {missing}, unexpected {unexpected}")
+    return wide.train(model.training)
+
+
+def with_velocity(model: AlignCRNN) -> AlignCRNN:
+    """The same network with a fourth input channel, the notes' velocities
+    (:attr:`CRNNConfig.velocity`), whose weights are zero: computes exactly what ``model``
+    computes until trained.
+
+    Parameters
+    ----------
+    model : AlignCRNN
+        A network with or without the channel (returned unchanged when it has one).
+
+    Returns
+    -------
+    AlignCRNN
+        In ``model``'s mode (train or eval); reads ``(B, 4, T, 88)`` input.
+    """
+    if model.config.velocity:
+        return model
+    wide = AlignCRNN(replace(model.config, velocity=True))
+    state = dict(model.state_dict())
+    # the input channels come last in the first convolution, in the projection's and in
+    # the head's skip input (channel-major: the new channel's 88 keys at the end)
+    w = state["block1.0.weight"]  # (C, 3, kt, 3)
+    state["block1.0.weight"] = torch.cat([w, w.new_zeros(w[:, :1].shape)], dim=1)
+    for name in ("proj.0.weight", "head.weight"):
+        w = state[name]
+        state[name] = torch.cat([w, w.new_zeros(w.shape[0], N_KEYS)], dim=1)
+    wide.load_state_dict(state)
     return wide.train(model.training)
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "midi_to_notes",
     "midi_to_piano_roll",
     "retime_midi",
+    "velocity_roll",
 ]
 
 #: Alignment frame rate: 16 kHz audio, hop 160 samples -> 10 ms frames.
@@ -124,6 +125,41 @@ def midi_to_piano_roll(notes: Notes, n_frames: int, fps: float = FPS,
         roll[1, max(a, 0):min(b, n_frames), k] = 1.0
         if a >= 0:
             roll[0, a, k] = 1.0
+    return roll
+
+
+def velocity_roll(notes: Notes, n_frames: int, fps: float = FPS,
+                  offset_s: float = 0.0) -> np.ndarray:
+    """Each note's velocity / 127 over the frames its key is held.
+
+    The frames are those of :func:`midi_to_piano_roll`'s frame channel (where two notes of
+    a key overlap, the louder).
+
+    Parameters
+    ----------
+    notes : Notes
+        The notes; pitches outside the piano are ignored.
+    n_frames : int
+        Length ``T`` of the roll.
+    fps : float
+        Frames per second.
+    offset_s : float
+        Time of frame 0.
+
+    Returns
+    -------
+    np.ndarray
+        ``(T, 88)`` float32 in [0, 1].
+    """
+    roll = np.zeros((n_frames, N_KEYS), np.float32)
+    key = notes.pitch - LOWEST_KEY
+    on = np.round((notes.onset - offset_s) * fps).astype(np.int64)
+    off = np.maximum(np.round((notes.offset - offset_s) * fps).astype(np.int64), on + 1)
+    keep = (key >= 0) & (key < N_KEYS) & (off > 0) & (on < n_frames)
+    vel = np.clip(notes.velocity, 0, 127).astype(np.float32) / 127.0
+    for k, a, b, v in zip(key[keep], on[keep], off[keep], vel[keep]):
+        span = roll[max(a, 0):min(b, n_frames), k]
+        np.maximum(span, v, out=span)
     return roll
 
 

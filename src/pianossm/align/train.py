@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from pianossm.align.data import SegmentDataset, list_items
-from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn, with_local_head
+from pianossm.align.model import (AlignCRNN, CRNNConfig, load_crnn, save_crnn, with_local_head,
+                                  with_velocity)
 from pianossm.align.perturb import PerturbConfig
 from pianossm.checkpoint import check_soup_weights
 from pianossm.errors import PianoSSMError, check_interrupted
@@ -166,8 +167,8 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         Timing-error model of the input rolls (default: :class:`PerturbConfig()`).
     model_cfg : CRNNConfig, optional
         Sizes (ignored when resuming; default: :class:`CRNNConfig()`); with ``init``,
-        only its ``local_head`` and ``local_harmonics`` count (the checkpoint's network
-        gets the per-key path).
+        only its ``local_head``, ``local_harmonics`` and ``velocity`` count (the
+        checkpoint's network gets the per-key path or the velocity channel).
     log : callable
         Receives one progress line per ``save_every`` steps.
     init : str, optional
@@ -184,24 +185,27 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     torch.manual_seed(cfg.seed)
     os.makedirs(run_dir, exist_ok=True)
     last = os.path.join(run_dir, "last.pt")
-    ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed)
-    val = _batch(SegmentDataset(list_items(val_data), cfg.frames, perturb, 12345), 16) \
-        if val_data else None
-    model, step, best = AlignCRNN(model_cfg), 0, math.inf
+    model, step, best, payload = AlignCRNN(model_cfg), 0, math.inf, None
     if os.path.isfile(last):
         model, payload = load_crnn(last)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    elif init:
+        model = load_crnn(init)[0]
+        if model_cfg.local_head:  # widened: the new path starts at zero
+            model = with_local_head(model, model_cfg.local_harmonics)
+        if model_cfg.velocity:  # widened: the velocity channel's weights start at zero
+            model = with_velocity(model)
+        log(f"initialised from {init}")
+    velocity = model.config.velocity
+    ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed, velocity)
+    val = _batch(SegmentDataset(list_items(val_data), cfg.frames, perturb, 12345, velocity),
+                 16) if val_data else None
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if payload is not None:
         opt.load_state_dict(payload["optimizer"])
         step, ds.rng = payload["step"], payload["rng"]
+        ds.vel_rng = payload.get("vel_rng", ds.vel_rng)
         best = payload.get("best_val", math.inf)
         log(f"resumed from {last} at step {step}")
-    else:
-        if init:
-            model = load_crnn(init)[0]
-            if model_cfg.local_head:  # widened: the new path starts at zero
-                model = with_local_head(model, model_cfg.local_harmonics)
-            log(f"initialised from {init}")
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     model.train()
     t_start, running = time.time(), []
     while step < cfg.steps:
@@ -224,7 +228,8 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
             running = []
             improved = rec["val"] is not None and rec["val"] < best
             best = rec["val"] if improved else best
-            state = dict(optimizer=opt.state_dict(), step=step, rng=ds.rng, best_val=best,
+            state = dict(optimizer=opt.state_dict(), step=step, rng=ds.rng,
+                         vel_rng=ds.vel_rng, best_val=best,
                          train_config=asdict(cfg), perturb=asdict(perturb))
             save_crnn(last, model, **state)
             if improved:

@@ -122,6 +122,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--local-harmonics", type=int, default=0,
                    help="the per-key path (implies --local-head) also reads the keys of "
                         "this many harmonics above each key (12, 19, 24, ... keys up; 0-16)")
+    p.add_argument("--velocity", action="store_true",
+                   help="a fourth input channel, the notes' velocities (zero weights at "
+                        "first: with --init the network starts as that checkpoint's)")
     p.add_argument("--save-every", type=int, default=25)
     add_perturb_args(p)
     p.set_defaults(func=_train)
@@ -190,7 +193,8 @@ def _train(args: argparse.Namespace) -> None:
                       save_every=args.save_every, soft_onsets=args.soft_onsets)
     last = train(args.data, args.run, cfg, args.val, perturb_from_args(args),
                  model_cfg=CRNNConfig(local_head=args.local_head or args.local_harmonics > 0,
-                                      local_harmonics=args.local_harmonics),
+                                      local_harmonics=args.local_harmonics,
+                                      velocity=args.velocity),
                  log=lambda s: print(s, file=sys.stderr, flush=True), init=args.init)
     if args.export:
         export(last, args.export, command="pianossm " + " ".join(sys.argv[1:]))
