@@ -4,8 +4,14 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from pianossm.align.notes import (Notes, local_shift, midi_to_notes, midi_to_piano_roll, retime_midi,
-                                  velocity_roll)
+from pianossm.align.notes import (
+    Notes,
+    local_shift,
+    midi_to_notes,
+    midi_to_piano_roll,
+    retime_midi,
+    velocity_roll,
+)
 from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.errors import PianoSSMError
 

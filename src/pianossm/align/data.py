@@ -20,8 +20,15 @@ import numpy as np
 from tqdm import tqdm
 
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
-from pianossm.align.notes import (FPS, LOWEST_KEY, N_KEYS, Notes, midi_to_notes, midi_to_piano_roll,
-                                  velocity_roll)
+from pianossm.align.notes import (
+    FPS,
+    LOWEST_KEY,
+    N_KEYS,
+    Notes,
+    midi_to_notes,
+    midi_to_piano_roll,
+    velocity_roll,
+)
 from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.errors import PianoSSMError
 

@@ -22,8 +22,14 @@ import torch
 from torch import nn
 
 from pianossm.align.data import SegmentDataset, list_items
-from pianossm.align.model import (AlignCRNN, CRNNConfig, load_crnn, save_crnn, with_local_head,
-                                  with_velocity)
+from pianossm.align.model import (
+    AlignCRNN,
+    CRNNConfig,
+    load_crnn,
+    save_crnn,
+    with_local_head,
+    with_velocity,
+)
 from pianossm.align.perturb import PerturbConfig
 from pianossm.checkpoint import check_soup_weights
 from pianossm.errors import PianoSSMError, check_interrupted
