@@ -10,6 +10,7 @@ from pianossm.align.model import (
     AlignCRNN,
     CRNNConfig,
     _harmonic_stack,
+    fold_batchnorm,
     harmonic_offsets,
     load_crnn,
     save_crnn,
@@ -40,6 +41,51 @@ def test_forward_windows_equals_forward(small):
         one = torch.cat([small(x[i:i + 1]) for i in range(5)])
     torch.testing.assert_close(windows, whole, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(windows, one, rtol=1e-5, atol=1e-5)
+
+
+def test_forward_spans_share_the_convolutions_of_the_whole_input(small, monkeypatch):
+    """Chunked features (each chunk with ``halo`` frames of context) equal one pass over
+    the whole input; each span's logits are the BiGRU and head on its slice of them; one
+    span over the whole input is ``forward``."""
+    net = with_local_head(small, 2)
+    torch.nn.init.normal_(net.harm.weight, std=0.1, generator=torch.Generator().manual_seed(4))
+    torch.nn.init.normal_(net.local.weight, std=0.1, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(1, 3, 100, 88, generator=torch.Generator().manual_seed(6))
+    spans = [(0, 40), (30, 70), (60, 100)]
+    with torch.inference_mode():
+        f, local = net._features(x)
+        for chunk in (17, 50, 100):
+            fc, lc = net.sequence_features(x, chunk)
+            torch.testing.assert_close(fc, f, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(lc, local, rtol=1e-5, atol=1e-5)
+        got = net.forward_spans(x, spans, chunk=17)
+        for i, (a, b) in enumerate(spans):
+            h, _ = net.rnn(f[:, a:b])
+            want = net._head(h, x[:, :, a:b], local[:, :, a:b])
+            torch.testing.assert_close(got[i:i + 1], want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(net.forward_spans(x, [(0, 100)], chunk=30), net(x),
+                                   rtol=1e-5, atol=1e-5)
+        # with less context than the receptive field the chunks' edges differ
+        assert net.halo == 10
+        monkeypatch.setattr(type(net), "halo", property(lambda self: 8))
+        assert float((net.sequence_features(x, 17)[1] - local).abs().max()) > 1e-3
+
+
+def test_fold_batchnorm_keeps_the_logits(small):
+    """Batch norms with non-trivial statistics folded into their convolutions: the same
+    logits (eval mode), the original network untouched."""
+    g = torch.Generator().manual_seed(7)
+    for bn in (small.block1[1], small.block1[4], small.block2[1], small.block2[4]):
+        bn.running_mean.normal_(0, 0.5, generator=g)
+        bn.running_var.uniform_(0.5, 2.0, generator=g)
+        bn.weight.data.normal_(1, 0.2, generator=g)
+        bn.bias.data.normal_(0, 0.2, generator=g)
+    folded = fold_batchnorm(small)
+    assert isinstance(folded.block1[1], torch.nn.Identity) and not folded.training
+    assert isinstance(small.block1[1], torch.nn.BatchNorm2d)
+    x = torch.randn(2, 3, 40, 88, generator=g)
+    with torch.inference_mode():
+        torch.testing.assert_close(folded(x), small(x), rtol=1e-4, atol=1e-4)
 
 
 def test_local_head_starts_as_the_network_it_widens(small, tmp_path):

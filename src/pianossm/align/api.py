@@ -136,9 +136,10 @@ def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int =
 def _model(path: str | None) -> AlignCRNN:  # noqa: F821
     """The CRNN, with ``subframe``: how its onsets are refined below a frame (see
     :func:`pianossm.align.decode.roll_to_notes`; ``centroid`` for sub-frame targets)."""
-    from pianossm.align.model import load_crnn
+    from pianossm.align.model import fold_batchnorm, load_crnn
 
     model, payload = load_crnn(path)
+    model = fold_batchnorm(model)  # inference only: one pass over each feature map fewer
     soft = bool((payload.get("train_config") or {}).get("soft_onsets", False))
     model.subframe = "centroid" if soft else "parabola"
     return model
@@ -176,18 +177,20 @@ def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
     hop = window - 2 * overlap
     spans = [(start, max(0, start - overlap), min(t, start + hop + overlap))
              for start in range(0, t, hop)]
-    # Windows of equal length go through the BiGRU as one batch (it steps through time one
-    # frame at a time, so a batch costs far less than its windows one by one;
-    # AlignCRNN.forward_windows); each window is still computed on its own, as before.
+    # The convolutions run once over the whole input (the windows' overlaps share them),
+    # and windows of equal length go through the BiGRU as one batch (it steps through time
+    # one frame at a time, so a batch costs far less than its windows one by one;
+    # AlignCRNN.forward_spans)
     groups: dict[int, list[tuple[int, int, int]]] = {}
     for span in spans:
         groups.setdefault(span[2] - span[1], []).append(span)
     with torch.inference_mode():
+        xt = torch.from_numpy(x)[None]
+        feats = model.sequence_features(xt, window)
         for group in groups.values():
             for i in range(0, len(group), _WINDOW_BATCH):
                 part = group[i:i + _WINDOW_BATCH]
-                y = model.forward_windows(torch.from_numpy(np.stack([x[:, a:b]
-                                                                      for _, a, b in part])))
+                y = model.forward_spans(xt, [(a, b) for _, a, b in part], features=feats)
                 y = torch.stack([y[:, 0], torch.sigmoid(y[:, 1])], dim=1).numpy()
                 for (start, a, _), yw in zip(part, y):  # yw: (2, b - a, 88)
                     keep_to = min(t, start + hop)

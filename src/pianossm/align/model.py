@@ -22,6 +22,7 @@ Checkpoints are versioned dicts ``{"format": "pianossm-align-crnn", "version": 1
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from dataclasses import asdict, dataclass, replace
@@ -41,6 +42,7 @@ __all__ = [
     "CRNNConfig",
     "default_crnn_path",
     "default_crnn_paths",
+    "fold_batchnorm",
     "harmonic_offsets",
     "load_crnn",
     "save_crnn",
@@ -163,6 +165,79 @@ class AlignCRNN(nn.Module):
         h, _ = self.rnn(torch.cat([f for f, _ in parts]))
         local = torch.cat([lo for _, lo in parts]) if self.local is not None else None
         return self._head(h, x, local)
+
+    def forward_spans(self, x: torch.Tensor, spans: list[tuple[int, int]],
+                      chunk: int = 3000,
+                      features: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+                      ) -> torch.Tensor:
+        """Logits of several windows of one long input, its convolutions computed once.
+
+        The convolutions, the per-key path and the projection see only a few frames
+        around each frame (:attr:`halo`), so they run over the whole input in chunks of
+        ``chunk`` frames (each with ``halo`` frames of context, which it then drops: the
+        same features as one pass over the whole input); windows that overlap share them
+        instead of computing them again.  The BiGRU and the head then run on the windows
+        ``x[..., a:b, :]``, the windows of equal length as one batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(1, C_in, T, 88)`` input.
+        spans : list of (int, int)
+            ``B`` windows ``(a, b)``, ``0 <= a < b <= T``, all of one length ``L``.
+        chunk : int
+            Frames per convolution chunk (about one window: a larger feature map no longer
+            fits the caches).
+        features : tuple, optional
+            :meth:`sequence_features` of ``x``, when already computed (several batches of
+            windows of one input).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, 2, L, 88)`` logits; window ``i`` equals ``forward(x[..., a:b, :])`` but
+            for the features of its first and last ``halo`` frames, which see the
+            input around the window rather than zero padding.
+        """
+        f, local = self.sequence_features(x, chunk) if features is None else features
+        h, _ = self.rnn(torch.cat([f[:, a:b] for a, b in spans]))
+        lo = torch.cat([local[:, :, a:b] for a, b in spans]) if local is not None else None
+        return self._head(h, torch.cat([x[:, :, a:b] for a, b in spans]), lo)
+
+    @property
+    def halo(self) -> int:
+        """Frames of context on each side that a frame's features read: the four
+        convolutions of the two blocks and the per-key path's, ``kernel_time // 2`` each."""
+        return 5 * (self.config.kernel_time // 2)
+
+    def sequence_features(self, x: torch.Tensor, chunk: int = 3000,
+                          ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`_features` of a long input, computed in chunks (see :meth:`forward_spans`).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(1, C_in, T, 88)`` input.
+        chunk : int
+            Frames per chunk.
+
+        Returns
+        -------
+        f : torch.Tensor
+            ``(1, T, proj)`` per-frame features.
+        local : torch.Tensor or None
+            ``(1, 2, T, 88)`` per-key logits (None without the per-key path).
+        """
+        t, pad = x.shape[2], self.halo
+        fs, locs = [], []
+        for a in range(0, t, chunk):
+            lo, hi = max(0, a - pad), min(t, a + chunk + pad)
+            f, local = self._features(x[:, :, lo:hi])
+            b = min(t, a + chunk)
+            fs.append(f[:, a - lo:b - lo])
+            if local is not None:
+                locs.append(local[:, :, a - lo:b - lo])
+        return torch.cat(fs, dim=1), (torch.cat(locs, dim=2) if locs else None)
 
     def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(B, C_in, T, 88)`` input -> ``(B, T, proj)`` per-frame features for the BiGRU,
@@ -296,6 +371,30 @@ def with_velocity(model: AlignCRNN) -> AlignCRNN:
         state[name] = torch.cat([w, w.new_zeros(w.shape[0], N_KEYS)], dim=1)
     wide.load_state_dict(state)
     return wide.train(model.training)
+
+
+def fold_batchnorm(model: AlignCRNN) -> AlignCRNN:
+    """An inference copy of ``model`` whose batch norms are folded into the convolutions
+    before them (one pass over each feature map fewer; the same logits up to rounding).
+
+    Parameters
+    ----------
+    model : AlignCRNN
+        A network (its batch-norm statistics are used as in eval mode).
+
+    Returns
+    -------
+    AlignCRNN
+        A new network in eval mode, each ``BatchNorm2d`` an ``Identity``; not for training.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    out = copy.deepcopy(model).eval()
+    for block in (out.block1, out.block2):
+        for i in (0, 3):  # Conv2d, BatchNorm2d, ReLU, Conv2d, BatchNorm2d, ReLU
+            block[i] = fuse_conv_bn_eval(block[i], block[i + 1])
+            block[i + 1] = nn.Identity()
+    return out
 
 
 def save_crnn(path: str | os.PathLike[str], model: AlignCRNN, **extra: Any) -> None:
