@@ -212,7 +212,8 @@ def test_augment_velocity_keeps_the_order_of_loudness_or_flattens():
 
 @needs_fluidsynth
 def test_align_train_velocity_channel(files, tmp_path, capsys):
-    """``align-train --init CKPT --velocity``: the dataset adds the perturbed notes'
+    """``align-train --init CKPT --velocity`` (and ``--focal``, recorded in the
+    recipe): the dataset adds the perturbed notes'
     (augmented) velocities as a fourth channel from its own random stream (the other three
     channels are those drawn without it), training moves the channel's weights, and a
     resumed run continues that stream where it stopped."""
@@ -242,11 +243,12 @@ def test_align_train_velocity_channel(files, tmp_path, capsys):
     save_crnn(tmp_path / "init.pt", AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16)),
               step=0)
     args = ["--init", str(tmp_path / "init.pt"), "--velocity", "--save-every", "1",
-            "--seconds", "4", "--batch", "2", "--lr", "1e-3"]
+            "--seconds", "4", "--batch", "2", "--lr", "1e-3", "--focal", "1.5"]
     assert main(["align-train", str(data), "--run", str(tmp_path / "a"), "--steps", "3",
                  *args]) == 0
     model, straight = load_crnn(tmp_path / "a" / "last.pt")
     assert model.config.velocity and straight["step"] == 3
+    assert straight["train_config"]["focal"] == 1.5
     assert float(model.block1[0].weight[:, 3].detach().abs().max()) > 0
     assert float(model.proj[0].weight[:, -88:].detach().abs().max()) > 0
     run = tmp_path / "b"

@@ -279,6 +279,30 @@ def test_soft_window_loss_targets_two_frames():
     assert _centroid(lg[0, :, 10].double().numpy(), 55) == pytest.approx(55.3, abs=1e-6)
 
 
+def test_focal_window_loss_weights_each_note_by_its_miss_probability():
+    """``focal=g``: each note's cross-entropy times ``(1 - p) ** g``, p the window softmax
+    on its target frame(s) (both for whole-frame and sub-frame targets); 0 is the mean."""
+    from pianossm.align.train import window_onset_loss
+
+    logits = torch.randn(1, 100, 88, generator=torch.Generator().manual_seed(1))
+    pairs = torch.tensor([[0, 10, 50, 55, 300], [0, 30, 40, 38, -200], [0, 40, 60, 60, 0]])
+    for soft in (False, True):
+        plain = window_onset_loss(logits, pairs, radius=15, soft=soft)
+        assert float(window_onset_loss(logits, pairs, 15, soft, 0.0)) == float(plain)
+        want = []
+        for key, c, t, a in ((10, 50, 55, 0.3), (30, 40, 38, -0.2), (40, 60, 60, 0.0)):
+            prob = torch.softmax(logits[0, c - 15:c + 16, key].double(), 0).numpy()
+            i = t - c + 15
+            share = abs(a) if soft else 0.0
+            j = i + (1 if a >= 0 else -1)
+            ce = -(1 - share) * np.log(prob[i]) - (share * np.log(prob[j]) if share else 0.0)
+            p = prob[i] + (prob[j] if share else 0.0)
+            want.append((1 - p) ** 2 * ce)
+        got = window_onset_loss(logits, pairs, radius=15, soft=soft, focal=2.0)
+        assert float(got) == pytest.approx(np.mean(want), rel=1e-5)
+        assert float(got) < float(plain)
+
+
 def test_decoder_follows_the_checkpoint_recipe(tmp_path):
     from pianossm.align.api import _model
 

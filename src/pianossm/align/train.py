@@ -52,10 +52,11 @@ class TrainConfig:
     threads: int = 1
     minutes: float = 0.0  # stop (resumably) after this wall time; 0: no limit
     soft_onsets: bool = False  # sub-frame onset targets over two frames (decoded by centroid)
+    focal: float = 0.0  # each note's onset loss weighted by (1 - p) ** focal (0: plain mean)
 
 
 def window_onset_loss(onset_logits: torch.Tensor, pairs: torch.Tensor,
-                      radius: int = 15, soft: bool = False) -> torch.Tensor:
+                      radius: int = 15, soft: bool = False, focal: float = 0.0) -> torch.Tensor:
     """Cross-entropy of each note's aligned onset among the frames the decoder searches.
 
     Parameters
@@ -75,6 +76,12 @@ def window_onset_loss(onset_logits: torch.Tensor, pairs: torch.Tensor,
         the onset lies (``roll_to_notes(subframe="centroid")`` reads it back).  With whole
         frames the targets round to 10 ms, and the decoded onsets keep about 2.5 ms of
         rounding error (half the median of a uniform +-5 ms).
+    focal : float
+        Focal weighting (Lin et al. 2017): each note's cross-entropy times
+        ``(1 - p) ** focal``, ``p`` the probability the model gives its target frame(s)
+        (the weight not part of the gradient), so that notes it already places well weigh
+        less than the hard ones (soft, re-struck, masked by reverberation); 0: the plain
+        mean.
 
     Returns
     -------
@@ -101,7 +108,8 @@ def window_onset_loss(onset_logits: torch.Tensor, pairs: torch.Tensor,
     logits = onset_logits[b[:, None], idx.clamp(0, onset_logits.shape[1] - 1), k[:, None]]
     logits = logits.masked_fill(~inside, -1e4)  # (P, W)
     if not soft:
-        return nn.functional.cross_entropy(logits, target)
+        ce = nn.functional.cross_entropy(logits, target, reduction="none")
+        return _focal_mean(ce, logits, nn.functional.one_hot(target, 2 * radius + 1), focal)
     frac = pairs[ok, 4].to(logits.dtype) / 1000.0
     other = target + torch.where(frac >= 0, 1, -1)
     rows = torch.arange(len(target))
@@ -112,19 +120,35 @@ def window_onset_loss(onset_logits: torch.Tensor, pairs: torch.Tensor,
     probs = torch.zeros_like(logits)
     probs[rows, target] = 1.0 - share
     probs[rows, other.clamp(0, 2 * radius)] += share
-    return nn.functional.cross_entropy(logits, probs)
+    ce = nn.functional.cross_entropy(logits, probs, reduction="none")
+    return _focal_mean(ce, logits, probs, focal)
+
+
+def _focal_mean(ce: torch.Tensor, logits: torch.Tensor, target: torch.Tensor,
+                focal: float) -> torch.Tensor:
+    """Mean of the per-note losses ``ce`` ``(P,)``, each weighted by ``(1 - p) ** focal``
+    where ``p`` is the softmax of ``logits`` ``(P, W)`` summed over the frames where
+    ``target`` ``(P, W)`` is positive (see :func:`window_onset_loss`)."""
+    if focal == 0:
+        return ce.mean()
+    with torch.no_grad():
+        p = (torch.softmax(logits, dim=1) * (target > 0)).sum(1)
+        weight = (1.0 - p).clamp_min(0.0) ** focal
+    return (weight * ce).mean()
 
 
 def alignment_loss(logits: torch.Tensor, target: torch.Tensor, pairs: torch.Tensor,
-                   radius: int = 15, soft: bool = False) -> dict[str, torch.Tensor]:
-    """Note-window onset cross-entropy plus frame BCE on ``(B, 2, T, 88)`` logits.
+                   radius: int = 15, soft: bool = False,
+                   focal: float = 0.0) -> dict[str, torch.Tensor]:
+    """Note-window onset cross-entropy plus frame BCE on ``(B, 2, T, 88)`` logits
+    (``radius``, ``soft``, ``focal``: see :func:`window_onset_loss`).
 
     Returns
     -------
     dict
         ``onset``, ``frame`` and ``total = onset + frame`` (scalars).
     """
-    onset = window_onset_loss(logits[:, 0], pairs, radius, soft)
+    onset = window_onset_loss(logits[:, 0], pairs, radius, soft, focal)
     frame = nn.functional.binary_cross_entropy_with_logits(logits[:, 1], target[:, 1])
     return {"onset": onset, "frame": frame, "total": onset + frame}
 
@@ -219,7 +243,7 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
         x, y, pairs = _batch(ds, cfg.batch)
-        loss = alignment_loss(model(x), y, pairs, cfg.radius, cfg.soft_onsets)
+        loss = alignment_loss(model(x), y, pairs, cfg.radius, cfg.soft_onsets, cfg.focal)
         opt.zero_grad()
         loss["total"].backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)

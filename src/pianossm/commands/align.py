@@ -122,6 +122,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--local-harmonics", type=int, default=0,
                    help="the per-key path (implies --local-head) also reads the keys of "
                         "this many harmonics above each key (12, 19, 24, ... keys up; 0-16)")
+    p.add_argument("--focal", type=float, default=0.0,
+                   help="weight each note's onset loss by (1 - p) ** FOCAL, p the "
+                        "probability given to its true frame (0: plain; validation stays "
+                        "plain)")
     p.add_argument("--velocity", action="store_true",
                    help="a fourth input channel, the notes' velocities (zero weights at "
                         "first: with --init the network starts as that checkpoint's)")
@@ -190,7 +194,8 @@ def _train(args: argparse.Namespace) -> None:
 
     cfg = TrainConfig(steps=args.steps, batch=args.batch, frames=int(args.seconds * FPS),
                       lr=args.lr, threads=args.threads, minutes=args.minutes,
-                      save_every=args.save_every, soft_onsets=args.soft_onsets)
+                      save_every=args.save_every, soft_onsets=args.soft_onsets,
+                      focal=args.focal)
     last = train(args.data, args.run, cfg, args.val, perturb_from_args(args),
                  model_cfg=CRNNConfig(local_head=args.local_head or args.local_harmonics > 0,
                                       local_harmonics=args.local_harmonics,
