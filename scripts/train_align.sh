@@ -272,6 +272,16 @@ for d in train_j_wpe train_k_wpe; do
     for f in "$DATA/$d"/*; do ln -sf "../$d/$(basename "$f")" "$DATA/train_jk_wpe/"; done
 done
 TRAIN=train_jk_wpe VAL=val_csound_wpe wide_run stage26 stage25 400 5e-5 --soft-onsets
+# stage 27 (a new run; measured, not shipped): stage 25 widened with the velocity input
+# channel (--velocity: the notes' MIDI velocities while held, zero weights at first;
+# training velocities augmented), 600 steps from 1e-4 on train_j_wpe.  Validation best
+# 1.131 (step 275) against 1.138; hall excerpts +-60 ms human-like within 25 / 50 ms
+# 88.5 / 94.6 % (step 275) and 88.7 / 94.7 (step 600) against 88.6 / 94.5; the larger
+# hall set (long2) 86.5 / 92.9 and 86.6 / 92.7 against 86.5 / 92.8 (README, "Velocity").
+TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage27 stage25 600 1e-4 --soft-onsets --velocity
+# stage 28 (a new run): stage 25 with focal weighting of the onset loss (--focal 1),
+# 600 steps from 1e-4 on train_j_wpe.
+TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage28 stage25 600 1e-4 --soft-onsets --focal 1
 # shipped: stage 25 alone (README, "Several starts"; until then the pair of stages 24 and
 # 25 as align_crnn.pt / align_crnn_soft.pt, before them 20 and 23):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage25/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 25, --soft-onsets)')"
