@@ -282,6 +282,20 @@ TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage27 stage25 600 1e-4 --soft-on
 # stage 28 (a new run): stage 25 with focal weighting of the onset loss (--focal 1),
 # 600 steps from 1e-4 on train_j_wpe.
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage28 stage25 600 1e-4 --soft-onsets --focal 1
+# stage 29 (a new run): stage 25 fine-tuned with 150 hard pieces beside train_j_wpe (20 % of
+# 750): the generated pieces of seeds 9000-10499 with the most soft notes per second and
+# re-struck keys (scripts/align_hard_pieces.py), rendered with the three training pianos in
+# the ambient, chamber and church rooms; 600 steps from 1e-4.
+$PY scripts/align_hard_pieces.py "$DATA/hard_midi" --seeds 9000:10500 --count 150
+$PY -m pianossm align-data "$DATA/train_h" --midi "$DATA/hard_midi" --seeds 8200:8200 \
+    --soundfont musescore --soundfont fluidr3 --soundfont timgm6mb \
+    --room ambient --room chamber --room church
+$PY scripts/align_wpe_data.py "$DATA/train_h" "$DATA/train_h_wpe"
+mkdir -p "$DATA/train_jh_wpe"
+for d in train_j_wpe train_h_wpe; do
+    for f in "$DATA/$d"/*; do ln -sf "../$d/$(basename "$f")" "$DATA/train_jh_wpe/"; done
+done
+TRAIN=train_jh_wpe VAL=val_csound_wpe wide_run stage29 stage25 600 1e-4 --soft-onsets
 # shipped: stage 25 alone (README, "Several starts"; until then the pair of stages 24 and
 # 25 as align_crnn.pt / align_crnn_soft.pt, before them 20 and 23):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage25/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 25, --soft-onsets)')"

@@ -125,3 +125,21 @@ def test_global_offset_only_shifts_everything_equally(rng):
 def test_bad_perturbation_config(kw):
     with pytest.raises(PianoSSMError):
         PerturbConfig(**kw)
+
+
+def test_hard_piece_score_closed_form():
+    """scripts/align_hard_pieces.py: density * soft share + 20 * re-struck share."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "align_hard_pieces.py"
+    spec = importlib.util.spec_from_file_location("align_hard_pieces", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    # 10 notes in 2 s (5 per s), 4 softer than 50; key 60 struck at 0, 0.2, 0.6 (one
+    # re-strike within 0.3 s), key 62 at 1.0, 1.25 (one more), the rest once
+    onset = np.array([0.0, 0.2, 0.6, 1.0, 1.25, 0.1, 0.3, 0.5, 0.7, 0.9])
+    pitch = np.array([60, 60, 60, 62, 62, 64, 65, 67, 69, 71])
+    velocity = np.array([30, 40, 49, 45, 80, 90, 100, 60, 70, 50])
+    assert mod.difficulty(onset, pitch, velocity, 2.0) == pytest.approx(5 * 0.4 + 20 * 0.2)
+    assert mod.difficulty(onset[:0], pitch[:0], velocity[:0], 2.0) == 0.0
