@@ -3,9 +3,10 @@
 Input ``(B, 3, T, 88)``: the log CQT (bin k = key k), the onset and the frame channel of
 the unaligned piano roll (``CRNNConfig(velocity=True)``: ``(B, 4, T, 88)``, a fourth
 channel holding each note's MIDI velocity / 127 while its key is held,
-:func:`pianossm.align.notes.velocity_roll`: a soft note's attack barely rises above the
-sound around it, and the network otherwise cannot know which notes to expect soft).  Two convolutional blocks over (time, key) let every key see
-its own and neighbouring CQT bins and roll entries within +-80 ms (4 convolutions of 5 frames); a dense projection and
+:func:`pianossm.align.notes.velocity_roll`, so the network can know which notes to expect
+soft; measured, not shipped: README, "Velocity input").  Two convolutional blocks over
+(time, key) let every key see its own and neighbouring CQT bins and roll entries within
++-80 ms (4 convolutions of 5 frames); a dense projection and
 one bidirectional GRU block give each frame the context of the whole window; a linear
 head predicts the aligned onset and frame logits ``(B, 2, T, 88)``.  With
 ``CRNNConfig(local_head=True)`` a convolution from the last block's feature map adds to
@@ -195,9 +196,10 @@ class AlignCRNN(nn.Module):
         Returns
         -------
         torch.Tensor
-            ``(B, 2, L, 88)`` logits; window ``i`` equals ``forward(x[..., a:b, :])`` but
-            for the features of its first and last ``halo`` frames, which see the
-            input around the window rather than zero padding.
+            ``(B, 2, L, 88)`` logits; window ``i`` is ``forward(x[..., a:b, :])`` except
+            that the features of its first and last ``halo`` frames see the input around
+            the window rather than zero padding (the BiGRU carries that small difference
+            into the rest of the window).
         """
         f, local = self.sequence_features(x, chunk) if features is None else features
         h, _ = self.rnn(torch.cat([f[:, a:b] for a, b in spans]))
