@@ -117,15 +117,24 @@ def midi_to_piano_roll(notes: Notes, n_frames: int, fps: float = FPS,
         (1 while the key is held, at least the onset frame).
     """
     roll = np.zeros((2, n_frames, N_KEYS), np.float32)
-    key = notes.pitch - LOWEST_KEY
-    on = np.round((notes.onset - offset_s) * fps).astype(np.int64)
-    off = np.maximum(np.round((notes.offset - offset_s) * fps).astype(np.int64), on + 1)
-    keep = (key >= 0) & (key < N_KEYS) & (off > 0) & (on < n_frames)
-    for k, a, b in zip(key[keep], on[keep], off[keep]):
+    key, on, off, _ = _note_frames(notes, n_frames, fps, offset_s)
+    for k, a, b in zip(key, on, off):
         roll[1, max(a, 0):min(b, n_frames), k] = 1.0
         if a >= 0:
             roll[0, a, k] = 1.0
     return roll
+
+
+def _note_frames(notes: Notes, n_frames: int, fps: float, offset_s: float,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Key, onset frame, end frame (exclusive, at least onset + 1) and index of the ``M``
+    notes on the piano that overlap frames ``0..n_frames-1`` (:func:`midi_to_piano_roll`'s
+    grid), each ``(M,)`` int64."""
+    key = notes.pitch - LOWEST_KEY
+    on = np.round((notes.onset - offset_s) * fps).astype(np.int64)
+    off = np.maximum(np.round((notes.offset - offset_s) * fps).astype(np.int64), on + 1)
+    idx = np.flatnonzero((key >= 0) & (key < N_KEYS) & (off > 0) & (on < n_frames))
+    return key[idx], on[idx], off[idx], idx
 
 
 def velocity_roll(notes: Notes, n_frames: int, fps: float = FPS,
@@ -152,12 +161,9 @@ def velocity_roll(notes: Notes, n_frames: int, fps: float = FPS,
         ``(T, 88)`` float32 in [0, 1].
     """
     roll = np.zeros((n_frames, N_KEYS), np.float32)
-    key = notes.pitch - LOWEST_KEY
-    on = np.round((notes.onset - offset_s) * fps).astype(np.int64)
-    off = np.maximum(np.round((notes.offset - offset_s) * fps).astype(np.int64), on + 1)
-    keep = (key >= 0) & (key < N_KEYS) & (off > 0) & (on < n_frames)
-    vel = np.clip(notes.velocity, 0, 127).astype(np.float32) / 127.0
-    for k, a, b, v in zip(key[keep], on[keep], off[keep], vel[keep]):
+    key, on, off, idx = _note_frames(notes, n_frames, fps, offset_s)
+    vel = np.clip(notes.velocity[idx], 0, 127).astype(np.float32) / 127.0
+    for k, a, b, v in zip(key, on, off, vel):
         span = roll[max(a, 0):min(b, n_frames), k]
         np.maximum(span, v, out=span)
     return roll
