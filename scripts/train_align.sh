@@ -210,6 +210,16 @@ wide_run() {
         --init "$RUN/$init/best.pt" --steps "$steps" --lr "$lr" --save-every 25 --threads 1 \
         --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES" "$@"
 }
+# A training folder made of links to the items of others (the items stay where they are).
+# Usage: link_folders OUT SRC [SRC ...]  (folder names under $DATA)
+link_folders() {
+    local out=$1 d f
+    shift
+    mkdir -p "$DATA/$out"
+    for d in "$@"; do
+        for f in "$DATA/$d"/*; do ln -sf "../$d/$(basename "$f")" "$DATA/$out/"; done
+    done
+}
 $PY -m pianossm align-data "$DATA/train_j" --seeds 600:900 --soundfont fluidr3 \
     --soundfont timgm6mb --room dry --room close --room ambient --room chamber --room church
 $PY -m pianossm align-data "$DATA/train_j" --seeds 7300:7348 --soundfont musescore \
@@ -267,10 +277,7 @@ TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage25 stage23 600 1e-4 --soft-on
 $PY -m pianossm align-data "$DATA/train_k" --seeds 7800:8000 --soundfont musescore \
     --soundfont fluidr3 --soundfont timgm6mb --room chamber --room church
 $PY scripts/align_wpe_data.py "$DATA/train_k" "$DATA/train_k_wpe"
-mkdir -p "$DATA/train_jk_wpe"
-for d in train_j_wpe train_k_wpe; do
-    for f in "$DATA/$d"/*; do ln -sf "../$d/$(basename "$f")" "$DATA/train_jk_wpe/"; done
-done
+link_folders train_jk_wpe train_j_wpe train_k_wpe
 TRAIN=train_jk_wpe VAL=val_csound_wpe wide_run stage26 stage25 400 5e-5 --soft-onsets
 # stage 27 (a new run; measured, not shipped): stage 25 widened with the velocity input
 # channel (--velocity: the notes' MIDI velocities while held, zero weights at first;
@@ -296,10 +303,7 @@ $PY -m pianossm align-data "$DATA/train_h" --midi "$DATA/hard_midi" --seeds 8200
     --soundfont musescore --soundfont fluidr3 --soundfont timgm6mb \
     --room ambient --room chamber --room church
 $PY scripts/align_wpe_data.py "$DATA/train_h" "$DATA/train_h_wpe"
-mkdir -p "$DATA/train_jh_wpe"
-for d in train_j_wpe train_h_wpe; do
-    for f in "$DATA/$d"/*; do ln -sf "../$d/$(basename "$f")" "$DATA/train_jh_wpe/"; done
-done
+link_folders train_jh_wpe train_j_wpe train_h_wpe
 TRAIN=train_jh_wpe VAL=val_csound_wpe wide_run stage29 stage25 600 1e-4 --soft-onsets
 # shipped: stage 25 alone (README, "Several starts"; until then the pair of stages 24 and
 # 25 as align_crnn.pt / align_crnn_soft.pt, before them 20 and 23):
