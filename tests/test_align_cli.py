@@ -153,6 +153,17 @@ def test_align_data_renders_given_midi_files(files, tmp_path, capsys):
                              str(tmp_path / "nowhere")], "no such file or folder")
 
 
+def _one_piece_data(files, tmp_path):
+    """``align-data --midi``: a training folder of the fixture's piece (dry room)."""
+    src = tmp_path / "midi"
+    src.mkdir()
+    shutil.copy(files / "exact.mid", src / "a.mid")
+    data = tmp_path / "data"
+    assert main(["align-data", str(data), "--midi", str(src), "--seeds", "41:41",
+                 "--room", "dry"]) == 0
+    return data
+
+
 @needs_fluidsynth
 def test_align_train_widens_an_init_checkpoint(files, tmp_path, capsys):
     """``align-train --init CKPT --local-harmonics 2``: the run starts from the checkpoint's
@@ -162,12 +173,7 @@ def test_align_train_widens_an_init_checkpoint(files, tmp_path, capsys):
 
     from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
 
-    src = tmp_path / "midi"
-    src.mkdir()
-    shutil.copy(files / "exact.mid", src / "a.mid")
-    data = tmp_path / "data"
-    assert main(["align-data", str(data), "--midi", str(src), "--seeds", "41:41",
-                 "--room", "dry"]) == 0
+    data = _one_piece_data(files, tmp_path)
     torch.manual_seed(0)
     init = AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16))
     save_crnn(tmp_path / "init.pt", init, step=0)
@@ -223,12 +229,7 @@ def test_align_train_velocity_channel(files, tmp_path, capsys):
     from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
     from pianossm.align.perturb import PerturbConfig
 
-    src = tmp_path / "midi"
-    src.mkdir()
-    shutil.copy(files / "exact.mid", src / "a.mid")
-    data = tmp_path / "data"
-    assert main(["align-data", str(data), "--midi", str(src), "--seeds", "41:41",
-                 "--room", "dry"]) == 0
+    data = _one_piece_data(files, tmp_path)
     stems = list_items(str(data))
     plain = SegmentDataset(stems, 400, PerturbConfig(), seed=3)
     vel = SegmentDataset(stems, 400, PerturbConfig(), seed=3, velocity=True)
