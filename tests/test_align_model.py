@@ -14,6 +14,7 @@ from pianossm.align.model import (
     harmonic_offsets,
     load_crnn,
     save_crnn,
+    with_key_context,
     with_local_head,
     with_velocity,
 )
@@ -152,6 +153,61 @@ def test_velocity_channel_starts_as_the_network_it_widens(small, tmp_path):
     save_crnn(tmp_path / "v.pt", wide)
     again, _ = load_crnn(tmp_path / "v.pt")
     assert again.config.velocity and again.block1[0].weight.shape[1] == 4
+
+
+def test_key_context_starts_as_the_network_it_widens(small, tmp_path, monkeypatch):
+    """The per-key temporal path's output is zero when added: the same logits.  Once it
+    moves, it adds to each key's logits what the definition gives (input convolution on
+    the key's own features and input, residual dilated convolutions along time, output
+    convolution), reads no other key, and reaches exactly ``halo`` frames: chunked features
+    equal the whole input's, and a frame ``halo + 1`` away changes nothing."""
+    wide = with_key_context(with_local_head(small, 2), 3, channels=5)
+    assert wide.config.key_dilations == [2, 4, 8] and wide.halo == 4 * 2 + 14
+    assert with_key_context(wide, 4) is wide and not wide.training
+    again = with_key_context(with_local_head(small, 2), 3, channels=5)
+    for a, b in zip(wide.parameters(), again.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the same inner weights each time
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(1, 3, 120, 88, generator=g)
+    narrow = with_local_head(small, 2)
+    with torch.inference_mode():
+        torch.testing.assert_close(wide(x), narrow(x), rtol=0, atol=0)
+        torch.nn.init.normal_(wide.key_out.weight, std=0.3, generator=g)
+        feats = wide.block2(wide.block1(x))
+        z = torch.relu(torch.nn.functional.conv2d(torch.cat([feats, x], 1),
+                                                  wide.key_in.weight, wide.key_in.bias))
+        for conv, d in zip(wide.key_convs, (2, 4, 8), strict=True):
+            # each key's column alone: a 1-D convolution along time, dilation d
+            col = torch.nn.functional.conv1d(
+                z.permute(0, 3, 1, 2).reshape(88, z.shape[1], -1), conv.weight[..., 0],
+                conv.bias, padding=d, dilation=d)
+            z = z + torch.relu(col.reshape(1, 88, z.shape[1], -1).permute(0, 2, 3, 1))
+        want = torch.nn.functional.conv2d(z, wide.key_out.weight, wide.key_out.bias)
+        torch.testing.assert_close(wide(x) - narrow(x), want, rtol=1e-4, atol=1e-4)
+        f, local = wide._features(x)
+        for chunk in (25, 60):
+            fc, lc = wide.sequence_features(x, chunk)
+            torch.testing.assert_close(fc, f, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(lc, local, rtol=1e-5, atol=1e-5)
+        # a change halo + 1 frames before frame 60 does not reach it; halo frames does
+        for dt, reach in ((wide.halo + 1, False), (wide.halo, True)):
+            y = x.clone()
+            y[:, 0, 60 - dt] += 1.0
+            moved = float((wide._features(y)[1] - local)[:, :, 60].abs().max())
+            assert (moved > 1e-6) == reach, (dt, moved)
+        monkeypatch.setattr(type(wide), "halo", property(lambda self: 21))
+        assert float((wide.sequence_features(x, 25)[1] - local).abs().max()) > 1e-6
+    # the velocity channel widens the path's input too
+    vel = with_velocity(wide)
+    v = torch.rand(1, 1, 120, 88, generator=g)
+    with torch.inference_mode():
+        torch.testing.assert_close(vel(torch.cat([x, v], 1)), wide(x), rtol=1e-5, atol=1e-5)
+    save_crnn(tmp_path / "k.pt", vel)
+    loaded, _ = load_crnn(tmp_path / "k.pt")
+    assert loaded.config.key_context == 3 and loaded.config.key_channels == 5
+    for bad in (-1, 8):
+        with pytest.raises(PianoSSMError, match="key_context must be 0 to 7, got"):
+            CRNNConfig(key_context=bad)
 
 
 def test_checkpoint_roundtrip_float16(small, tmp_path):

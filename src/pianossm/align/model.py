@@ -16,6 +16,10 @@ no path of its own to that key's output otherwise); ``local_harmonics=n`` lets t
 also read the features of the keys of the note's 2nd to (n+1)th harmonics (a harmonic
 stack, as the harmonic CQT of Bittner et al. 2017: the convolutions see only +-4 keys,
 while a soft attack may show more in its upper partials than at its fundamental).
+``CRNNConfig(key_context=n)`` adds a per-key temporal path: ``n`` residual convolutions
+along time only, dilations 2, 4, 8, ... frames, shared by all keys, from each key's
+features and input to its logits (so each key sees its own bin's rise and decay over
++-``2 ** (n + 1) - 2`` frames, not only the blocks' +-40 ms; zero output at first).
 
 Checkpoints are versioned dicts ``{"format": "pianossm-align-crnn", "version": 1,
 "config": {...}, "model": state_dict(float16), ...}``; loading refuses anything else.
@@ -47,6 +51,7 @@ __all__ = [
     "harmonic_offsets",
     "load_crnn",
     "save_crnn",
+    "with_key_context",
     "with_local_head",
     "with_velocity",
 ]
@@ -54,6 +59,8 @@ __all__ = [
 #: Most harmonics the per-key path may read (the 17th is 49 keys up: within the keyboard
 #: for the lower 39 keys).
 MAX_HARMONICS = 16
+#: Most dilated convolutions of the per-key temporal path (dilation 128: +-2.5 s of context).
+MAX_KEY_CONTEXT = 7
 FORMAT = "pianossm-align-crnn"
 VERSION = 1
 
@@ -76,16 +83,31 @@ class CRNNConfig:
     #: a fourth input channel, the notes' velocities (:func:`with_velocity` widens a
     #: network without it, its weights zero at first)
     velocity: bool = False
+    #: a per-key temporal path: this many dilated convolutions along time only (dilations
+    #: 2, 4, 8, ... frames), shared by all keys, from the last block's features and the
+    #: input of each key to its logits (:func:`with_key_context` widens a network without
+    #: it, its output zero at first)
+    key_context: int = 0
+    #: channels of that path
+    key_channels: int = 8
 
     @property
     def in_channels(self) -> int:
         """Input channels: CQT, onsets, frames (and velocities)."""
         return 4 if self.velocity else 3
 
+    @property
+    def key_dilations(self) -> list[int]:
+        """Dilations (frames) of the per-key temporal path's convolutions."""
+        return [2 ** (i + 1) for i in range(self.key_context)]
+
     def __post_init__(self) -> None:
         if not 0 <= self.local_harmonics <= MAX_HARMONICS:
             raise PianoSSMError(f"local_harmonics must be 0 to {MAX_HARMONICS}, got "
                                 f"{self.local_harmonics!r}")
+        if not 0 <= self.key_context <= MAX_KEY_CONTEXT:
+            raise PianoSSMError(f"key_context must be 0 to {MAX_KEY_CONTEXT}, got "
+                                f"{self.key_context!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CRNNConfig:
@@ -136,6 +158,17 @@ class AlignCRNN(nn.Module):
             self.harm = nn.Conv2d(c * config.local_harmonics, 2, (kt, 3),
                                   padding=(kt // 2, 1), bias=False)
             nn.init.zeros_(self.harm.weight)
+        self.key_in: nn.Conv2d | None = None
+        self.key_convs = nn.ModuleList()
+        self.key_out: nn.Conv2d | None = None
+        if config.key_context > 0:
+            kc = config.key_channels
+            self.key_in = nn.Conv2d(c + n_in, kc, 1)
+            self.key_convs.extend(nn.Conv2d(kc, kc, (3, 1), padding=(d, 0), dilation=(d, 1))
+                                  for d in config.key_dilations)
+            self.key_out = nn.Conv2d(kc, 2, 1)
+            nn.init.zeros_(self.key_out.weight)
+            nn.init.zeros_(self.key_out.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, T, 88)`` input (``C_in = config.in_channels``) -> ``(B, 2, T, 88)``
@@ -209,8 +242,10 @@ class AlignCRNN(nn.Module):
     @property
     def halo(self) -> int:
         """Frames of context on each side that a frame's features read: the four
-        convolutions of the two blocks and the per-key path's, ``kernel_time // 2`` each."""
-        return 5 * (self.config.kernel_time // 2)
+        convolutions of the two blocks and the per-key path's, ``kernel_time // 2`` each,
+        or the blocks' and the per-key temporal path's dilations when that is more."""
+        half = self.config.kernel_time // 2
+        return max(5 * half, 4 * half + sum(self.config.key_dilations))
 
     def sequence_features(self, x: torch.Tensor, chunk: int = 3000,
                           ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -247,6 +282,9 @@ class AlignCRNN(nn.Module):
         b, _, t, _ = x.shape
         h = self.block2(self.block1(x))  # (B, C, T, 88)
         local = self._local_logits(h) if self.local is not None else None
+        if self.key_out is not None:
+            key = self._key_logits(h, x)
+            local = key if local is None else local + key
         h = torch.cat([h, x], dim=1).permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+C_in)*88)
         return self.proj(h), local
 
@@ -277,6 +315,18 @@ class AlignCRNN(nn.Module):
                             y[:, 2 + 2 * i:4 + 2 * i, :, o + 1:]], dim=-1)
             out = out + nn.functional.pad(yi, (0, k - yi.shape[-1]))
         return out
+
+    def _key_logits(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The per-key temporal path: features ``(B, C, T, 88)`` and input ``(B, C_in, T,
+        88)`` -> ``(B, 2, T, 88)`` logits.  Each key reads only its own column, through
+        residual convolutions along time whose dilations double (2, 4, 8, ... frames), so
+        it sees how its own bin rose and decayed +-``sum(dilations)`` frames around (a
+        re-strike of a ringing key shows against that key's decay, further back than the
+        blocks' +-40 ms)."""
+        z = torch.relu(self.key_in(torch.cat([h, x], dim=1)))
+        for conv in self.key_convs:
+            z = z + torch.relu(conv(z))
+        return self.key_out(z)
 
     def _head(self, h: torch.Tensor, x: torch.Tensor,
               local: torch.Tensor | None = None) -> torch.Tensor:
@@ -345,6 +395,37 @@ def with_local_head(model: AlignCRNN, harmonics: int = 0) -> AlignCRNN:
     return wide.train(model.training)
 
 
+def with_key_context(model: AlignCRNN, layers: int, channels: int = 8) -> AlignCRNN:
+    """The same network with a per-key temporal path (:attr:`CRNNConfig.key_context`)
+    whose output convolution is zero: computes exactly what ``model`` computes until
+    trained.
+
+    Parameters
+    ----------
+    model : AlignCRNN
+        A network without the path (returned unchanged when it has one).
+    layers : int
+        Dilated convolutions of the path (1 to :data:`MAX_KEY_CONTEXT`).
+    channels : int
+        Their channels.
+
+    Returns
+    -------
+    AlignCRNN
+        In ``model``'s mode (train or eval).
+    """
+    if model.config.key_context > 0:
+        return model
+    with torch.random.fork_rng():  # the path's inner weights: the same every time
+        torch.manual_seed(0)
+        wide = AlignCRNN(replace(model.config, key_context=layers, key_channels=channels))
+    missing, unexpected = wide.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith(("key_in.", "key_convs.", "key_out."))
+                         for k in missing):
+        raise PianoSSMError(f"cannot widen the CRNN: missing {missing}, unexpected {unexpected}")
+    return wide.train(model.training)
+
+
 def with_velocity(model: AlignCRNN) -> AlignCRNN:
     """The same network with a fourth input channel, the notes' velocities
     (:attr:`CRNNConfig.velocity`), whose weights are zero: computes exactly what ``model``
@@ -371,6 +452,9 @@ def with_velocity(model: AlignCRNN) -> AlignCRNN:
     for name in ("proj.0.weight", "head.weight"):
         w = state[name]
         state[name] = torch.cat([w, w.new_zeros(w.shape[0], N_KEYS)], dim=1)
+    if "key_in.weight" in state:  # the per-key temporal path reads (features, input)
+        w = state["key_in.weight"]  # (kc, C + C_in, 1, 1)
+        state["key_in.weight"] = torch.cat([w, w.new_zeros(w[:, :1].shape)], dim=1)
     wide.load_state_dict(state)
     return wide.train(model.training)
 

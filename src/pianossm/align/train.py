@@ -27,6 +27,7 @@ from pianossm.align.model import (
     CRNNConfig,
     load_crnn,
     save_crnn,
+    with_key_context,
     with_local_head,
     with_velocity,
 )
@@ -197,8 +198,9 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         Timing-error model of the input rolls (default: :class:`PerturbConfig()`).
     model_cfg : CRNNConfig, optional
         Sizes (ignored when resuming; default: :class:`CRNNConfig()`); with ``init``,
-        only its ``local_head``, ``local_harmonics`` and ``velocity`` count (the
-        checkpoint's network gets the per-key path or the velocity channel).
+        only its ``local_head``, ``local_harmonics``, ``key_context``, ``key_channels``
+        and ``velocity`` count (the checkpoint's network gets the per-key paths or the
+        velocity channel).
     log : callable
         Receives one progress line per ``save_every`` steps.
     init : str, optional
@@ -222,6 +224,8 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         model = load_crnn(init)[0]
         if model_cfg.local_head:  # widened: the new path starts at zero
             model = with_local_head(model, model_cfg.local_harmonics)
+        if model_cfg.key_context:  # widened: the per-key temporal path's output is zero
+            model = with_key_context(model, model_cfg.key_context, model_cfg.key_channels)
         if model_cfg.velocity:  # widened: the velocity channel's weights start at zero
             model = with_velocity(model)
         log(f"initialised from {init}")

@@ -129,6 +129,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--velocity", action="store_true",
                    help="a fourth input channel, the notes' velocities (zero weights at "
                         "first: with --init the network starts as that checkpoint's)")
+    p.add_argument("--key-context", type=int, default=0,
+                   help="add a per-key temporal path of this many dilated convolutions "
+                        "along time (dilations 2, 4, 8, ... frames; 1-7; zero output at "
+                        "first: with --init the network starts as that checkpoint's)")
     p.add_argument("--save-every", type=int, default=25)
     add_perturb_args(p)
     p.set_defaults(func=_train)
@@ -199,7 +203,8 @@ def _train(args: argparse.Namespace) -> None:
     last = train(args.data, args.run, cfg, args.val, perturb_from_args(args),
                  model_cfg=CRNNConfig(local_head=args.local_head or args.local_harmonics > 0,
                                       local_harmonics=args.local_harmonics,
-                                      velocity=args.velocity),
+                                      velocity=args.velocity,
+                                      key_context=args.key_context),
                  log=lambda s: print(s, file=sys.stderr, flush=True), init=args.init)
     if args.export:
         export(last, args.export, command="pianossm " + " ".join(sys.argv[1:]))
