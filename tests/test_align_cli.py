@@ -181,8 +181,8 @@ def test_align_train_widens_an_init_checkpoint(files, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["align-train", str(data), "--run", str(run), "--init",
                  str(tmp_path / "init.pt"), "--local-harmonics", "2", "--key-context", "2",
-                 "--steps", "2", "--save-every", "1", "--seconds", "4", "--batch", "2",
-                 "--lr", "1e-3"]) == 0
+                 "--key-lr-scale", "5", "--steps", "2", "--save-every", "1", "--seconds", "4",
+                 "--batch", "2", "--lr", "1e-3"]) == 0
     model, payload = load_crnn(run / "last.pt")
     assert model.config.local_head and model.config.local_harmonics == 2
     assert model.config.key_context == 2 and model.config.key_dilations == [2, 4]
@@ -190,6 +190,11 @@ def test_align_train_widens_an_init_checkpoint(files, tmp_path, capsys):
     assert float(model.local.weight.detach().abs().max()) > 0
     assert float(model.harm.weight.detach().abs().max()) > 0
     assert float(model.key_out.weight.detach().abs().max()) > 0
+    # the per-key temporal path trains in its own group at 5 times the rate
+    rest, key = payload["optimizer"]["param_groups"]
+    assert key["scale"] == 5.0 and key["lr"] == pytest.approx(5 * rest["lr"])
+    names = [n for n, _ in model.named_parameters()]
+    assert [names[i] for i in key["params"]] == [n for n in names if n.startswith("key_")]
     # every other weight started from the checkpoint: two Adam steps of 1e-3 move each by
     # at most about 2e-3
     for name, w in init.state_dict().items():

@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,6 +55,9 @@ class TrainConfig:
     minutes: float = 0.0  # stop (resumably) after this wall time; 0: no limit
     soft_onsets: bool = False  # sub-frame onset targets over two frames (decoded by centroid)
     focal: float = 0.0  # each note's onset loss weighted by (1 - p) ** focal (0: plain mean)
+    #: learning-rate multiplier for the per-key temporal path (``key_*`` weights): a path
+    #: added to a trained network starts at zero and would barely move at a fine-tuning rate
+    key_lr_scale: float = 1.0
 
 
 def window_onset_loss(onset_logits: torch.Tensor, pairs: torch.Tensor,
@@ -233,7 +237,7 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed, velocity)
     val = _batch(SegmentDataset(list_items(val_data), cfg.frames, perturb, 12345, velocity),
                  16) if val_data else None
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(_param_groups(model, cfg), lr=cfg.lr)
     if payload is not None:
         opt.load_state_dict(payload["optimizer"])
         step, ds.rng = payload["step"], payload["rng"]
@@ -245,7 +249,7 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     while step < cfg.steps:
         check_interrupted()  # a signal whose exception a finaliser swallowed
         for group in opt.param_groups:
-            group["lr"] = _lr(step, cfg)
+            group["lr"] = _lr(step, cfg) * group.get("scale", 1.0)
         x, y, pairs = _batch(ds, cfg.batch)
         loss = alignment_loss(model(x), y, pairs, cfg.radius, cfg.soft_onsets, cfg.focal)
         opt.zero_grad()
@@ -274,6 +278,16 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         if timeout:
             break
     return last
+
+
+def _param_groups(model: AlignCRNN, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Adam's parameter groups: the per-key temporal path's weights (``key_*``) on their
+    own, at ``cfg.key_lr_scale`` times the rate, when the network has that path."""
+    key = [p for n, p in model.named_parameters() if n.startswith("key_")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("key_")]
+    if not key:
+        return [{"params": rest}]
+    return [{"params": rest, "scale": 1.0}, {"params": key, "scale": cfg.key_lr_scale}]
 
 
 def export(train_ckpt: str, out: str, command: str = "") -> None:

@@ -133,6 +133,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="add a per-key temporal path of this many dilated convolutions "
                         "along time (dilations 2, 4, 8, ... frames; 1-7; zero output at "
                         "first: with --init the network starts as that checkpoint's)")
+    p.add_argument("--key-lr-scale", type=float, default=1.0,
+                   help="learning-rate multiplier for the per-key temporal path's weights "
+                        "(a path added with --key-context starts at zero)")
     p.add_argument("--save-every", type=int, default=25)
     add_perturb_args(p)
     p.set_defaults(func=_train)
@@ -199,7 +202,7 @@ def _train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(steps=args.steps, batch=args.batch, frames=int(args.seconds * FPS),
                       lr=args.lr, threads=args.threads, minutes=args.minutes,
                       save_every=args.save_every, soft_onsets=args.soft_onsets,
-                      focal=args.focal)
+                      focal=args.focal, key_lr_scale=args.key_lr_scale)
     last = train(args.data, args.run, cfg, args.val, perturb_from_args(args),
                  model_cfg=CRNNConfig(local_head=args.local_head or args.local_harmonics > 0,
                                       local_harmonics=args.local_harmonics,
