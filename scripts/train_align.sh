@@ -305,6 +305,17 @@ $PY -m pianossm align-data "$DATA/train_h" --midi "$DATA/hard_midi" --seeds 8200
 $PY scripts/align_wpe_data.py "$DATA/train_h" "$DATA/train_h_wpe"
 link_folders train_jh_wpe train_j_wpe train_h_wpe
 TRAIN=train_jh_wpe VAL=val_csound_wpe wide_run stage29 stage25 600 1e-4 --soft-onsets
+# stage 30 (a new run; measured, not shipped): stage 25 widened with the per-key temporal
+# path (--key-context 5: dilated convolutions along each key's own column, +-62 frames more;
+# zero output at first) trained at 10 times the rate (--key-lr-scale 10), 600 steps from
+# 1e-4 on train_j_wpe.  Training losses those of stage 27 within 0.004, validation best
+# 1.131 (step 275); hall excerpts +-60 ms human-like within 25 ms at step 600 88.8 / 89.4 /
+# 91.0 % on cut seeds 0 / 1 / 2 (stage 25: 88.6 / 89.0 / 90.6), the larger hall set 86.6
+# (86.5), for 0.39 s more CPU per pass (README, "Per-key temporal path").  A second run on
+# train_jh_wpe with the path at 30 times the rate was stopped at step 275 (training losses
+# those of stage 29 within 0.004; validation best 1.143); not kept.
+TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage30 stage25 600 1e-4 --soft-onsets \
+    --key-context 5 --key-lr-scale 10
 # shipped: stage 25 alone (README, "Several starts"; until then the pair of stages 24 and
 # 25 as align_crnn.pt / align_crnn_soft.pt, before them 20 and 23):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage25/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 25, --soft-onsets)')"
