@@ -195,6 +195,14 @@ def test_align_train_widens_an_init_checkpoint(files, tmp_path, capsys):
     assert key["scale"] == 5.0 and key["lr"] == pytest.approx(5 * rest["lr"])
     names = [n for n, _ in model.named_parameters()]
     assert [names[i] for i in key["params"]] == [n for n in names if n.startswith("key_")]
+    # resumed with another multiple: this run's recipe sets the rate
+    assert main(["align-train", str(data), "--run", str(run), "--key-lr-scale", "2",
+                 "--steps", "3", "--save-every", "1", "--seconds", "4", "--batch", "2",
+                 "--lr", "1e-3"]) == 0
+    _, payload = load_crnn(run / "last.pt")
+    rest, key = payload["optimizer"]["param_groups"]
+    assert payload["step"] == 3 and key["scale"] == 2.0
+    assert key["lr"] == pytest.approx(2 * rest["lr"])
     # every other weight started from the checkpoint: two Adam steps of 1e-3 move each by
     # at most about 2e-3
     for name, w in init.state_dict().items():

@@ -237,9 +237,14 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed, velocity)
     val = _batch(SegmentDataset(list_items(val_data), cfg.frames, perturb, 12345, velocity),
                  16) if val_data else None
-    opt = torch.optim.Adam(_param_groups(model, cfg), lr=cfg.lr)
+    groups = _param_groups(model, cfg)
+    opt = torch.optim.Adam(groups, lr=cfg.lr)
     if payload is not None:
         opt.load_state_dict(payload["optimizer"])
+        for group, fresh in zip(opt.param_groups, groups, strict=True):
+            # this run's recipe sets the rates, as it does the schedule (the saved groups
+            # hold the scale of the run that wrote them)
+            group["scale"] = fresh.get("scale", 1.0)
         step, ds.rng = payload["step"], payload["rng"]
         ds.vel_rng = payload.get("vel_rng", ds.vel_rng)
         best = payload.get("best_val", math.inf)
