@@ -62,3 +62,34 @@ def test_bad_input_is_refused_by_name():
         wpe_filter(np.zeros((SR, 2), np.float32))
     with pytest.raises(PianoSSMError, match="taps"):
         wpe_filter(np.ones(SR, np.float32), taps=0)
+
+
+def test_bins_above_max_hz_pass_unchanged():
+    """Only the STFT bins up to ``max_hz`` are filtered: a steady 6.5 kHz tone comes out as
+    it went in, while the struck note's sustain below falls; with ``max_hz`` at Nyquist the
+    whole band is filtered (the tone's steady sound is predicted away too)."""
+    import torch
+
+    from pianossm.align.wpe import MAX_HZ, N_FFT, SHIFT
+
+    x, first, _ = _struck_twice(seed=2)
+    t = np.arange(len(x)) / SR
+    tone = (0.2 * np.sin(2 * np.pi * 6500.0 * t)).astype(np.float32)
+    win = torch.hann_window(N_FFT)
+
+    def spec(sig):
+        return torch.stft(torch.from_numpy(sig), N_FFT, SHIFT, window=win,
+                          return_complex=True).numpy()
+
+    top = int(np.ceil(MAX_HZ * N_FFT / SR)) + 1
+    s_in, s_out = spec(x + tone), spec(wpe_filter(x + tone))
+    np.testing.assert_allclose(s_out[top:], s_in[top:], atol=1e-4 * np.abs(s_in).max())
+    y_full = wpe_filter(x + tone, max_hz=SR / 2)
+    k = round(6500.0 * N_FFT / SR)
+    steady = slice(int(1.0 * SR / SHIFT), int(1.4 * SR / SHIFT))  # 1.0-1.4 s: tone only rings
+    assert np.abs(spec(y_full)[k, steady]).mean() < 0.1 * np.abs(s_in[k, steady]).mean()
+    # the note's sustain is filtered either way
+    assert _energy_db(wpe_filter(x), first + 0.2, first + 1.2) < _energy_db(x, first + 0.2,
+                                                                           first + 1.2) - 10
+    with pytest.raises(PianoSSMError, match="max_hz"):
+        wpe_filter(x, max_hz=0.0)
