@@ -11,6 +11,9 @@ MINUTES=${1:-0}
 DATA=${ALIGN_DATA:-runs/align}
 RUN=${ALIGN_RUN:-training/align}
 PY=${PY:-.venv/bin/python}
+# the WPE filter of the training folders of stages 12-30: 10 taps over the whole band (the
+# default of pianossm.align.wpe.wpe_filter until README "Longer WPE filters")
+OLD_WPE="--taps 10 --max-hz 8000"
 export OMP_NUM_THREADS=1
 $PY -m pianossm align-data "$DATA/train_real" --seeds 0:300 --soundfont fluidr3 \
     --soundfont timgm6mb --room dry --room close --room ambient
@@ -172,8 +175,8 @@ $PY -m pianossm align-train "$DATA/train_rev" --val "$DATA/val_csound" --run "$R
 # first network, assets/align_crnn.pt) on the same data with that input: copies of the
 # training and validation folders whose CQTs are of the WPE-filtered audio.  500 steps,
 # cosine from 1e-4.
-$PY scripts/align_wpe_data.py "$DATA/train_rev" "$DATA/train_rev_wpe"
-$PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe"
+$PY scripts/align_wpe_data.py "$DATA/train_rev" "$DATA/train_rev_wpe" $OLD_WPE
+$PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe" $OLD_WPE
 $PY -m pianossm align-train "$DATA/train_rev_wpe" --val "$DATA/val_csound_wpe" --run "$RUN/stage12" \
     --init src/pianossm/assets/align_crnn.pt --steps 500 --lr 1e-4 --save-every 25 --threads 1 \
     --minutes "$MINUTES"
@@ -265,7 +268,7 @@ wide_run stage23 stage21 600 1e-4 --local-harmonics 8 --soft-onsets
 # steps from 1e-4.  Validation (WPE CQTs) of the starting points 1.011 / 1.170; stage 24
 # finished (best 0.969 at step 275), stage 25 stopped at step 482 (best 1.138 at step 275;
 # the same command resumes it).  The step-275 pair is shipped (README, "WPE fine-tuning").
-$PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe"  # val_csound_wpe: stage 12
+$PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe" $OLD_WPE  # val_csound_wpe: stage 12
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage24 stage20 600 1e-4
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage25 stage23 600 1e-4 --soft-onsets
 # stage 26 (a new run; measured, not shipped): stage 25 fine-tuned with more long
@@ -276,7 +279,7 @@ TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage25 stage23 600 1e-4 --soft-on
 # 88.4 / 94.3 % against 88.6 / 94.5 % (README, "Several starts").
 $PY -m pianossm align-data "$DATA/train_k" --seeds 7800:8000 --soundfont musescore \
     --soundfont fluidr3 --soundfont timgm6mb --room chamber --room church
-$PY scripts/align_wpe_data.py "$DATA/train_k" "$DATA/train_k_wpe"
+$PY scripts/align_wpe_data.py "$DATA/train_k" "$DATA/train_k_wpe" $OLD_WPE
 link_folders train_jk_wpe train_j_wpe train_k_wpe
 TRAIN=train_jk_wpe VAL=val_csound_wpe wide_run stage26 stage25 400 5e-5 --soft-onsets
 # stage 27 (a new run; measured, not shipped): stage 25 widened with the velocity input
@@ -302,7 +305,7 @@ $PY scripts/align_hard_pieces.py "$DATA/hard_midi" --seeds 9000:10500 --count 15
 $PY -m pianossm align-data "$DATA/train_h" --midi "$DATA/hard_midi" --seeds 8200:8200 \
     --soundfont musescore --soundfont fluidr3 --soundfont timgm6mb \
     --room ambient --room chamber --room church
-$PY scripts/align_wpe_data.py "$DATA/train_h" "$DATA/train_h_wpe"
+$PY scripts/align_wpe_data.py "$DATA/train_h" "$DATA/train_h_wpe" $OLD_WPE
 link_folders train_jh_wpe train_j_wpe train_h_wpe
 TRAIN=train_jh_wpe VAL=val_csound_wpe wide_run stage29 stage25 600 1e-4 --soft-onsets
 # stage 30 (a new run; measured, not shipped): stage 25 widened with the per-key temporal
