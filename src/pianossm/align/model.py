@@ -282,10 +282,11 @@ class AlignCRNN(nn.Module):
         b, _, t, _ = x.shape
         h = self.block2(self.block1(x))  # (B, C, T, 88)
         local = self._local_logits(h) if self.local is not None else None
+        hx = torch.cat([h, x], dim=1)  # (B, C + C_in, T, 88)
         if self.key_out is not None:
-            key = self._key_logits(h, x)
+            key = self._key_logits(hx)
             local = key if local is None else local + key
-        h = torch.cat([h, x], dim=1).permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+C_in)*88)
+        h = hx.permute(0, 2, 1, 3).reshape(b, t, -1)  # (B, T, (C+C_in)*88)
         return self.proj(h), local
 
     def _local_logits(self, h: torch.Tensor) -> torch.Tensor:
@@ -316,14 +317,14 @@ class AlignCRNN(nn.Module):
             out = out + nn.functional.pad(yi, (0, k - yi.shape[-1]))
         return out
 
-    def _key_logits(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The per-key temporal path: features ``(B, C, T, 88)`` and input ``(B, C_in, T,
-        88)`` -> ``(B, 2, T, 88)`` logits.  Each key reads only its own column, through
+    def _key_logits(self, hx: torch.Tensor) -> torch.Tensor:
+        """The per-key temporal path: features and input stacked, ``(B, C + C_in, T, 88)``
+        -> ``(B, 2, T, 88)`` logits.  Each key reads only its own column, through
         residual convolutions along time whose dilations double (2, 4, 8, ... frames), so
         it sees how its own bin rose and decayed +-``sum(dilations)`` frames around (a
         re-strike of a ringing key shows against that key's decay, further back than the
         blocks' +-40 ms)."""
-        z = torch.relu(self.key_in(torch.cat([h, x], dim=1)))
+        z = torch.relu(self.key_in(hx))
         for conv in self.key_convs:
             z = z + torch.relu(conv(z))
         return self.key_out(z)
