@@ -210,3 +210,53 @@ def test_wide_input_jitter_widens_the_outlier_tolerance():
     assert abs(out.onset[30] - truth[30]) < 0.1
     fixed = follow_consensus(before, after, sigmas=0.0)  # the fixed 60 ms alone
     assert np.sum(np.abs(fixed.onset - truth) > 0.025) >= 6
+
+
+def test_picks_across_decodes_keep_a_keys_notes_apart():
+    """Per note, the most confident decode; but where that puts two notes of one key on one
+    attack, the key's picks are the best collision-free combination (closed form)."""
+    from pianossm.align.api import pick_decodes
+
+    # key 60: decode 0 places its notes at 1.00 / 1.12, decode 1 at 0.90 / 1.00; per note
+    # note 0 takes decode 0 (0.9 > 0.2), note 1 decode 1 (0.5 > 0.3): both on 1.00.
+    # Collision-free: (0, 0) sums 1.2, (1, 1) 0.7, (1, 0) 0.5.  Key 62 has no collision.
+    onsets = np.array([[1.00, 1.12, 2.0, 2.5], [0.90, 1.00, 2.1, 2.4]])
+    conf = np.array([[0.9, 0.3, 0.4, 0.2], [0.2, 0.5, 0.6, 0.7]])
+    pitch = np.array([60, 60, 62, 62])
+    np.testing.assert_array_equal(pick_decodes(onsets, conf, pitch), [0, 0, 1, 1])
+    np.testing.assert_array_equal(np.argmax(conf, axis=0), [0, 1, 1, 1])
+
+
+def test_picks_across_decodes_match_a_brute_force_search():
+    """Seeded random cases against every combination of decodes: keys whose per-note picks
+    collide get the best combination (order of the per-note picks, collisions cost 10),
+    the others their per-note picks."""
+    import itertools
+
+    from pianossm.align.api import pick_decodes
+
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        s, n = int(rng.integers(2, 5)), int(rng.integers(2, 6))
+        onsets = np.round(rng.uniform(0, 0.2, (s, n)), 2)  # crowded: collisions are common
+        conf = rng.uniform(0, 1, (s, n))
+        pitch = np.full(n, 60)
+        per_note = np.argmax(conf, axis=0)
+        order = np.argsort(onsets[per_note, np.arange(n)], kind="stable")
+        got = pick_decodes(onsets, conf, pitch, min_gap=0.02)
+        if np.all(np.diff(onsets[per_note, np.arange(n)][order]) >= 0.02 - 1e-9):
+            np.testing.assert_array_equal(got, per_note)
+            continue
+
+        best = max(_combination_score(onsets, conf, order, p)
+                   for p in itertools.product(range(s), repeat=n))
+        assert abs(_combination_score(onsets, conf, order, tuple(got)) - best) < 1e-9
+
+
+def _combination_score(onsets: np.ndarray, conf: np.ndarray, order: np.ndarray,
+                       pick: tuple[int, ...]) -> float:
+    """Summed confidence of one decode per note, minus 10 per pair of consecutive notes
+    (in ``order``) closer than 20 ms."""
+    n = np.arange(onsets.shape[1])
+    t = onsets[list(pick), n][order]
+    return float(conf[list(pick), n].sum() - 10.0 * np.sum(np.diff(t) < 0.02 - 1e-9))

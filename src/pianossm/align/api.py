@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pianossm.align.decode import MIN_GAP
 from pianossm.align.features import HOP, SAMPLE_RATE, audio_to_cqt, check_audio
 from pianossm.align.notes import (
     FPS,
@@ -39,7 +40,7 @@ from pianossm.align.notes import (
 from pianossm.errors import PianoSSMError
 
 __all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "follow_consensus",
-           "predict_rolls", "timing_lag"]
+           "pick_decodes", "predict_rolls", "timing_lag"]
 
 METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
 WINDOW, OVERLAP = 3000, 250
@@ -424,12 +425,13 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
         # each start refined once (+-REFINE_SEARCH): the CRNN places onsets more sharply
         # when its input is closer, so the confidences compared are the sharper ones
         starts = [decode(o, min(search, REFINE_SEARCH)) for o, _ in starts]
-    out, conf = starts[0]
-    for alt, conf2 in starts[1:]:  # per note the most confident decode
-        pick = conf2 > conf
-        out = out.with_times(np.where(pick, alt.onset, out.onset),
-                             np.where(pick, alt.offset, out.offset))
-        conf = np.where(pick, conf2, conf)
+    # per note the most confident decode, the notes of one key kept apart (each decode
+    # keeps them so, but two decodes' picks can put two notes on one attack)
+    onsets = np.stack([o.onset for o, _ in starts])
+    pick = pick_decodes(onsets, np.stack([c for _, c in starts]), rough.pitch)
+    n = np.arange(len(rough))
+    out = starts[0][0].with_times(onsets[pick, n],
+                                  np.stack([o.offset for o, _ in starts])[pick, n])
     for _ in range(refine - 1):
         out = decode(out, min(search, REFINE_SEARCH))[0]
     if cqt_half is not None:
@@ -438,6 +440,58 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     # the DTW's output alike: a note that strays from its neighbours' common shift is put
     # back on it (relative to the input when that was roughly in time, else to the DTW)
     return follow_consensus(rough if in_time else notes, out)
+
+
+def pick_decodes(onsets: np.ndarray, conf: np.ndarray, pitch: np.ndarray,
+                 min_gap: float = MIN_GAP) -> np.ndarray:
+    """Per note, the most confident of several decodes, the notes of one key kept apart.
+
+    Each decode keeps the notes of a key in order and ``min_gap`` apart
+    (:func:`pianossm.align.decode.roll_to_notes`), but picking per note across decodes
+    can put two of them on one attack: a re-struck key's second note on the first's
+    onset.  Where the per-note picks of a key collide, that key's picks are chosen
+    jointly instead, by a dynamic programme over its notes in the order of their
+    per-note picks that maximises the summed confidence with consecutive onsets at least
+    ``min_gap`` apart (a collision it cannot avoid costs 10, as in the decoder).  Keys
+    without a collision keep their per-note picks, ties going to the earlier decode.
+
+    Parameters
+    ----------
+    onsets, conf : np.ndarray
+        ``(S, N)`` onsets (s) and confidences of ``N`` notes in ``S`` decodes.
+    pitch : np.ndarray
+        ``(N,)`` MIDI pitches.
+    min_gap : float
+        Smallest onset distance (s) of two notes of one key.
+
+    Returns
+    -------
+    np.ndarray
+        ``(N,)`` int index of the decode chosen for each note.
+    """
+    pick = np.argmax(conf, axis=0)
+    for k in np.unique(pitch):
+        idx = np.nonzero(pitch == k)[0]
+        if len(idx) < 2:
+            continue
+        idx = idx[np.argsort(onsets[pick[idx], idx], kind="stable")]
+        t, c = onsets[:, idx], conf[:, idx]
+        if np.all(np.diff(t[pick[idx], np.arange(len(idx))]) >= min_gap - 1e-9):
+            continue
+        # a few notes per key and a handful of decodes: plain loops are cheap enough
+        score, back = c[:, 0].astype(np.float64), np.zeros((len(idx), len(t)), np.int64)
+        for i in range(1, len(idx)):
+            new = np.empty(len(t))
+            for a in range(len(t)):
+                prev = np.where(t[:, i - 1] + min_gap <= t[a, i] + 1e-9, score, score - 10.0)
+                back[i, a] = int(np.argmax(prev))
+                new[a] = c[a, i] + prev[back[i, a]]
+            score = new
+        a = int(np.argmax(score))
+        for i in range(len(idx) - 1, -1, -1):
+            pick[idx[i]] = a
+            a = back[i, a]
+    return pick
 
 
 def follow_consensus(before: Notes, after: Notes, tolerance: float = OUTLIER,

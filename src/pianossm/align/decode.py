@@ -24,7 +24,10 @@ from numba import njit
 from pianossm.align.notes import FPS, LOWEST_KEY, N_KEYS, Notes, local_shift
 from pianossm.errors import PianoSSMError
 
-__all__ = ["roll_to_notes"]
+__all__ = ["MIN_GAP", "roll_to_notes"]
+
+#: Smallest onset distance (s) of two notes of one key in a decode.
+MIN_GAP = 0.02
 
 
 @njit(cache=True)
@@ -145,7 +148,7 @@ def _keep_unsure(before: np.ndarray, after: np.ndarray, prob: np.ndarray,
 
 
 def roll_to_notes(onset_logit: np.ndarray, frame_prob: np.ndarray, notes: Notes,
-                  search: float = 0.15, threshold: float = 0.1, min_gap: float = 0.02,
+                  search: float = 0.15, threshold: float = 0.1, min_gap: float = MIN_GAP,
                   pull: float = 0.5, fps: float = FPS, with_confidence: bool = False,
                   keep: float = 0.3, tolerance: float = 0.05, subframe: str = "parabola",
                   earliest: float = 0.0) -> Notes | tuple[Notes, np.ndarray]:
