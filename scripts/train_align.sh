@@ -319,16 +319,17 @@ TRAIN=train_jh_wpe VAL=val_csound_wpe wide_run stage29 stage25 600 1e-4 --soft-o
 # those of stage 29 within 0.004; validation best 1.143); not kept.
 TRAIN=train_j_wpe VAL=val_csound_wpe wide_run stage30 stage25 600 1e-4 --soft-onsets \
     --key-context 5 --key-lr-scale 10
-# stage 31 (a new run, in progress: resume with the same command): stage 25 fine-tuned on
-# CQTs of the 20-tap WPE filter up to 5 kHz (README, "Longer WPE filters"; the shipped
-# network reads that filter's output but was trained on the 10-tap one's), 600 steps from
-# 1e-4 on copies of train_j / val_csound made with the current filter.
+# stage 31 (shipped): stage 25 fine-tuned on CQTs of the 20-tap WPE filter up to 5 kHz
+# (README, "Longer WPE filters"; stage 25 reads that filter's output at test time but was
+# trained on the 10-tap one's), 600 steps from 1e-4 on copies of train_j / val_csound made
+# with the current filter.  Validation best 1.105 at step 275 (exported; README "Stage 31").
 $PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe20"
 $PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe20"
 TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage31 stage25 600 1e-4 --soft-onsets
-# shipped: stage 25 alone (README, "Several starts"; until then the pair of stages 24 and
-# 25 as align_crnn.pt / align_crnn_soft.pt, before them 20 and 23):
-#   python -c "from pianossm.align.train import export; export('$RUN/stage25/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 25, --soft-onsets)')"
+# shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
+# until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
+# 20 and 23):
+#   python -c "from pianossm.align.train import export; export('$RUN/stage31/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 31, --soft-onsets)')"
 # ship the best checkpoint by validation loss (shipped: step 1325, validation 1.352, its
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):
