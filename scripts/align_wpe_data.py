@@ -3,8 +3,10 @@
 The CRNN reads the CQT of the recording's WPE prediction error (README, "WPE filtering");
 a network fine-tuned on that input is trained on such a copy.  Each item's ``.npz`` is
 written again with ``cqt`` = ``audio_to_cqt(wpe_filter(audio))`` (float16, as
-``align-data`` stores it) and every other field as it was; the ``.flac`` and ``.mid`` are
-linked, not copied.  Items already converted are skipped, so an interrupted run resumes.
+``align-data`` stores it), ``cqt_plain`` = the item's own CQT (of the recording; for a
+network that reads both, ``align-train --plain-cqt``) and every other field as it was; the
+``.flac`` and ``.mid`` are linked, not copied.  Items already converted are skipped (those
+written before ``cqt_plain`` existed only get it), so an interrupted run resumes.
 ``--taps``/``--max-hz`` set the filter (default: :func:`wpe_filter`'s; the folders of
 stages 12-30 in ``scripts/train_align.sh`` were made with 10 taps over the whole band,
 its defaults until the change README "Longer WPE filters").
@@ -32,18 +34,24 @@ from pianossm.checkpoint import atomic_write
 
 
 def convert(stem: str, out_dir: str, taps: int = TAPS, max_hz: float = MAX_HZ) -> bool:
-    """Write ``out_dir/<name>.npz`` (and links to the audio and MIDI); False if it exists."""
+    """Write ``out_dir/<name>.npz`` (and links to the audio and MIDI), or add ``cqt_plain``
+    to one written without it; False if it is complete."""
     name = os.path.basename(stem)
     dst = os.path.join(out_dir, name + ".npz")
-    if os.path.exists(dst):
-        return False
-    audio, sr = sf.read(stem + ".flac", dtype="float32")
-    if sr != SAMPLE_RATE:
-        raise SystemExit(f"{stem}.flac: {sr} Hz, expected {SAMPLE_RATE}")
     with np.load(stem + ".npz") as z:
         fields = {k: z[k] for k in z.files}
-    fields["cqt"] = audio_to_cqt(wpe_filter(audio, taps=taps, max_hz=max_hz),
-                                 SAMPLE_RATE).astype(np.float16)
+    if os.path.exists(dst):
+        with np.load(dst) as z:
+            if "cqt_plain" in z.files:
+                return False
+            fields = {**{k: z[k] for k in z.files}, "cqt_plain": fields["cqt"]}
+    else:
+        audio, sr = sf.read(stem + ".flac", dtype="float32")
+        if sr != SAMPLE_RATE:
+            raise SystemExit(f"{stem}.flac: {sr} Hz, expected {SAMPLE_RATE}")
+        fields["cqt_plain"] = fields["cqt"]
+        fields["cqt"] = audio_to_cqt(wpe_filter(audio, taps=taps, max_hz=max_hz),
+                                     SAMPLE_RATE).astype(np.float16)
     for ext in (".flac", ".mid"):
         link = os.path.join(out_dir, name + ext)
         if os.path.exists(stem + ext) and not os.path.lexists(link):

@@ -1,5 +1,6 @@
 """``pianossm align`` / ``align-timing`` end to end, and clear errors for bad inputs."""
 
+import os
 import shutil
 
 import numpy as np
@@ -276,3 +277,68 @@ def test_align_train_velocity_channel(files, tmp_path, capsys):
     assert resumed["vel_rng"].bit_generator.state == straight["vel_rng"].bit_generator.state
     assert resumed["rng"].bit_generator.state == straight["rng"].bit_generator.state
     capsys.readouterr()
+
+
+@needs_fluidsynth
+def test_align_train_plain_cqt_channel(files, tmp_path):
+    """``scripts/align_wpe_data.py`` stores the recording's own CQT beside the WPE one
+    (and adds it to a folder written before it existed); ``SegmentDataset(plain_cqt=True)``
+    appends it, level and EQ augmented as the first channel, the other channels those
+    drawn without it; ``align-train --plain-cqt`` trains its weights; ``predict_rolls``
+    refuses such a network without it."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from pianossm.align.api import predict_rolls
+    from pianossm.align.data import SegmentDataset, _augment_cqt, list_items, load_item
+    from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
+    from pianossm.align.perturb import PerturbConfig
+
+    data = _one_piece_data(files, tmp_path)
+    wpe = tmp_path / "wpe"
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "align_wpe_data.py")
+    run = [sys.executable, script, str(data), str(wpe), "--taps", "3"]
+    subprocess.run(run, check=True, capture_output=True)
+    (stem,) = list_items(str(wpe))
+    with np.load(stem + ".npz") as z:
+        fields = {k: z[k] for k in z.files}
+    np.testing.assert_array_equal(fields["cqt_plain"],
+                                  load_item(list_items(str(data))[0])[0].astype(np.float16))
+    assert not np.array_equal(fields["cqt"], fields["cqt_plain"])
+    with open(stem + ".npz", "wb") as f:  # as written before cqt_plain existed
+        np.savez(f, **{k: v for k, v in fields.items() if k != "cqt_plain"})
+    subprocess.run(run, check=True, capture_output=True)
+    with np.load(stem + ".npz") as z:
+        np.testing.assert_array_equal(z["cqt_plain"], fields["cqt_plain"])
+        np.testing.assert_array_equal(z["cqt"], fields["cqt"])
+
+    stems = list_items(str(wpe))
+    without = SegmentDataset(stems, 400, PerturbConfig(), seed=5)
+    with_ = SegmentDataset(stems, 400, PerturbConfig(), seed=5, plain_cqt=True)
+    for _ in range(3):
+        (x, y, p), (xp, yp, pp) = without.sample(), with_.sample()
+        assert xp.shape == (4, 400, 88)
+        np.testing.assert_array_equal(xp[:3], x)
+        np.testing.assert_array_equal(yp, y)
+        np.testing.assert_array_equal(pp, p)
+    # the same augmentation on both: a CQT given twice comes back twice the same
+    a, b = _augment_cqt(x[0], np.random.default_rng(1), x[0].copy())
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, _augment_cqt(x[0], np.random.default_rng(1)))
+
+    torch.manual_seed(0)
+    save_crnn(tmp_path / "init.pt", AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16)),
+              step=0)
+    assert main(["align-train", str(wpe), "--run", str(tmp_path / "a"), "--steps", "2",
+                 "--init", str(tmp_path / "init.pt"), "--plain-cqt", "--save-every", "1",
+                 "--seconds", "4", "--batch", "2", "--lr", "1e-3"]) == 0
+    model, _ = load_crnn(tmp_path / "a" / "last.pt")
+    assert model.config.plain_cqt
+    assert float(model.block1[0].weight[:, 3].detach().abs().max()) > 0
+    cqt = load_item(stem)[0]
+    notes = load_item(stem)[1]
+    with pytest.raises(PianoSSMError, match="own CQT"):
+        predict_rolls(model.eval(), cqt, notes)
+    assert predict_rolls(model.eval(), cqt, notes, plain=cqt).shape == (2, len(cqt), 88)

@@ -149,7 +149,8 @@ def _record_decodes(monkeypatch):
 def test_each_start_is_refined_and_the_most_confident_kept(piece, monkeypatch):
     """Three starts (the DTW's output, the input, the DTW's output moved by the first
     decode's running-median shift), each refined once; per note the refinement with the
-    highest window probability is the result (no half-frame pass, consensus off here)."""
+    highest window probability is the result, a key's notes kept apart (``pick_decodes``;
+    no half-frame pass, consensus off here)."""
     from pianossm.align import api
     from pianossm.align.dtw import align_dtw
     from pianossm.align.notes import local_shift
@@ -169,9 +170,9 @@ def test_each_start_is_refined_and_the_most_confident_kept(piece, monkeypatch):
         np.testing.assert_allclose(calls[3 + k][0].onset, calls[k][1][0].onset)
     onsets = np.stack([c[1][0].onset for c in calls[3:]])
     conf = np.stack([c[1][1] for c in calls[3:]])
-    best = onsets[np.argmax(conf, axis=0), np.arange(len(bad))]  # first of equals wins
-    np.testing.assert_allclose(out.onset, best)
-    assert len(np.unique(np.argmax(conf, axis=0))) > 1  # the starts do differ here
+    pick = api.pick_decodes(onsets, conf, bad.pitch)  # per note, a key's notes kept apart
+    np.testing.assert_allclose(out.onset, onsets[pick, np.arange(len(bad))])
+    assert len(np.unique(pick)) > 1  # the starts do differ here
 
 
 def test_consensus_follows_the_dtw_when_the_input_is_far_off(piece, monkeypatch):
@@ -324,3 +325,43 @@ def test_wpe_brings_hall_onsets_closer(tmp_path):
                 err[w].append(np.abs(align_notes(hall, bad, "crnn", wpe=w).onset
                                      - notes.onset).mean())
     assert np.mean(err[True]) < 0.9 * np.mean(err[False]), err
+
+
+def test_a_network_reading_the_plain_cqt_gets_the_recordings_own(piece, monkeypatch, tmp_path):
+    """A CRNN with the plain-CQT channel reads, beside the CQT of the WPE prediction error,
+    the CQT of the recording itself on the same grid (and half a frame later in the
+    half-frame pass); a network without it gets none."""
+    import torch
+
+    from pianossm.align import api
+    from pianossm.align.model import AlignCRNN, CRNNConfig, save_crnn, with_plain_cqt
+    from pianossm.align.wpe import wpe_filter
+
+    audio, notes, cqt = piece
+    torch.manual_seed(0)
+    net = AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16))
+    save_crnn(tmp_path / "narrow.pt", net)
+    save_crnn(tmp_path / "plain.pt", with_plain_cqt(net))
+    seen = []
+    real = api.predict_rolls
+    monkeypatch.setattr(api, "predict_rolls", lambda model, c, n, **kw: seen.append(
+        (c, kw.get("plain"))) or real(model, c, n, **kw))
+    bad = _distort(notes)
+    narrow = align_notes(audio, bad, "dtw+crnn", str(tmp_path / "narrow.pt"))
+    assert seen and all(p is None for _, p in seen)
+    seen.clear()
+    wide = align_notes(audio, bad, "dtw+crnn", str(tmp_path / "plain.pt"))
+    np.testing.assert_allclose(wide.onset, narrow.onset, atol=1e-6)  # zero weights
+    wpe_cqt = audio_to_cqt(wpe_filter(audio))
+    half = api._half_frame_cqt(audio, len(seen[0][0]))
+    grids = {"whole": 0, "half": 0}
+    for c, p in seen:
+        assert p is not None and p.shape == c.shape
+        t = min(len(cqt), len(c))
+        if np.allclose(c[:t], wpe_cqt[:t], atol=1e-6):
+            np.testing.assert_allclose(p[:t], cqt[:t], atol=1e-6)
+            grids["whole"] += 1
+        else:
+            np.testing.assert_allclose(p, half, atol=1e-6)
+            grids["half"] += 1
+    assert grids["whole"] >= 3 and grids["half"] == 1

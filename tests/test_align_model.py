@@ -16,6 +16,7 @@ from pianossm.align.model import (
     save_crnn,
     with_key_context,
     with_local_head,
+    with_plain_cqt,
     with_velocity,
 )
 from pianossm.align.train import alignment_loss, average
@@ -153,6 +154,31 @@ def test_velocity_channel_starts_as_the_network_it_widens(small, tmp_path):
     save_crnn(tmp_path / "v.pt", wide)
     again, _ = load_crnn(tmp_path / "v.pt")
     assert again.config.velocity and again.block1[0].weight.shape[1] == 4
+
+
+def test_plain_cqt_channel_starts_as_the_network_it_widens(small, tmp_path):
+    """The plain CQT's channel (after the velocity channel) has zero weights when added:
+    the same logits whatever it holds; once its first-convolution weights move, the logits
+    depend on it.  Velocity cannot be added after it (its channel would have to move)."""
+    vel = with_velocity(small)
+    wide = with_plain_cqt(vel)
+    assert wide.config.plain_cqt and wide.config.in_channels == 5 and not wide.training
+    assert with_plain_cqt(wide) is wide
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 4, 30, 88, generator=g)
+    p1, p2 = torch.rand(2, 1, 30, 88, generator=g), torch.rand(2, 1, 30, 88, generator=g)
+    with torch.inference_mode():
+        want = vel(x)
+        torch.testing.assert_close(wide(torch.cat([x, p1], 1)), want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(wide(torch.cat([x, p2], 1)), wide(torch.cat([x, p1], 1)),
+                                   rtol=0, atol=0)
+        wide.block1[0].weight[:, 4] += 0.5
+        assert float((wide(torch.cat([x, p1], 1)) - want).abs().max()) > 1e-3
+    with pytest.raises(PianoSSMError, match="velocity"):
+        with_velocity(with_plain_cqt(small))
+    save_crnn(tmp_path / "p.pt", wide)
+    again, _ = load_crnn(tmp_path / "p.pt")
+    assert again.config.plain_cqt and again.block1[0].weight.shape[1] == 5
 
 
 def test_key_context_starts_as_the_network_it_widens(small, tmp_path, monkeypatch):

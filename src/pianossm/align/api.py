@@ -147,7 +147,8 @@ def _model(path: str | None) -> AlignCRNN:  # noqa: F821
 
 
 def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
-                  window: int = WINDOW, overlap: int = OVERLAP) -> np.ndarray:
+                  window: int = WINDOW, overlap: int = OVERLAP,
+                  plain: np.ndarray | None = None) -> np.ndarray:
     """Aligned onset/frame probabilities from the CQT and the unaligned notes.
 
     Parameters
@@ -160,6 +161,9 @@ def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
         Unaligned notes (those beyond the audio are ignored).
     window, overlap : int
         Frames per window and frames discarded at each inner window edge.
+    plain : np.ndarray, optional
+        ``(T, 88)`` log CQT of the recording itself, for a network that reads it beside
+        ``cqt`` (:attr:`~pianossm.align.model.CRNNConfig.plain_cqt`; required there).
 
     Returns
     -------
@@ -173,6 +177,12 @@ def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
     parts = [cqt[None], midi_to_piano_roll(notes, t)]
     if model.config.velocity:
         parts.append(velocity_roll(notes, t)[None])
+    if model.config.plain_cqt:
+        if plain is None or plain.shape != cqt.shape:
+            raise PianoSSMError(f"this CRNN reads the recording's own CQT beside the WPE "
+                                f"one: expected one of shape {cqt.shape}, got "
+                                f"{None if plain is None else plain.shape}")
+        parts.append(plain[None].astype(cqt.dtype, copy=False))
     x = np.concatenate(parts)  # (C_in, T, 88)
     out = np.zeros((2, t, x.shape[2]), np.float32)
     hop = window - 2 * overlap
@@ -200,7 +210,8 @@ def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
 
 
 def _half_frame_pass(net: AlignCRNN, cqt_half: np.ndarray,  # noqa: F821
-                     notes: Notes, search: float, subframe: str) -> Notes:
+                     notes: Notes, search: float, subframe: str,
+                     plain_half: np.ndarray | None = None) -> Notes:
     """Average each note's onset and offset with a decode on the half-frame-later grid.
 
     Parameters
@@ -215,6 +226,9 @@ def _half_frame_pass(net: AlignCRNN, cqt_half: np.ndarray,  # noqa: F821
         Half-width of the search window, seconds.
     subframe : str
         Sub-frame refinement (see :func:`pianossm.align.decode.roll_to_notes`).
+    plain_half : np.ndarray, optional
+        ``(T, 88)`` CQT of the recording itself half a frame later (a network reading
+        it: :func:`predict_rolls`).
 
     Returns
     -------
@@ -225,7 +239,7 @@ def _half_frame_pass(net: AlignCRNN, cqt_half: np.ndarray,  # noqa: F821
 
     dt = (HOP // 2) / SAMPLE_RATE
     moved = notes.with_times(notes.onset - dt, notes.offset - dt)
-    rolls = predict_rolls(net, cqt_half, moved)
+    rolls = predict_rolls(net, cqt_half, moved, plain=plain_half)
     alt = roll_to_notes(rolls[0], rolls[1], moved, search=search, subframe=subframe)
     ok = notes.onset >= dt
     return notes.with_times(np.where(ok, 0.5 * (notes.onset + alt.onset + dt), notes.onset),
@@ -315,7 +329,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     # every checkpoint is loaded (and a bad one refused) before any work
     nets = [_model(p) for p in paths] if "crnn" in method else []
     first, rough = method.split("+")[0], notes
-    if first == "dtw" or ("crnn" in method and not wpe):  # the recording's CQT serves
+    plain = any(net.config.plain_cqt for net in nets)
+    if first == "dtw" or ("crnn" in method and (plain or not wpe)):  # the recording's CQT
         cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
     if first == "dtw":
         notes = align_dtw(cqt, notes)
@@ -323,6 +338,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         notes = align_mrmsdtw(audio16, notes)
     if "crnn" not in method:
         return notes
+    raw, raw_cqt = audio16, cqt
     if wpe:  # the CRNN hears the prediction error; the DTW stage heard the recording
         from pianossm.align.wpe import wpe_filter
 
@@ -330,6 +346,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         cqt = audio_to_cqt(audio16, SAMPLE_RATE)
     need = int(np.ceil(max(notes.end_time, rough.end_time) * FPS)) + 10
     cqt = _pad_frames(cqt, need)  # notes past the audio's end see silence
+    # a network reading the recording's own CQT beside the WPE one gets it on the same grid
+    raw_cqt = _pad_frames(raw_cqt, len(cqt))[:len(cqt)] if plain else None
     if method == "crnn":
         # most windows must agree: the lower median (with two windows, both; one window of
         # ringing hall audio, its cross-correlation misled, made a false warning)
@@ -340,8 +358,9 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                           f"time with the audio; 'crnn' only searches +-{1000 * search:.0f} ms "
                           f"around each note: use 'dtw+crnn'", stacklevel=2)
     cqt_half = _half_frame_cqt(audio16, len(cqt)) if half_frame else None
-    outs = [_crnn_align(net, cqt, cqt_half, notes, rough, method, search, refine, earliest)
-            for net in nets]
+    raw_half = _half_frame_cqt(raw, len(cqt)) if half_frame and plain else None
+    outs = [_crnn_align(net, cqt, cqt_half, notes, rough, method, search, refine, earliest,
+                        raw_cqt, raw_half) for net in nets]
     if len(outs) == 1:
         return outs[0]
     # an ensemble: each checkpoint's alignment (its consensus step included), averaged
@@ -364,7 +383,8 @@ def _pad_frames(cqt: np.ndarray, t: int) -> np.ndarray:
 
 def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  # noqa: F821
                 notes: Notes, rough: Notes, method: str, search: float,
-                refine: int, earliest: float = 0.0) -> Notes:
+                refine: int, earliest: float = 0.0, plain: np.ndarray | None = None,
+                plain_half: np.ndarray | None = None) -> Notes:
     """One CRNN's decode of ``notes`` (the first stage's output; ``rough`` the input).
 
     Parameters
@@ -386,6 +406,9 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
         Refinement passes.
     earliest : float
         Earliest-peak tolerance of the first decodes (see :func:`align_notes`).
+    plain, plain_half : np.ndarray, optional
+        ``(T, 88)`` CQTs of the recording itself on the two grids (a network reading it:
+        :func:`predict_rolls`).
 
     Returns
     -------
@@ -397,7 +420,7 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     sub = getattr(net, "subframe", "parabola")
 
     def decode(start: Notes, width: float, peak: float = 0.0) -> tuple[Notes, np.ndarray]:
-        rolls = predict_rolls(net, cqt, start)
+        rolls = predict_rolls(net, cqt, start, plain=plain)
         return roll_to_notes(rolls[0], rolls[1], start, search=width, with_confidence=True,
                              subframe=sub, earliest=peak)
 
@@ -435,7 +458,8 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     for _ in range(refine - 1):
         out = decode(out, min(search, REFINE_SEARCH))[0]
     if cqt_half is not None:
-        out = _half_frame_pass(net, cqt_half, out, min(search, REFINE_SEARCH), sub)
+        out = _half_frame_pass(net, cqt_half, out, min(search, REFINE_SEARCH), sub,
+                               plain_half)
     # neighbouring notes share their timing error (offset, tempo drift), in the input and in
     # the DTW's output alike: a note that strays from its neighbours' common shift is put
     # back on it (relative to the input when that was roughly in time, else to the DTW)

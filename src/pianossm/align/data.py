@@ -32,7 +32,8 @@ from pianossm.align.notes import (
 from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.errors import PianoSSMError
 
-__all__ = ["PIANOS", "TRAIN_PIANOS", "SegmentDataset", "augment_velocity", "build_from_pairs", "build_rendered", "list_items", "load_item"]
+__all__ = ["PIANOS", "TRAIN_PIANOS", "SegmentDataset", "augment_velocity", "build_from_pairs", "build_rendered", "list_items", "load_item",
+           "load_plain_cqt"]
 
 
 def _save_item(folder: str, name: str, audio: np.ndarray, midi: pretty_midi.PrettyMIDI,  # noqa: F821
@@ -197,6 +198,16 @@ def load_item(stem: str) -> tuple[np.ndarray, Notes]:
                                                   z["velocity"])
 
 
+def load_plain_cqt(stem: str) -> np.ndarray:
+    """``(T, 88)`` float32 CQT of the recording itself of an item whose ``cqt`` is that of
+    its WPE prediction error (``cqt_plain``, written by ``scripts/align_wpe_data.py``)."""
+    with np.load(stem + ".npz") as z:
+        if "cqt_plain" not in z.files:
+            raise PianoSSMError(f"{stem}.npz has no plain CQT (cqt_plain); run "
+                                f"scripts/align_wpe_data.py on its folder again")
+        return z["cqt_plain"].astype(np.float32)
+
+
 class SegmentDataset:
     """Random training segments ``(x, y)`` with a new perturbation on every read.
 
@@ -214,11 +225,15 @@ class SegmentDataset:
         Add the input's velocity channel (:func:`velocity_roll` of the perturbed notes
         with :func:`augment_velocity`); its random numbers come from a stream of their own
         (``vel_rng``), so the segments and perturbations are those drawn without it.
+    plain_cqt : bool
+        Add the recording's own CQT as the last input channel (:func:`load_plain_cqt`;
+        the same level and EQ augmentation as the first).
     """
 
     def __init__(self, stems: list[str], frames: int, perturb: PerturbConfig,
-                 seed: int = 0, velocity: bool = False) -> None:
+                 seed: int = 0, velocity: bool = False, plain_cqt: bool = False) -> None:
         self.items = [load_item(s) for s in stems]
+        self.plain = [load_plain_cqt(s) for s in stems] if plain_cqt else None
         self.frames, self.perturb = frames, perturb
         self.rng = np.random.default_rng(seed)
         self.velocity = velocity
@@ -231,7 +246,8 @@ class SegmentDataset:
         -------
         x : np.ndarray
             ``(3, T, 88)`` [CQT, perturbed onsets, perturbed frames], float32 (with
-            ``velocity``: ``(4, T, 88)``, their velocities last).
+            ``velocity``: ``(4, T, 88)``, their velocities next; with ``plain_cqt`` the
+            plain CQT last).
         y : np.ndarray
             ``(2, T, 88)`` [aligned onsets, aligned frames], float32.
         pairs : np.ndarray
@@ -240,12 +256,20 @@ class SegmentDataset:
             is the aligned onset minus its (rounded) frame in thousandths of a frame
             (-500..500), for sub-frame targets.
         """
-        cqt, notes = self.items[int(self.rng.integers(len(self.items)))]
+        item = int(self.rng.integers(len(self.items)))
+        cqt, notes = self.items[item]
         start = int(self.rng.integers(0, max(1, cqt.shape[0] - self.frames)))
         seg = np.zeros((self.frames, cqt.shape[1]), np.float32)
         part = cqt[start:start + self.frames]
         seg[:len(part)] = part
-        seg = _augment_cqt(seg, self.rng)
+        plain = None
+        if self.plain is not None:
+            plain = np.zeros_like(seg)
+            part = self.plain[item][start:start + self.frames]
+            plain[:len(part)] = part
+            seg, plain = _augment_cqt(seg, self.rng, plain)
+        else:
+            seg = _augment_cqt(seg, self.rng)
         t0 = start / FPS
         bad = perturb_notes(notes, self.perturb.scaled(self.rng.uniform(0.3, 1.0)), self.rng)
         x_roll = midi_to_piano_roll(bad, self.frames, FPS, t0)
@@ -263,6 +287,8 @@ class SegmentDataset:
             vel = augment_velocity(bad.velocity, self.vel_rng)
             parts.append(velocity_roll(Notes(bad.onset, bad.offset, bad.pitch, vel),
                                        self.frames, FPS, t0)[None])
+        if plain is not None:
+            parts.append(plain[None])
         return np.concatenate(parts), y, pairs
 
 
@@ -293,11 +319,16 @@ def augment_velocity(velocity: np.ndarray, rng: np.random.Generator) -> np.ndarr
     return np.clip(np.round(v), 1, 127).astype(np.int64)
 
 
-def _augment_cqt(seg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _augment_cqt(seg: np.ndarray, rng: np.random.Generator,
+                 other: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Random level, spectral tilt and smooth EQ on a ``(T, 88)`` log CQT (timbre variety
-    beyond the training SoundFont)."""
+    beyond the training SoundFont); with ``other`` (a second ``(T, 88)`` CQT of the same
+    recording) the same change on both, returned as a pair."""
     k = np.linspace(-1, 1, seg.shape[1], dtype=np.float32)
     eq = rng.uniform(-0.08, 0.08) * k + np.interp(
         k, np.linspace(-1, 1, 6), rng.normal(0, 0.04, 6)).astype(np.float32)
-    out = seg * rng.uniform(0.85, 1.15) + eq[None] + rng.uniform(-0.1, 0.05)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    gain = rng.uniform(0.85, 1.15)
+    shift = rng.uniform(-0.1, 0.05)
+    out = [np.clip(x * gain + eq[None] + shift, 0.0, 1.0).astype(np.float32)
+           for x in (seg, *(() if other is None else (other,)))]
+    return out[0] if other is None else (out[0], out[1])

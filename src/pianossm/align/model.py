@@ -53,6 +53,7 @@ __all__ = [
     "save_crnn",
     "with_key_context",
     "with_local_head",
+    "with_plain_cqt",
     "with_velocity",
 ]
 
@@ -83,6 +84,10 @@ class CRNNConfig:
     #: a fourth input channel, the notes' velocities (:func:`with_velocity` widens a
     #: network without it, its weights zero at first)
     velocity: bool = False
+    #: one more input channel after those, the CQT of the recording itself when the first
+    #: is that of its WPE prediction error (:func:`with_plain_cqt` widens a network without
+    #: it, its weights zero at first): the sustain that WPE removes tells which keys sound
+    plain_cqt: bool = False
     #: a per-key temporal path: this many dilated convolutions along time only (dilations
     #: 2, 4, 8, ... frames), shared by all keys, from the last block's features and the
     #: input of each key to its logits (:func:`with_key_context` widens a network without
@@ -93,8 +98,8 @@ class CRNNConfig:
 
     @property
     def in_channels(self) -> int:
-        """Input channels: CQT, onsets, frames (and velocities)."""
-        return 4 if self.velocity else 3
+        """Input channels: CQT, onsets, frames (and velocities, and the plain CQT)."""
+        return 3 + int(self.velocity) + int(self.plain_cqt)
 
     @property
     def key_dilations(self) -> list[int]:
@@ -427,6 +432,25 @@ def with_key_context(model: AlignCRNN, layers: int, channels: int = 8) -> AlignC
     return wide.train(model.training)
 
 
+def _with_input_channel(model: AlignCRNN, **change: bool) -> AlignCRNN:
+    """``model`` with one more input channel last (``change``: the config field that adds
+    it), whose weights are zero."""
+    wide = AlignCRNN(replace(model.config, **change))
+    state = dict(model.state_dict())
+    # the input channels come last in the first convolution, in the projection's and in
+    # the head's skip input (channel-major: the new channel's 88 keys at the end)
+    w = state["block1.0.weight"]  # (C, C_in, kt, 3)
+    state["block1.0.weight"] = torch.cat([w, w.new_zeros(w[:, :1].shape)], dim=1)
+    for name in ("proj.0.weight", "head.weight"):
+        w = state[name]
+        state[name] = torch.cat([w, w.new_zeros(w.shape[0], N_KEYS)], dim=1)
+    if "key_in.weight" in state:  # the per-key temporal path reads (features, input)
+        w = state["key_in.weight"]  # (kc, C + C_in, 1, 1)
+        state["key_in.weight"] = torch.cat([w, w.new_zeros(w[:, :1].shape)], dim=1)
+    wide.load_state_dict(state)
+    return wide.train(model.training)
+
+
 def with_velocity(model: AlignCRNN) -> AlignCRNN:
     """The same network with a fourth input channel, the notes' velocities
     (:attr:`CRNNConfig.velocity`), whose weights are zero: computes exactly what ``model``
@@ -444,20 +468,30 @@ def with_velocity(model: AlignCRNN) -> AlignCRNN:
     """
     if model.config.velocity:
         return model
-    wide = AlignCRNN(replace(model.config, velocity=True))
-    state = dict(model.state_dict())
-    # the input channels come last in the first convolution, in the projection's and in
-    # the head's skip input (channel-major: the new channel's 88 keys at the end)
-    w = state["block1.0.weight"]  # (C, 3, kt, 3)
-    state["block1.0.weight"] = torch.cat([w, w.new_zeros(w[:, :1].shape)], dim=1)
-    for name in ("proj.0.weight", "head.weight"):
-        w = state[name]
-        state[name] = torch.cat([w, w.new_zeros(w.shape[0], N_KEYS)], dim=1)
-    if "key_in.weight" in state:  # the per-key temporal path reads (features, input)
-        w = state["key_in.weight"]  # (kc, C + C_in, 1, 1)
-        state["key_in.weight"] = torch.cat([w, w.new_zeros(w[:, :1].shape)], dim=1)
-    wide.load_state_dict(state)
-    return wide.train(model.training)
+    if model.config.plain_cqt:  # the plain CQT's channel would have to move
+        raise PianoSSMError("cannot add the velocity channel to a CRNN that reads the "
+                            "plain CQT")
+    return _with_input_channel(model, velocity=True)
+
+
+def with_plain_cqt(model: AlignCRNN) -> AlignCRNN:
+    """The same network with one more input channel, the CQT of the recording itself
+    (:attr:`CRNNConfig.plain_cqt`), whose weights are zero: computes exactly what
+    ``model`` computes until trained.
+
+    Parameters
+    ----------
+    model : AlignCRNN
+        A network with or without the channel (returned unchanged when it has one).
+
+    Returns
+    -------
+    AlignCRNN
+        In ``model``'s mode (train or eval); reads ``(B, C_in + 1, T, 88)`` input.
+    """
+    if model.config.plain_cqt:
+        return model
+    return _with_input_channel(model, plain_cqt=True)
 
 
 def fold_batchnorm(model: AlignCRNN) -> AlignCRNN:

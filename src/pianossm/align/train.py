@@ -30,6 +30,7 @@ from pianossm.align.model import (
     save_crnn,
     with_key_context,
     with_local_head,
+    with_plain_cqt,
     with_velocity,
 )
 from pianossm.align.perturb import PerturbConfig
@@ -203,8 +204,8 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     model_cfg : CRNNConfig, optional
         Sizes (ignored when resuming; default: :class:`CRNNConfig()`); with ``init``,
         only its ``local_head``, ``local_harmonics``, ``key_context``, ``key_channels``
-        and ``velocity`` count (the checkpoint's network gets the per-key paths or the
-        velocity channel).
+        ``velocity`` and ``plain_cqt`` count (the checkpoint's network gets the per-key
+        paths or the velocity or plain-CQT channel).
     log : callable
         Receives one progress line per ``save_every`` steps.
     init : str, optional
@@ -232,11 +233,13 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
             model = with_key_context(model, model_cfg.key_context, model_cfg.key_channels)
         if model_cfg.velocity:  # widened: the velocity channel's weights start at zero
             model = with_velocity(model)
+        if model_cfg.plain_cqt:  # widened: the plain CQT's weights start at zero
+            model = with_plain_cqt(model)
         log(f"initialised from {init}")
-    velocity = model.config.velocity
-    ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed, velocity)
-    val = _batch(SegmentDataset(list_items(val_data), cfg.frames, perturb, 12345, velocity),
-                 16) if val_data else None
+    velocity, plain = model.config.velocity, model.config.plain_cqt
+    ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed, velocity, plain)
+    val = _batch(SegmentDataset(list_items(val_data), cfg.frames, perturb, 12345, velocity,
+                                plain), 16) if val_data else None
     groups = _param_groups(model, cfg)
     opt = torch.optim.Adam(groups, lr=cfg.lr)
     if payload is not None:

@@ -129,6 +129,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--velocity", action="store_true",
                    help="a fourth input channel, the notes' velocities (zero weights at "
                         "first: with --init the network starts as that checkpoint's)")
+    p.add_argument("--plain-cqt", action="store_true",
+                   help="one more input channel, the CQT of the recording itself beside "
+                        "that of its WPE prediction error (data folders made by "
+                        "scripts/align_wpe_data.py; zero weights at first: with --init the "
+                        "network starts as that checkpoint's)")
     p.add_argument("--key-context", type=int, default=0,
                    help="add a per-key temporal path of this many dilated convolutions "
                         "along time (dilations 2, 4, 8, ... frames; 1-7; zero output at "
@@ -207,6 +212,7 @@ def _train(args: argparse.Namespace) -> None:
                  model_cfg=CRNNConfig(local_head=args.local_head or args.local_harmonics > 0,
                                       local_harmonics=args.local_harmonics,
                                       velocity=args.velocity,
+                                      plain_cqt=args.plain_cqt,
                                       key_context=args.key_context),
                  log=lambda s: print(s, file=sys.stderr, flush=True), init=args.init)
     if args.export:
