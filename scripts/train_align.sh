@@ -332,10 +332,13 @@ TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage31 stage25 600 1e-4 --sof
 # plain-CQT one (stage 23) missed different notes: 357 of the 1220 notes the first put
 # beyond 25 ms the second placed within (README, "Plain CQT beside the WPE one").  The
 # folders' items got cqt_plain from align_wpe_data.py run on them again (no WPE recomputed).
+# A first run at the plain rate was stopped at step 200: the channel's first-convolution
+# weights had reached 0.005 (the WPE channel's: up to 0.23), so its steps are multiplied by
+# 30 (--plain-lr-scale; they share their tensors with trained weights).
 $PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe20"
 $PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe20"
 TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage32 stage31 600 1e-4 --soft-onsets \
-    --plain-cqt
+    --plain-cqt --plain-lr-scale 30
 # shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):

@@ -337,6 +337,24 @@ def test_align_train_plain_cqt_channel(files, tmp_path):
     model, _ = load_crnn(tmp_path / "a" / "last.pt")
     assert model.config.plain_cqt
     assert float(model.block1[0].weight[:, 3].detach().abs().max()) > 0
+    # --plain-lr-scale multiplies the step's change of the channel's slices, no other
+    start = load_crnn(tmp_path / "init.pt")[0]
+    steps = {}
+    for scale in ("1", "10"):
+        assert main(["align-train", str(wpe), "--run", str(tmp_path / scale), "--steps", "1",
+                     "--init", str(tmp_path / "init.pt"), "--plain-cqt", "--seconds", "4",
+                     "--batch", "2", "--lr", "1e-3", "--plain-lr-scale", scale]) == 0
+        steps[scale] = load_crnn(tmp_path / scale / "last.pt")[0].state_dict()
+    w0 = start.state_dict()["block1.0.weight"]
+    d1 = steps["1"]["block1.0.weight"][:, 3] - 0.0  # the channel starts at zero
+    torch.testing.assert_close(steps["10"]["block1.0.weight"][:, 3], 10 * d1)
+    torch.testing.assert_close(steps["10"]["block1.0.weight"][:, :3],
+                               steps["1"]["block1.0.weight"][:, :3])
+    assert float((steps["1"]["block1.0.weight"][:, :3] - w0).abs().max()) > 0
+    torch.testing.assert_close(steps["10"]["proj.0.weight"][:, -88:],
+                               10 * steps["1"]["proj.0.weight"][:, -88:])
+    for name in ("block2.0.weight", "rnn.weight_hh_l0", "head.bias"):
+        torch.testing.assert_close(steps["10"][name], steps["1"][name])
     cqt = load_item(stem)[0]
     notes = load_item(stem)[1]
     with pytest.raises(PianoSSMError, match="own CQT"):

@@ -33,6 +33,7 @@ from pianossm.align.model import (
     with_plain_cqt,
     with_velocity,
 )
+from pianossm.align.notes import N_KEYS
 from pianossm.align.perturb import PerturbConfig
 from pianossm.checkpoint import check_soup_weights
 from pianossm.errors import PianoSSMError, check_interrupted
@@ -59,6 +60,11 @@ class TrainConfig:
     #: learning-rate multiplier for the per-key temporal path (``key_*`` weights): a path
     #: added to a trained network starts at zero and would barely move at a fine-tuning rate
     key_lr_scale: float = 1.0
+    #: multiplier of each optimiser step's change of the plain-CQT channel's weights (the
+    #: input slices of the first convolution, the projection, the head's skip and the
+    #: per-key path's input): they start at zero in a trained network and share their
+    #: tensors with trained weights, so a parameter group cannot give them their own rate
+    plain_lr_scale: float = 1.0
 
 
 def window_onset_loss(onset_logits: torch.Tensor, pairs: torch.Tensor,
@@ -263,7 +269,12 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         opt.zero_grad()
         loss["total"].backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        plain = _plain_slices(model) if cfg.plain_lr_scale != 1.0 else []
+        before = [w.detach()[i].clone() for w, i in plain]
         opt.step()
+        with torch.no_grad():
+            for (w, i), b in zip(plain, before):
+                w[i] += (cfg.plain_lr_scale - 1.0) * (w[i] - b)
         step += 1
         running.append(float(loss["total"].detach()))
         timeout = cfg.minutes > 0 and time.time() - t_start > 60 * cfg.minutes
@@ -286,6 +297,19 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         if timeout:
             break
     return last
+
+
+def _plain_slices(model: AlignCRNN) -> list[tuple[torch.Tensor, tuple[slice | int, ...]]]:
+    """The plain-CQT channel's weights: ``(tensor, index)`` of its slice in every tensor
+    that reads the input channels (it is the last channel; none without it)."""
+    if not model.config.plain_cqt:
+        return []
+    every, keys = slice(None), slice(-N_KEYS, None)
+    out = [(model.block1[0].weight, (every, -1)), (model.proj[0].weight, (every, keys)),
+           (model.head.weight, (every, keys))]
+    if model.config.key_context:
+        out.append((model.key_in.weight, (every, -1)))
+    return out
 
 
 def _param_groups(model: AlignCRNN, cfg: TrainConfig) -> list[dict[str, Any]]:

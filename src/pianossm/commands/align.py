@@ -134,6 +134,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "that of its WPE prediction error (data folders made by "
                         "scripts/align_wpe_data.py; zero weights at first: with --init the "
                         "network starts as that checkpoint's)")
+    p.add_argument("--plain-lr-scale", type=float, default=1.0,
+                   help="multiply each step's change of the plain-CQT channel's weights "
+                        "(zero in a widened network: they barely move at a fine-tuning rate)")
     p.add_argument("--key-context", type=int, default=0,
                    help="add a per-key temporal path of this many dilated convolutions "
                         "along time (dilations 2, 4, 8, ... frames; 1-7; zero output at "
@@ -207,7 +210,8 @@ def _train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(steps=args.steps, batch=args.batch, frames=int(args.seconds * FPS),
                       lr=args.lr, threads=args.threads, minutes=args.minutes,
                       save_every=args.save_every, soft_onsets=args.soft_onsets,
-                      focal=args.focal, key_lr_scale=args.key_lr_scale)
+                      focal=args.focal, key_lr_scale=args.key_lr_scale,
+                      plain_lr_scale=args.plain_lr_scale)
     last = train(args.data, args.run, cfg, args.val, perturb_from_args(args),
                  model_cfg=CRNNConfig(local_head=args.local_head or args.local_harmonics > 0,
                                       local_harmonics=args.local_harmonics,
