@@ -276,7 +276,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         CRNN decoding window half-width, seconds.
     cqt : np.ndarray, optional
         ``(T, 88)`` precomputed :func:`audio_to_cqt` of ``audio16`` (what the DTW stage
-        reads, and the CRNN with ``wpe=False``).
+        reads, the CRNN with ``wpe=False``, and a CRNN's plain-CQT channel).
     refine : int
         CRNN methods: passes whose input roll is the previous pass's notes, searching
         +-:data:`REFINE_SEARCH` (the CRNN places onsets more sharply when its input is
