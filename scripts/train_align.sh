@@ -342,6 +342,10 @@ $PY scripts/align_wpe_data.py "$DATA/train_j" "$DATA/train_j_wpe20"
 $PY scripts/align_wpe_data.py "$DATA/val_csound" "$DATA/val_csound_wpe20"
 TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage32 stage31 600 1e-4 --soft-onsets \
     --plain-cqt --plain-lr-scale 30
+# stage 33 (in progress: resume with the same command): stage 32 continued, 600 steps from
+# 5e-5, the channel at 10x, to see whether more steps make more use of the plain CQT.
+TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage33 stage32 600 5e-5 --soft-onsets \
+    --plain-cqt --plain-lr-scale 10
 # shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):
