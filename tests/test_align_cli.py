@@ -233,6 +233,26 @@ def test_augment_velocity_keeps_the_order_of_loudness_or_flattens():
     assert 20 <= flat <= 60
 
 
+def _samples_with_one_more_channel(stems, seed, **extra):
+    """Three segments drawn with and without one more input channel (``extra``: the
+    :class:`SegmentDataset` flag): the other channels, targets and pairs are the same;
+    returns ``(input without it, the extra channel)`` of each."""
+    from pianossm.align.data import SegmentDataset
+    from pianossm.align.perturb import PerturbConfig
+
+    base = SegmentDataset(stems, 400, PerturbConfig(), seed=seed)
+    wide = SegmentDataset(stems, 400, PerturbConfig(), seed=seed, **extra)
+    out = []
+    for _ in range(3):
+        (x, y, p), (xw, yw, pw) = base.sample(), wide.sample()
+        assert xw.shape == (4, 400, 88)
+        np.testing.assert_array_equal(xw[:3], x)
+        np.testing.assert_array_equal(yw, y)
+        np.testing.assert_array_equal(pw, p)
+        out.append((x, xw[3]))
+    return out
+
+
 @needs_fluidsynth
 def test_align_train_velocity_channel(files, tmp_path, capsys):
     """``align-train --init CKPT --velocity`` (and ``--focal``, recorded in the
@@ -242,21 +262,12 @@ def test_align_train_velocity_channel(files, tmp_path, capsys):
     resumed run continues that stream where it stopped."""
     import torch
 
-    from pianossm.align.data import SegmentDataset, list_items
+    from pianossm.align.data import list_items
     from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
-    from pianossm.align.perturb import PerturbConfig
 
     data = _one_piece_data(files, tmp_path)
-    stems = list_items(str(data))
-    plain = SegmentDataset(stems, 400, PerturbConfig(), seed=3)
-    vel = SegmentDataset(stems, 400, PerturbConfig(), seed=3, velocity=True)
-    for _ in range(3):
-        (x, y, p), (xv, yv, pv) = plain.sample(), vel.sample()
-        assert xv.shape == (4, 400, 88)
-        np.testing.assert_array_equal(xv[:3], x)
-        np.testing.assert_array_equal(yv, y)
-        np.testing.assert_array_equal(pv, p)
-        np.testing.assert_array_equal(xv[3] > 0, x[2] > 0)
+    for x, extra in _samples_with_one_more_channel(list_items(str(data)), 3, velocity=True):
+        np.testing.assert_array_equal(extra > 0, x[2] > 0)
     torch.manual_seed(0)
     save_crnn(tmp_path / "init.pt", AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16)),
               step=0)
@@ -292,9 +303,8 @@ def test_align_train_plain_cqt_channel(files, tmp_path):
     import torch
 
     from pianossm.align.api import predict_rolls
-    from pianossm.align.data import SegmentDataset, _augment_cqt, list_items, load_item
+    from pianossm.align.data import _augment_cqt, list_items, load_item
     from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
-    from pianossm.align.perturb import PerturbConfig
 
     data = _one_piece_data(files, tmp_path)
     wpe = tmp_path / "wpe"
@@ -314,15 +324,7 @@ def test_align_train_plain_cqt_channel(files, tmp_path):
         np.testing.assert_array_equal(z["cqt_plain"], fields["cqt_plain"])
         np.testing.assert_array_equal(z["cqt"], fields["cqt"])
 
-    stems = list_items(str(wpe))
-    without = SegmentDataset(stems, 400, PerturbConfig(), seed=5)
-    with_ = SegmentDataset(stems, 400, PerturbConfig(), seed=5, plain_cqt=True)
-    for _ in range(3):
-        (x, y, p), (xp, yp, pp) = without.sample(), with_.sample()
-        assert xp.shape == (4, 400, 88)
-        np.testing.assert_array_equal(xp[:3], x)
-        np.testing.assert_array_equal(yp, y)
-        np.testing.assert_array_equal(pp, p)
+    (x, _), *_ = _samples_with_one_more_channel(list_items(str(wpe)), 5, plain_cqt=True)
     # the same augmentation on both: a CQT given twice comes back twice the same
     a, b = _augment_cqt(x[0], np.random.default_rng(1), x[0].copy())
     np.testing.assert_array_equal(a, b)
