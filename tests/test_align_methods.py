@@ -149,8 +149,9 @@ def _record_decodes(monkeypatch):
 def test_each_start_is_refined_and_the_most_confident_kept(piece, monkeypatch):
     """Three starts (the DTW's output, the input, the DTW's output moved by the first
     decode's running-median shift), each refined once; per note the refinement with the
-    highest window probability is the result, a key's notes kept apart (``pick_decodes``;
-    no half-frame pass, consensus off here)."""
+    highest window probability is the result, a key's notes kept apart (``pick_decodes``),
+    or the refinements' mean where none is sure (``blend_decodes``; no half-frame pass,
+    consensus off here)."""
     from pianossm.align import api
     from pianossm.align.dtw import align_dtw
     from pianossm.align.notes import local_shift
@@ -171,7 +172,8 @@ def test_each_start_is_refined_and_the_most_confident_kept(piece, monkeypatch):
     onsets = np.stack([c[1][0].onset for c in calls[3:]])
     conf = np.stack([c[1][1] for c in calls[3:]])
     pick = api.pick_decodes(onsets, conf, bad.pitch)  # per note, a key's notes kept apart
-    np.testing.assert_allclose(out.onset, onsets[pick, np.arange(len(bad))])
+    # ... or the decodes' confidence-weighted mean where they disagree and none is sure
+    np.testing.assert_allclose(out.onset, api.blend_decodes(onsets, conf, pick, bad.pitch))
     assert len(np.unique(pick)) > 1  # the starts do differ here
 
 

@@ -253,6 +253,62 @@ def test_picks_across_decodes_match_a_brute_force_search():
         assert abs(_combination_score(onsets, conf, order, tuple(got)) - best) < 1e-9
 
 
+def test_unsure_disagreeing_decodes_take_their_weighted_mean():
+    """Closed form: a note whose decodes spread over more than 20 ms with no confidence
+    above 0.5 takes their confidence-weighted mean; a sure note, or one whose decodes
+    agree, keeps its pick; a mean that would land on another note of its key keeps the
+    pick."""
+    from pianossm.align.api import blend_decodes
+
+    onsets = np.array([[1.00, 2.00, 3.000, 4.00, 4.030],
+                       [1.05, 2.10, 3.005, 4.06, 4.030],
+                       [1.10, 2.00, 3.010, 4.06, 4.030]])
+    conf = np.array([[0.4, 0.9, 0.2, 0.3, 0.5],
+                     [0.4, 0.05, 0.2, 0.3, 0.3],
+                     [0.2, 0.05, 0.2, 0.3, 0.2]])
+    pitch = np.array([60, 61, 62, 64, 64])
+    pick = np.zeros(5, np.int64)
+    got = blend_decodes(onsets, conf, pick, pitch)
+    # note 0: (0.4 * 1.00 + 0.4 * 1.05 + 0.2 * 1.10) / 1.0; note 3's mean 4.04 would be
+    # 10 ms from note 4 (4.03, key 64): it keeps 4.00
+    np.testing.assert_allclose(got, [1.04, 2.0, 3.0, 4.0, 4.03])
+    # with the pick 30 ms from note 4 already, and the mean clear of it, it blends
+    onsets[:, 4] = 4.10
+    np.testing.assert_allclose(blend_decodes(onsets, conf, pick, pitch)[3], 4.04)
+
+
+def test_blended_decodes_keep_a_keys_notes_apart():
+    """Seeded random cases: every note is its pick or its decodes' weighted mean, the mean
+    exactly where the rule asks for it unless it would come within 20 ms of another note
+    of the key, and the notes of a key stay 20 ms apart."""
+    from pianossm.align.api import blend_decodes, pick_decodes
+
+    rng = np.random.default_rng(11)
+    blended = kept = 0
+    for _ in range(200):
+        s, n = int(rng.integers(2, 5)), int(rng.integers(2, 8))
+        onsets = rng.uniform(0, 0.4, (s, n))
+        conf = rng.uniform(0, 0.6, (s, n))
+        pitch = rng.integers(60, 62, n)
+        pick = pick_decodes(onsets, conf, pitch, min_gap=0.02)
+        got = blend_decodes(onsets, conf, pick, pitch, spread=0.02, below=0.5, min_gap=0.02)
+        chosen = onsets[pick, np.arange(n)]
+        mean = (conf * onsets).sum(0) / conf.sum(0)
+        asked = (np.ptp(onsets, axis=0) > 0.02) & (conf.max(0) <= 0.5)
+        assert np.all(np.isclose(got, chosen) | (asked & np.isclose(got, mean)))
+        for k in np.unique(pitch):
+            t = np.sort(got[pitch == k])
+            if np.all(np.diff(np.sort(chosen[pitch == k])) >= 0.02 - 1e-9):
+                assert np.all(np.diff(t) >= 0.02 - 1e-9)
+        for i in np.nonzero(asked & np.isclose(got, chosen) & ~np.isclose(mean, chosen))[0]:
+            same = (pitch == pitch[i]) & (np.arange(n) != i)
+            near = np.r_[chosen[same], mean[same]]  # what the others were when it was kept
+            assert np.any(np.abs(near - mean[i]) < 0.02)  # kept: the mean collided
+            kept += 1
+        blended += int(np.sum(asked & np.isclose(got, mean) & ~np.isclose(mean, chosen)))
+    assert blended > 50 and kept > 5  # both branches are exercised
+
+
 def _combination_score(onsets: np.ndarray, conf: np.ndarray, order: np.ndarray,
                        pick: tuple[int, ...]) -> float:
     """Summed confidence of one decode per note, minus 10 per pair of consecutive notes

@@ -40,7 +40,7 @@ from pianossm.align.notes import (
 from pianossm.errors import PianoSSMError
 
 __all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "follow_consensus",
-           "pick_decodes", "predict_rolls", "timing_lag"]
+           "blend_decodes", "pick_decodes", "predict_rolls", "timing_lag"]
 
 METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
 WINDOW, OVERLAP = 3000, 250
@@ -69,6 +69,12 @@ OUTLIER_SIGMAS = 3.0
 #: input onto the recording as one more start of the CRNN (:func:`align_notes`; README,
 #: "Several starts"): hall excerpts, coarse input, within 25 ms 84.8 -> 85.4 % (51 or 21).
 WARP_WIDTH = 51
+#: A note whose several decodes (:func:`align_notes`) spread over more than
+#: ``BLEND_SPREAD`` (s) while none of them is more confident than ``BLEND_CONF``
+#: (window-softmax probability) takes their confidence-weighted mean instead of the most
+#: confident one (:func:`blend_decodes`; README, "Uncertain notes take the decodes' mean").
+BLEND_SPREAD = 0.02
+BLEND_CONF = 0.5
 #: Default ``earliest`` of :func:`align_notes`: the first CRNN decodes (+-150 ms) take the
 #: earliest peak of a note's onset logits at most this far (log-probability) below the one
 #: they chose (:func:`pianossm.align.decode.roll_to_notes`; README, "Earliest peak"): in a
@@ -450,11 +456,13 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
         starts = [decode(o, min(search, REFINE_SEARCH)) for o, _ in starts]
     # per note the most confident decode, the notes of one key kept apart (each decode
     # keeps them so, but two decodes' picks can put two notes on one attack)
-    onsets = np.stack([o.onset for o, _ in starts])
-    pick = pick_decodes(onsets, np.stack([c for _, c in starts]), rough.pitch)
+    onsets, conf = np.stack([o.onset for o, _ in starts]), np.stack([c for _, c in starts])
+    pick = pick_decodes(onsets, conf, rough.pitch)
     n = np.arange(len(rough))
-    out = starts[0][0].with_times(onsets[pick, n],
-                                  np.stack([o.offset for o, _ in starts])[pick, n])
+    # ... or, where the decodes disagree and none is sure, their confidence-weighted mean
+    onset = blend_decodes(onsets, conf, pick, rough.pitch)
+    offset = np.stack([o.offset for o, _ in starts])[pick, n] + (onset - onsets[pick, n])
+    out = starts[0][0].with_times(onset, offset)  # (each duration kept)
     for _ in range(refine - 1):
         out = decode(out, min(search, REFINE_SEARCH))[0]
     if cqt_half is not None:
@@ -516,6 +524,61 @@ def pick_decodes(onsets: np.ndarray, conf: np.ndarray, pitch: np.ndarray,
             pick[idx[i]] = a
             a = back[i, a]
     return pick
+
+
+def blend_decodes(onsets: np.ndarray, conf: np.ndarray, pick: np.ndarray,
+                  pitch: np.ndarray, spread: float = BLEND_SPREAD, below: float = BLEND_CONF,
+                  min_gap: float = MIN_GAP) -> np.ndarray:
+    """Per note the picked decode's onset, or the decodes' mean where none is sure.
+
+    Each decode leans towards the time it started from when the recording hides the
+    attack (a soft note in a room: the misses keep the sign of their start's error), and
+    the starts' errors differ, so where a note's decodes spread over more than
+    ``spread`` and none has a confidence above ``below``, the confidence-weighted mean of
+    its decodes is nearer the attack, on average, than the most confident one.  A mean
+    that would come within ``min_gap`` of another note of its key keeps the pick.
+
+    Parameters
+    ----------
+    onsets, conf : np.ndarray
+        ``(S, N)`` onsets (s) and confidences (window-softmax probabilities) of ``N``
+        notes in ``S`` decodes.
+    pick : np.ndarray
+        ``(N,)`` decode picked per note (:func:`pick_decodes`).
+    pitch : np.ndarray
+        ``(N,)`` MIDI pitches.
+    spread : float
+        Largest spread (s) of a note's decodes that keeps the pick regardless.
+    below : float
+        A note whose most confident decode exceeds this keeps the pick.
+    min_gap : float
+        Smallest onset distance (s) of two notes of one key.
+
+    Returns
+    -------
+    np.ndarray
+        ``(N,)`` onsets (s).
+    """
+    n = np.arange(onsets.shape[1])
+    chosen = onsets[pick, n]
+    weight = np.maximum(conf, 0.0)
+    total = weight.sum(axis=0)
+    blend = ((np.ptp(onsets, axis=0) > spread) & (conf.max(axis=0) <= below) & (total > 0))
+    if not blend.any():
+        return chosen
+    mean = (weight * onsets).sum(axis=0) / np.where(total > 0, total, 1.0)
+    out = np.where(blend, mean, chosen)
+    for k in np.unique(pitch[blend]):
+        idx = np.nonzero(pitch == k)[0]
+        while True:  # means sharing an attack with another note of the key keep the pick
+            t = out[idx]
+            close = np.abs(t[:, None] - t[None, :]) < min_gap - 1e-9
+            np.fill_diagonal(close, False)
+            back = close.any(axis=1) & (out[idx] != chosen[idx])
+            if not back.any():
+                break  # (the picks themselves are min_gap apart: pick_decodes)
+            out[idx[back]] = chosen[idx[back]]
+    return out
 
 
 def follow_consensus(before: Notes, after: Notes, tolerance: float = OUTLIER,
