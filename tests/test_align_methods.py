@@ -196,6 +196,26 @@ def test_consensus_follows_the_dtw_when_the_input_is_far_off(piece, monkeypatch)
     assert np.mean(np.abs(out.onset - notes.onset) <= 0.025) >= 0.9
 
 
+def test_notes_clipped_to_zero_are_found_again(piece, monkeypatch):
+    """MIDI 0.8 s early: its first notes clip to 0 and the DTW bunches them near the first
+    note that was not clipped, beyond the CRNN's reach; ``place_stacked`` puts them back on
+    their attacks (without it, most stay far off)."""
+    from pianossm.align import api
+
+    audio, notes, cqt = piece
+    on = np.maximum(notes.onset - 0.8, 0.0)
+    early = notes.with_times(on, np.maximum(notes.offset - 0.8, on + 0.05))
+    clipped = early.onset == 0
+    assert clipped.sum() >= 2 and np.ptp(notes.onset[clipped]) > 0.15
+    out = align_notes(audio, early, "dtw+crnn", cqt=cqt)
+    err = np.abs(out.onset - notes.onset)
+    monkeypatch.setattr(api, "place_stacked", lambda cqt, rough, out, refine=None: out)
+    without = np.abs(align_notes(audio, early, "dtw+crnn", cqt=cqt).onset - notes.onset)
+    assert np.mean(err[clipped] <= 0.05) >= 0.7
+    assert np.mean(without[clipped] <= 0.05) <= 0.5
+    np.testing.assert_array_equal(err[~clipped], without[~clipped])  # the rest unchanged
+
+
 def test_half_frame_pass_makes_onsets_follow_a_sub_frame_shift(piece):
     """Audio 5 ms later should give onsets 5 ms later.  One 10 ms grid cannot follow a
     half-frame shift exactly (the parabola's sub-frame estimate is biased between frames);

@@ -309,6 +309,36 @@ def test_blended_decodes_keep_a_keys_notes_apart():
     assert blended > 50 and kept > 5  # both branches are exercised
 
 
+def test_notes_stacked_at_zero_go_to_their_keys_attacks():
+    """Closed form: notes the input clips to time 0 take their keys' largest CQT rises
+    before the first other note's aligned onset (two notes of one key: its two attacks,
+    in order); the other notes, and a stack whose key shows too few attacks, stay."""
+    from pianossm.align.api import place_stacked
+    from pianossm.align.notes import Notes
+
+    cqt = np.zeros((120, 88), np.float32)
+    cqt[20:, 60 - 21] = 0.5  # key 60 struck at 0.20 s and louder at 0.45 s
+    cqt[45:, 60 - 21] = 1.0
+    cqt[30:, 64 - 21] = 0.7  # key 64 at 0.30 s; key 62 never
+    pitch = np.array([60, 60, 64, 62, 67])
+    rough = Notes(np.array([0.0, 0.0, 0.0, 0.0, 0.5]), np.full(5, 1.0), pitch, np.full(5, 80))
+    out = Notes(np.array([0.7, 0.72, 0.7, 0.7, 0.7]), np.array([1.0, 1.0, 1.0, 1.0, 1.2]),
+                pitch, np.full(5, 80))
+    got = place_stacked(cqt, rough, out)
+    np.testing.assert_allclose(got.onset, [0.20, 0.45, 0.30, 0.7, 0.7])
+    np.testing.assert_allclose(got.offset - got.onset, out.offset - out.onset)  # durations kept
+    # the refinement decodes from there, and only the stacked notes take its times
+    seen = []
+    refine = lambda n: seen.append(n.onset.copy()) or n.with_times(n.onset + 0.01, n.offset)
+    np.testing.assert_allclose(place_stacked(cqt, rough, out, refine).onset,
+                               [0.21, 0.46, 0.31, 0.71, 0.7])
+    np.testing.assert_allclose(seen[0], [0.20, 0.45, 0.30, 0.7, 0.7])
+    # nothing stacked at 0, or the first other note within the CRNN's reach: unchanged
+    assert place_stacked(cqt, rough.with_times(rough.onset + 0.01, rough.offset), out) is out
+    near = out.with_times(np.array([0.1, 0.12, 0.1, 0.1, 0.1]), out.offset)
+    assert place_stacked(cqt, rough, near) is near
+
+
 def _combination_score(onsets: np.ndarray, conf: np.ndarray, order: np.ndarray,
                        pick: tuple[int, ...]) -> float:
     """Summed confidence of one decode per note, minus 10 per pair of consecutive notes

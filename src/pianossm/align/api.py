@@ -22,7 +22,7 @@ import functools
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from pianossm.align.notes import (
 from pianossm.errors import PianoSSMError
 
 __all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "follow_consensus",
-           "blend_decodes", "pick_decodes", "predict_rolls", "timing_lag"]
+           "blend_decodes", "pick_decodes", "place_stacked", "predict_rolls", "timing_lag"]
 
 METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
 WINDOW, OVERLAP = 3000, 250
@@ -471,7 +471,87 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     # neighbouring notes share their timing error (offset, tempo drift), in the input and in
     # the DTW's output alike: a note that strays from its neighbours' common shift is put
     # back on it (relative to the input when that was roughly in time, else to the DTW)
-    return follow_consensus(rough if in_time else notes, out)
+    out = follow_consensus(rough if in_time else notes, out)
+    if in_time:
+        return out
+    # far out of time, the input's first notes may have been clipped to time 0
+    return place_stacked(cqt, rough, out, lambda start: decode(start, REFINE_SEARCH)[0])
+
+
+def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
+                  refine: Callable[[Notes], Notes] | None = None) -> Notes:
+    """Notes the input stacks at time 0, placed on their keys' attacks before the others.
+
+    A MIDI file moved earlier than its recording (a negative offset) has its first notes
+    clipped to time 0: their own timing is lost, the DTW puts them together near the
+    first note that was not clipped, up to a second from where they sound, and the CRNN,
+    which searches +-0.15 s around where it is told to look, cannot reach them.  They
+    sound between 0 and that note's aligned onset, so each goes to its key's strongest
+    attack there: the largest rise of the CQT bin of its key from one frame to the next (a
+    key with several stacked notes takes that many attacks at least 20 ms apart, in
+    time order; a key with fewer attacks than notes is left as it was), unless it already
+    sits on an attack of its key at least half as large (a loud chord lifts the bins of
+    keys it does not hold, and the DTW often has the last stacked notes right).  ``refine`` then
+    decodes them once more from there (the CRNN, +-60 ms: it places an attack more
+    sharply than a frame-to-frame rise).  A chord that really starts the file sits on
+    the first attacks, where it stays.
+
+    Parameters
+    ----------
+    cqt : np.ndarray
+        ``(T, 88)`` CQT the notes were aligned on.
+    rough, out : Notes
+        ``N`` notes as given and as aligned.
+    refine : callable, optional
+        ``Notes -> Notes`` decode of the notes from the given times (None: the attacks as
+        found).
+
+    Returns
+    -------
+    Notes
+        ``out`` with the stacked notes' onsets (and offsets, by the same shift) replaced;
+        ``out`` itself when the input stacks nothing at 0 or the first other note is
+        within 0.15 s of it.
+    """
+    from pianossm.align.notes import FPS, LOWEST_KEY
+
+    stack = rough.onset <= 1e-9
+    if not stack.any() or stack.all():
+        return out
+    hi = float(out.onset[~stack].min())  # they sound before the first other note
+    if hi <= 0.15:
+        return out  # within the CRNN's reach
+    top = min(len(cqt), int(np.ceil(hi * FPS)) + 6)  # up to 50 ms past it
+    rise = np.maximum(np.diff(cqt[:top], axis=0, prepend=cqt[:1]), 0.0)  # (top, 88)
+    gap = max(1, round(MIN_GAP * FPS))
+    onset, idx = out.onset.copy(), np.nonzero(stack)[0]
+    for k in np.unique(rough.pitch[idx]):
+        mine = idx[rough.pitch[idx] == k]
+        r = rise[:, int(np.clip(k - LOWEST_KEY, 0, cqt.shape[1] - 1))]
+        nxt = np.append(r[1:], -np.inf)
+        prev = np.insert(r[:-1], 0, -np.inf)
+        peaks = np.nonzero((r > 0) & (r >= prev) & (r > nxt))[0]
+        chosen: list[int] = []
+        for f in peaks[np.argsort(-r[peaks], kind="stable")]:
+            if all(abs(int(f) - c) >= gap for c in chosen):
+                chosen.append(int(f))
+            if len(chosen) == len(mine):
+                break
+        if len(chosen) < len(mine):
+            continue
+        # a note already on an attack of its key (one at least half the largest rise) stays:
+        # a loud chord's attack also lifts the bins of keys it does not hold
+        mine = mine[np.argsort(out.onset[mine], kind="stable")]
+        now = np.clip(np.round(out.onset[mine] * FPS).astype(np.int64), 0, top - 1)
+        near = np.array([r[max(0, f - 2):f + 3].max() for f in now])
+        new = np.where(near >= 0.5 * r[np.sort(chosen)], out.onset[mine], np.sort(chosen) / FPS)
+        if np.all(np.diff(np.sort(new)) >= MIN_GAP - 1e-9):
+            onset[mine] = new
+    moved = out.with_times(onset, out.offset + (onset - out.onset))
+    if refine is not None:
+        onset[idx] = refine(moved).onset[idx]
+        moved = out.with_times(onset, out.offset + (onset - out.onset))
+    return moved
 
 
 def pick_decodes(onsets: np.ndarray, conf: np.ndarray, pitch: np.ndarray,
