@@ -39,8 +39,8 @@ from pianossm.align.notes import (
 )
 from pianossm.errors import PianoSSMError
 
-__all__ = ["METHODS", "align_files", "align_notes", "check_lengths", "follow_consensus",
-           "blend_decodes", "pick_decodes", "place_stacked", "predict_rolls", "timing_lag"]
+__all__ = ["METHODS", "align_files", "align_notes", "blend_decodes", "check_lengths",
+           "follow_consensus", "pick_decodes", "place_stacked", "predict_rolls", "timing_lag"]
 
 METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
 WINDOW, OVERLAP = 3000, 250
@@ -491,9 +491,9 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
     key with several stacked notes takes that many attacks at least 20 ms apart, in
     time order; a key with fewer attacks than notes is left as it was), unless it already
     sits on an attack of its key at least half as large (a loud chord lifts the bins of
-    keys it does not hold, and the DTW often has the last stacked notes right).  ``refine`` then
-    decodes them once more from there (the CRNN, +-60 ms: it places an attack more
-    sharply than a frame-to-frame rise).  A chord that really starts the file sits on
+    keys it does not hold, and the DTW often has the last stacked notes right).
+    ``refine`` then decodes them once more from there (the CRNN, +-60 ms: it places an
+    attack more sharply than a frame-to-frame rise).  A chord that really starts the file sits on
     the first attacks, where it stays.
 
     Parameters
@@ -544,7 +544,8 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
         mine = mine[np.argsort(out.onset[mine], kind="stable")]
         now = np.clip(np.round(out.onset[mine] * FPS).astype(np.int64), 0, top - 1)
         near = np.array([r[max(0, f - 2):f + 3].max() for f in now])
-        new = np.where(near >= 0.5 * r[np.sort(chosen)], out.onset[mine], np.sort(chosen) / FPS)
+        found = np.sort(chosen)
+        new = np.where(near >= 0.5 * r[found], out.onset[mine], found / FPS)
         if np.all(np.diff(np.sort(new)) >= MIN_GAP - 1e-9):
             onset[mine] = new
     moved = out.with_times(onset, out.offset + (onset - out.onset))
