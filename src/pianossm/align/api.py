@@ -513,6 +513,8 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
         ``out`` itself when the input stacks nothing at 0 or the first other note is
         within 0.15 s of it.
     """
+    from scipy.signal import find_peaks
+
     from pianossm.align.notes import FPS, LOWEST_KEY
 
     stack = rough.onset <= 1e-9
@@ -528,15 +530,10 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
     for k in np.unique(rough.pitch[idx]):
         mine = idx[rough.pitch[idx] == k]
         r = rise[:, int(np.clip(k - LOWEST_KEY, 0, cqt.shape[1] - 1))]
-        nxt = np.append(r[1:], -np.inf)
-        prev = np.insert(r[:-1], 0, -np.inf)
-        peaks = np.nonzero((r > 0) & (r >= prev) & (r > nxt))[0]
-        chosen: list[int] = []
-        for f in peaks[np.argsort(-r[peaks], kind="stable")]:
-            if all(abs(int(f) - c) >= gap for c in chosen):
-                chosen.append(int(f))
-            if len(chosen) == len(mine):
-                break
+        # local maxima above 0, the larger kept first where two are closer than the gap (a
+        # zero appended: the last frame may be one)
+        peaks = find_peaks(np.append(r, 0.0), height=np.finfo(r.dtype).tiny, distance=gap)[0]
+        chosen = peaks[np.argsort(-r[peaks], kind="stable")[:len(mine)]]
         if len(chosen) < len(mine):
             continue
         # a note already on an attack of its key (one at least half the largest rise) stays:
