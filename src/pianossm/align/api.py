@@ -475,7 +475,8 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     if in_time:
         return out
     # far out of time, the input's first notes may have been clipped to time 0
-    return place_stacked(cqt, rough, out, lambda start: decode(start, REFINE_SEARCH)[0])
+    return place_stacked(cqt, rough, out,
+                         lambda start: decode(start, min(search, REFINE_SEARCH))[0])
 
 
 def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
