@@ -209,7 +209,7 @@ def test_notes_clipped_to_zero_are_found_again(piece, monkeypatch):
     assert clipped.sum() >= 2 and np.ptp(notes.onset[clipped]) > 0.15
     out = align_notes(audio, early, "dtw+crnn", cqt=cqt)
     err = np.abs(out.onset - notes.onset)
-    monkeypatch.setattr(api, "place_stacked", lambda cqt, rough, out, refine=None: out)
+    monkeypatch.setattr(api, "place_stacked", lambda cqt, rough, out, probe=None: out)
     without = np.abs(align_notes(audio, early, "dtw+crnn", cqt=cqt).onset - notes.onset)
     assert np.mean(err[clipped] <= 0.05) >= 0.7
     assert np.mean(without[clipped] <= 0.05) <= 0.5

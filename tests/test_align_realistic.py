@@ -327,16 +327,52 @@ def test_notes_stacked_at_zero_go_to_their_keys_attacks():
     got = place_stacked(cqt, rough, out)
     np.testing.assert_allclose(got.onset, [0.20, 0.45, 0.30, 0.7, 0.7])
     np.testing.assert_allclose(got.offset - got.onset, out.offset - out.onset)  # durations kept
-    # the refinement decodes from there, and only the stacked notes take its times
-    seen = []
-    refine = lambda n: seen.append(n.onset.copy()) or n.with_times(n.onset + 0.01, n.offset)
-    np.testing.assert_allclose(place_stacked(cqt, rough, out, refine).onset,
-                               [0.21, 0.46, 0.31, 0.71, 0.7])
-    np.testing.assert_allclose(seen[0], [0.20, 0.45, 0.30, 0.7, 0.7])
     # nothing stacked at 0, or the first other note within the CRNN's reach: unchanged
     assert place_stacked(cqt, rough.with_times(rough.onset + 0.01, rough.offset), out) is out
     near = out.with_times(np.array([0.1, 0.12, 0.1, 0.1, 0.1]), out.offset)
     assert place_stacked(cqt, rough, near) is near
+
+
+def test_stacked_notes_take_the_trial_with_the_highest_onset_logit():
+    """Closed form, with a probe (the CRNN's stand-in: it decodes 10 ms later than it was
+    told and scores each note by closeness to a target): a key's only stacked note keeps
+    the trial, among its key's largest rises, that scores highest; a key with two stacked
+    notes takes its attacks in order, and a key without attacks stays where the DTW put
+    it, both decoded from there; the other notes are untouched; ``trials`` bounds the
+    rises tried."""
+    from pianossm.align.api import place_stacked
+    from pianossm.align.notes import Notes
+
+    cqt = np.zeros((120, 88), np.float32)
+    cqt[20:, 60 - 21] = 0.5  # key 60: a small rise at 0.20 s, a larger one at 0.45 s
+    cqt[45:, 60 - 21] = 1.2
+    cqt[30:, 64 - 21] = 0.7  # key 64: one attack at 0.30 s; key 62: none
+    cqt[10:, 65 - 21] = 0.4  # key 65 (two stacked notes): attacks at 0.10 and 0.35 s
+    cqt[35:, 65 - 21] = 0.9
+    pitch = np.array([60, 64, 62, 65, 65, 67])
+    rough = Notes(np.array([0, 0, 0, 0, 0, 0.5]), np.full(6, 1.0), pitch, np.full(6, 80))
+    out = Notes(np.array([0.7, 0.7, 0.68, 0.7, 0.72, 0.7]), np.full(6, 1.5), pitch,
+                np.full(6, 80))
+    target = {60: 0.20, 64: 0.30, 62: 0.5, 65: 0.0, 67: 0.0}
+    calls = []
+
+    def probe(start: Notes, frames: int) -> tuple[np.ndarray, np.ndarray]:
+        calls.append((start.onset.copy(), frames))
+        score = -np.abs(start.onset - np.array([target[int(k)] for k in start.pitch]))
+        return start.onset + 0.01, score
+
+    got = place_stacked(cqt, rough, out, probe)
+    np.testing.assert_allclose(got.onset, [0.21, 0.31, 0.69, 0.11, 0.36, 0.7])
+    np.testing.assert_allclose(got.offset - got.onset, out.offset - out.onset)
+    assert len(calls) == 2 and all(f == 76 for _, f in calls)  # 0.7 s + 50 ms, rounded up
+    np.testing.assert_allclose(calls[0][0], [0.45, 0.30, 0.68, 0.10, 0.35, 0.7])
+    np.testing.assert_allclose(calls[1][0], [0.20, 0.30, 0.68, 0.10, 0.35, 0.7])
+    calls.clear()  # one trial: the largest rise
+    np.testing.assert_allclose(place_stacked(cqt, rough, out, probe, trials=1).onset,
+                               [0.46, 0.31, 0.69, 0.11, 0.36, 0.7])
+    assert len(calls) == 1
+    with pytest.raises(PianoSSMError, match="trials"):
+        place_stacked(cqt, rough, out, probe, trials=0)
 
 
 def _combination_score(onsets: np.ndarray, conf: np.ndarray, order: np.ndarray,
