@@ -6,7 +6,11 @@ decoding, write) for each method in a fresh process and reports wall time, peak 
 memory (``ru_maxrss``) and the onset errors.  CPU seconds (user + system) are printed beside
 the wall time: on a machine shared with other jobs they are what one free core would take.
 
+``--early S`` moves the perturbed MIDI S seconds earlier, its first notes clipped to time 0:
+the far-out-of-time path (the CRNN's trials of those notes, ``place_stacked``, included).
+
 Usage: python scripts/bench_align.py [--minutes 5] [--methods dtw+crnn,dtw,crnn] [--model A[,B]]
+           [--early S]
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 import numpy as np
 
 
-def _prepare(folder: str, minutes: float) -> None:
+def _prepare(folder: str, minutes: float, early: float = 0.0) -> None:
     import soundfile as sf
 
     from pianossm.align.notes import midi_to_notes, retime_midi
@@ -37,6 +41,9 @@ def _prepare(folder: str, minutes: float) -> None:
     sf.write(os.path.join(folder, "audio.flac"), audio, 44100)
     notes = midi_to_notes(midi)
     bad = perturb_notes(notes, PerturbConfig(), np.random.default_rng(0))
+    if early > 0:  # a MIDI file cannot hold negative times: the first notes clip to 0
+        on = np.maximum(bad.onset - early, 0.0)
+        bad = bad.with_times(on, np.maximum(bad.offset - early, on + 0.02))
     retime_midi(midi, notes, bad).write(os.path.join(folder, "perturbed.mid"))
     # a MIDI file re-sorts its notes: find each read-back note's true onset by pitch and
     # perturbed time, in the order the aligner will see them
@@ -79,6 +86,8 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=5.0)
     p.add_argument("--methods", default="dtw+crnn,dtw,crnn,mrmsdtw")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--early", type=float, default=0.0,
+                   help="move the perturbed MIDI this many seconds earlier (clipped at 0)")
     p.add_argument("--model", default=None,
                    help="CRNN checkpoint(s), comma-separated (default: the shipped one)")
     p.add_argument("--child", nargs=2, metavar=("FOLDER", "METHOD"), help=argparse.SUPPRESS)
@@ -87,9 +96,10 @@ def main() -> int:
         _child(args.child[0], args.child[1], args.threads, args.model)
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-align-") as folder:
-        _prepare(folder, args.minutes)
+        _prepare(folder, args.minutes, args.early)
         print(f"{args.minutes:.1f} min piece, MuseScore SoundFont, torch threads "
-              f"{args.threads}, CPUs {os.cpu_count()}")
+              f"{args.threads}, CPUs {os.cpu_count()}"
+              + (f", MIDI {args.early:g} s early" if args.early else ""))
         extra = ["--model", args.model] if args.model else []
         for method in args.methods.split(","):
             # run twice: the first run also compiles the numba kernels (cached after)
