@@ -131,7 +131,8 @@ def test_earliest_reaches_the_first_decodes_only(piece, monkeypatch):
 
 
 def _record_decodes(monkeypatch):
-    """Every ``roll_to_notes`` call from now on, as ``(start notes, (notes, confidence))``."""
+    """Every ``roll_to_notes`` call from now on, as ``(start notes, (notes, confidence),
+    onset logits)``."""
     from pianossm.align import decode
 
     calls = []
@@ -139,19 +140,19 @@ def _record_decodes(monkeypatch):
 
     def spy(onset, frame, start, **kw):
         out = real(onset, frame, start, **kw)
-        calls.append((start, out))
+        calls.append((start, out, onset))
         return out
 
     monkeypatch.setattr(decode, "roll_to_notes", spy)
     return calls
 
 
-def test_each_start_is_refined_and_the_most_confident_kept(piece, monkeypatch):
+def test_each_start_is_refined_and_the_highest_logit_kept(piece, monkeypatch):
     """Three starts (the DTW's output, the input, the DTW's output moved by the first
     decode's running-median shift), each refined once; per note the refinement with the
-    highest window probability is the result, a key's notes kept apart (``pick_decodes``),
-    or the refinements' mean where none is sure (``blend_decodes``; no half-frame pass,
-    consensus off here)."""
+    highest onset logit is the result, a key's notes kept apart (``pick_decodes``), or the
+    refinements' mean where none is sure (``blend_decodes``, by window probability; no
+    half-frame pass, consensus off here)."""
     from pianossm.align import api
     from pianossm.align.dtw import align_dtw
     from pianossm.align.notes import local_shift
@@ -171,7 +172,9 @@ def test_each_start_is_refined_and_the_most_confident_kept(piece, monkeypatch):
         np.testing.assert_allclose(calls[3 + k][0].onset, calls[k][1][0].onset)
     onsets = np.stack([c[1][0].onset for c in calls[3:]])
     conf = np.stack([c[1][1] for c in calls[3:]])
-    pick = api.pick_decodes(onsets, conf, bad.pitch)  # per note, a key's notes kept apart
+    logit = np.stack([api.onset_logits(c[2], c[1][0]) for c in calls[3:]])
+    pick = api.pick_decodes(onsets, logit, bad.pitch)  # per note, a key's notes kept apart
+    assert np.any(pick != api.pick_decodes(onsets, conf, bad.pitch))  # not the same here
     # ... or the decodes' confidence-weighted mean where they disagree and none is sure
     np.testing.assert_allclose(out.onset, api.blend_decodes(onsets, conf, pick, bad.pitch))
     assert len(np.unique(pick)) > 1  # the starts do differ here
@@ -251,7 +254,7 @@ def test_far_out_input_starts_from_its_own_timing_moved_onto_the_recording(piece
     calls = _record_decodes(monkeypatch)
     out = align_notes(audio, late, "dtw+crnn", cqt=cqt, half_frame=False)
     assert len(calls) == 6
-    starts = [(start.onset, decoded[0].onset) for start, decoded in calls]
+    starts = [(start.onset, decoded[0].onset) for start, decoded, _ in calls]
     dtw = align_dtw(cqt, late).onset
     first = starts[0][1]
     np.testing.assert_allclose(starts[0][0], dtw)

@@ -333,6 +333,19 @@ def test_notes_stacked_at_zero_go_to_their_keys_attacks():
     assert place_stacked(cqt, rough, near) is near
 
 
+def test_onset_logits_read_each_notes_onset_frame():
+    """Closed form: the logit of a note's key at its rounded onset frame (10 ms frames),
+    onsets outside the roll reading its first or last frame."""
+    from pianossm.align.api import onset_logits
+    from pianossm.align.notes import Notes
+
+    logits = np.arange(10 * 88, dtype=np.float32).reshape(10, 88)
+    onset = np.array([0.0, 0.034, 0.036, 0.5, -0.02])
+    notes = Notes(onset, onset + 0.1, np.array([21, 60, 60, 108, 22]), np.full(5, 80))
+    np.testing.assert_array_equal(onset_logits(logits, notes),
+                                  logits[[0, 3, 4, 9, 0], [0, 39, 39, 87, 1]])
+
+
 def test_stacked_notes_take_the_trial_with_the_highest_onset_logit():
     """Closed form, with a probe (the CRNN's stand-in: it decodes 10 ms later than it was
     told and scores each note by closeness to a target): a key's only stacked note keeps

@@ -7,7 +7,8 @@ centres are stitched.  The CRNN decodes every note from several starts (the firs
 output; the input when that was roughly in time, else the input moved by the smooth part
 of the first decode's shift; the first stage's output moved by the first decode's
 running-median shift), refines each (the CRNN again, its input roll the notes just
-decoded, searching +-60 ms) and keeps per note the most confident refinement;
+decoded, searching +-60 ms) and keeps per note the refinement with the highest onset
+logit (or, where they disagree and none is sure, their mean);
 then a half-frame pass (the same on the CQT of the audio 5 ms later, so its frames fall
 between the first grid's; each onset is the mean of the two grids' decodes); then notes
 that stray from their neighbours' common shift (from the input when it was roughly in
@@ -42,7 +43,8 @@ from pianossm.align.notes import (
 from pianossm.errors import PianoSSMError
 
 __all__ = ["METHODS", "align_files", "align_notes", "blend_decodes", "check_lengths",
-           "follow_consensus", "pick_decodes", "place_stacked", "predict_rolls", "timing_lag"]
+           "follow_consensus", "onset_logits", "pick_decodes", "place_stacked", "predict_rolls",
+           "timing_lag"]
 
 METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
 WINDOW, OVERLAP = 3000, 250
@@ -298,8 +300,10 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     refine : int
         CRNN methods: passes whose input roll is the previous pass's notes, searching
         +-:data:`REFINE_SEARCH` (the CRNN places onsets more sharply when its input is
-        closer to the audio); the first refines each start's decode, and the most
-        confident refinement per note is kept (0: the most confident first decode).
+        closer to the audio); the first refines each start's decode, and per note the
+        refinement with the highest onset logit is kept (0: the first decode with the
+        highest).  (The logit, not the window probability: README, "Picking by onset
+        logit".)
     half_frame : bool
         CRNN methods: decode once more on a CQT whose frames sit half a frame (5 ms) later
         and average the two onsets (and offsets) of each note: two grids sample the onset
@@ -434,14 +438,16 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
         ``N`` aligned notes.
     """
     from pianossm.align.decode import roll_to_notes
-    from pianossm.align.notes import LOWEST_KEY, N_KEYS
 
     sub = getattr(net, "subframe", "parabola")
 
-    def decode(start: Notes, width: float, peak: float = 0.0) -> tuple[Notes, np.ndarray]:
+    def decode(start: Notes, width: float,
+               peak: float = 0.0) -> tuple[Notes, np.ndarray, np.ndarray]:
+        # the decoded notes, their window probabilities and their onset logits
         rolls = predict_rolls(net, cqt, start, plain=plain)
-        return roll_to_notes(rolls[0], rolls[1], start, search=width, with_confidence=True,
-                             subframe=sub, earliest=peak)
+        got, prob = roll_to_notes(rolls[0], rolls[1], start, search=width,
+                                  with_confidence=True, subframe=sub, earliest=peak)
+        return got, prob, onset_logits(rolls[0], got)
 
     first = decode(notes, search, earliest)
     starts = [first]
@@ -465,16 +471,16 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
                          search, earliest))
     if refine:
         # each start refined once (+-REFINE_SEARCH): the CRNN places onsets more sharply
-        # when its input is closer, so the confidences compared are the sharper ones
-        starts = [decode(o, min(search, REFINE_SEARCH)) for o, _ in starts]
-    # per note the most confident decode, the notes of one key kept apart (each decode
-    # keeps them so, but two decodes' picks can put two notes on one attack)
-    onsets, conf = np.stack([o.onset for o, _ in starts]), np.stack([c for _, c in starts])
-    pick = pick_decodes(onsets, conf, rough.pitch)
+        # when its input is closer, so the logits compared are the sharper ones
+        starts = [decode(o, min(search, REFINE_SEARCH)) for o, *_ in starts]
+    # per note the decode with the highest onset logit, the notes of one key kept apart
+    # (each decode keeps them so, but two decodes' picks can put two notes on one attack)
+    onsets, conf = np.stack([o.onset for o, *_ in starts]), np.stack([s[1] for s in starts])
+    pick = pick_decodes(onsets, np.stack([s[2] for s in starts]), rough.pitch)
     n = np.arange(len(rough))
     # ... or, where the decodes disagree and none is sure, their confidence-weighted mean
     onset = blend_decodes(onsets, conf, pick, rough.pitch)
-    offset = np.stack([o.offset for o, _ in starts])[pick, n] + (onset - onsets[pick, n])
+    offset = np.stack([o.offset for o, *_ in starts])[pick, n] + (onset - onsets[pick, n])
     out = starts[0][0].with_times(onset, offset)  # (each duration kept)
     for _ in range(refine - 1):
         out = decode(out, min(search, REFINE_SEARCH))[0]
@@ -497,9 +503,8 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
         t = min(len(cqt), max(frames + STACK_CONTEXT, WINDOW - OVERLAP))
         rolls = predict_rolls(net, cqt[:t], start, plain=None if plain is None else plain[:t])
         got = roll_to_notes(rolls[0], rolls[1], start, search=min(search, REFINE_SEARCH),
-                            subframe=sub).onset
-        frame = np.clip(np.round(got * FPS).astype(np.int64), 0, t - 1)
-        return got, rolls[0][frame, np.clip(start.pitch - LOWEST_KEY, 0, N_KEYS - 1)]
+                            subframe=sub)
+        return got.onset, onset_logits(rolls[0], got)
 
     return place_stacked(cqt, rough, out, probe)
 
@@ -608,23 +613,45 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
     return out.with_times(onset, out.offset + (onset - out.onset))
 
 
+def onset_logits(logits: np.ndarray, notes: Notes) -> np.ndarray:
+    """Each note's onset logit at its onset frame.
+
+    Parameters
+    ----------
+    logits : np.ndarray
+        ``(T, 88)`` onset logits (:func:`predict_rolls`).
+    notes : Notes
+        ``N`` notes (onsets outside the roll read its first or last frame).
+
+    Returns
+    -------
+    np.ndarray
+        ``(N,)`` logits.
+    """
+    from pianossm.align.notes import LOWEST_KEY, N_KEYS
+
+    frame = np.clip(np.round(notes.onset * FPS).astype(np.int64), 0, len(logits) - 1)
+    return logits[frame, np.clip(notes.pitch - LOWEST_KEY, 0, N_KEYS - 1)]
+
+
 def pick_decodes(onsets: np.ndarray, conf: np.ndarray, pitch: np.ndarray,
                  min_gap: float = MIN_GAP) -> np.ndarray:
-    """Per note, the most confident of several decodes, the notes of one key kept apart.
+    """Per note, the highest-scoring of several decodes, the notes of one key kept apart.
 
     Each decode keeps the notes of a key in order and ``min_gap`` apart
     (:func:`pianossm.align.decode.roll_to_notes`), but picking per note across decodes
     can put two of them on one attack: a re-struck key's second note on the first's
     onset.  Where the per-note picks of a key collide, that key's picks are chosen
     jointly instead, by a dynamic programme over its notes in the order of their
-    per-note picks that maximises the summed confidence with consecutive onsets at least
+    per-note picks that maximises the summed score with consecutive onsets at least
     ``min_gap`` apart (a collision it cannot avoid costs 10, as in the decoder).  Keys
     without a collision keep their per-note picks, ties going to the earlier decode.
 
     Parameters
     ----------
     onsets, conf : np.ndarray
-        ``(S, N)`` onsets (s) and confidences of ``N`` notes in ``S`` decodes.
+        ``(S, N)`` onsets (s) and scores of ``N`` notes in ``S`` decodes (the aligner's:
+        the onset logits there, :func:`onset_logits`).
     pitch : np.ndarray
         ``(N,)`` MIDI pitches.
     min_gap : float
