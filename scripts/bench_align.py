@@ -31,7 +31,7 @@ def _prepare(folder: str, minutes: float, early: float = 0.0) -> None:
     import soundfile as sf
 
     from pianossm.align.notes import midi_to_notes, retime_midi
-    from pianossm.align.perturb import PerturbConfig, perturb_notes
+    from pianossm.align.perturb import MIN_DURATION, PerturbConfig, perturb_notes
     from pianossm.align.pieces import generate_piece
     from pianossm.fluid import render_fluidsynth
 
@@ -43,7 +43,7 @@ def _prepare(folder: str, minutes: float, early: float = 0.0) -> None:
     bad = perturb_notes(notes, PerturbConfig(), np.random.default_rng(0))
     if early > 0:  # a MIDI file cannot hold negative times: the first notes clip to 0
         on = np.maximum(bad.onset - early, 0.0)
-        bad = bad.with_times(on, np.maximum(bad.offset - early, on + 0.02))
+        bad = bad.with_times(on, np.maximum(bad.offset - early, on + MIN_DURATION))
     retime_midi(midi, notes, bad).write(os.path.join(folder, "perturbed.mid"))
     # a MIDI file re-sorts its notes: find each read-back note's true onset by pitch and
     # perturbed time, in the order the aligner will see them

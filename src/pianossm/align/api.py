@@ -571,6 +571,7 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
     rise = np.maximum(np.diff(cqt[:top], axis=0, prepend=cqt[:1]), 0.0)  # (top, 88)
     gap = max(1, round(MIN_GAP * FPS))
     onset, idx = out.onset.copy(), np.nonzero(stack)[0]
+    moved = lambda t: out.with_times(t, out.offset + (t - out.onset))  # durations kept
     tries: dict[int, np.ndarray] = {}  # note -> its candidate frames, largest rise first
     for k in np.unique(rough.pitch[idx]):
         mine = idx[rough.pitch[idx] == k]
@@ -595,14 +596,14 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
         if np.all(np.diff(np.sort(new)) >= MIN_GAP - 1e-9):
             onset[mine] = new
     if probe is None:
-        return out.with_times(onset, out.offset + (onset - out.onset))
+        return moved(onset)
     best = np.full(len(out), -np.inf)
     placed = onset.copy()
     for j in range(max([len(c) for c in tries.values()], default=1)):
         start = placed.copy()
         for i, cand in tries.items():
             start[i] = cand[min(j, len(cand) - 1)] / FPS
-        got, logit = probe(out.with_times(start, out.offset + (start - out.onset)), top)
+        got, logit = probe(moved(start), top)
         for i in idx:
             if i in tries and j >= len(tries[i]):
                 continue  # (fewer attacks than trials)
@@ -610,7 +611,7 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
                 continue  # the other stacked notes start the same in every trial
             if logit[i] > best[i]:
                 best[i], onset[i] = logit[i], got[i]
-    return out.with_times(onset, out.offset + (onset - out.onset))
+    return moved(onset)
 
 
 def onset_logits(logits: np.ndarray, notes: Notes) -> np.ndarray:
