@@ -269,6 +269,47 @@ def test_average_is_the_weighted_mean_of_the_weights(small, tmp_path):
                 str(tmp_path / "x.pt"))
 
 
+def test_average_widens_a_network_without_the_plain_cqt(small, tmp_path):
+    """A network without the plain-CQT channel joins a soup of ones with it as its widened
+    copy (that channel's weights zero): the soup's channel weights are the others' scaled
+    by their weights, its shared weights the weighted mean; the widest config is kept."""
+    torch.manual_seed(2)
+    wide = with_plain_cqt(AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16)).eval())
+    with torch.no_grad():
+        for name in ("block1.0.weight", "proj.0.weight", "head.weight"):
+            t = dict(wide.named_parameters())[name]
+            t.copy_(torch.randn(t.shape, generator=torch.Generator().manual_seed(3)))
+    save_crnn(tmp_path / "narrow.pt", small, step=1)
+    save_crnn(tmp_path / "wide.pt", wide, step=2)
+    average([str(tmp_path / "narrow.pt"), str(tmp_path / "wide.pt")], [0.25, 0.75],
+            str(tmp_path / "soup.pt"))
+    soup, payload = load_crnn(tmp_path / "soup.pt")
+    assert soup.config.plain_cqt and payload["step"] == 2
+    a = load_crnn(tmp_path / "narrow.pt")[0].state_dict()
+    b = load_crnn(tmp_path / "wide.pt")[0].state_dict()
+    got = soup.state_dict()
+    w = got["block1.0.weight"]  # (C, C_in, kt, 3): the plain channel last
+    np.testing.assert_allclose(w[:, 3].numpy(), (0.75 * b["block1.0.weight"][:, 3]).numpy(),
+                               atol=2e-3)
+    np.testing.assert_allclose(w[:, :3].numpy(), (0.25 * a["block1.0.weight"]
+                                                  + 0.75 * b["block1.0.weight"][:, :3]).numpy(),
+                               atol=2e-3)
+    h = got["head.weight"]  # the plain channel's 88 keys last
+    np.testing.assert_allclose(h[:, -88:].numpy(), (0.75 * b["head.weight"][:, -88:]).numpy(),
+                               atol=2e-3)
+    np.testing.assert_allclose(h[:, :-88].numpy(), (0.25 * a["head.weight"]
+                                                    + 0.75 * b["head.weight"][:, :-88]).numpy(),
+                               atol=2e-3)
+    # a soup of the narrow network alone (weight 1, beside the wide at 0) computes it
+    average([str(tmp_path / "narrow.pt"), str(tmp_path / "wide.pt")], [1.0, 0.0],
+            str(tmp_path / "same.pt"))
+    same = load_crnn(tmp_path / "same.pt")[0]
+    x = torch.rand(1, 3, 25, 88, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        np.testing.assert_allclose(same(torch.cat([x, torch.rand(1, 1, 25, 88)], 1)).numpy(),
+                                   load_crnn(tmp_path / "narrow.pt")[0](x).numpy(), atol=1e-4)
+
+
 def test_unknown_version_and_format_refused(small, tmp_path):
     path = tmp_path / "m.pt"
     save_crnn(path, small)

@@ -337,16 +337,21 @@ def average(ckpts: list[str], weights: list[float], out: str, command: str = "")
     Parameters
     ----------
     ckpts : list of str
-        Checkpoints of one architecture (training or shipped form).
+        Checkpoints of one architecture (training or shipped form); a network without the
+        plain-CQT channel may join ones with it (:func:`with_plain_cqt`: its channel's
+        weights count as zero, which is what it computes).
     weights : list of float
         One non-negative weight per checkpoint, summing to 1.
     out : str
-        Destination (float16 weights, config, recipe of the last checkpoint).
+        Destination (float16 weights, config and recipe of the last checkpoint, the widest
+        architecture).
     command : str
         The recipe to store.
     """
     w = check_soup_weights(weights, len(ckpts))
     models = [load_crnn(c) for c in ckpts]
+    if any(m.config.plain_cqt for m, _ in models):
+        models = [(with_plain_cqt(m), p) for m, p in models]
     if any(m.config != models[0][0].config for m, _ in models):
         raise PianoSSMError("cannot average checkpoints of different architectures")
     states = [m.state_dict() for m, _ in models]
