@@ -348,7 +348,14 @@ TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage32 stage31 600 1e-4 --sof
 # there and 90.2 / 94.9 / 99.1 at step 600 (stage 31: 90.1 / 95.1 / 99.1).
 TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage33 stage32 600 5e-5 --soft-onsets \
     --plain-cqt --plain-lr-scale 10
-# shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
+# stage 34 (shipped; no training): the soup of stage 31's best (step 275) and stage 33's
+# best (step 225), weights 0.5 / 0.5; stage 31 joins as its widened copy (its plain-CQT
+# channel's weights zero), so the soup reads the plain CQT at half stage 33's weight.
+# Chosen on the development sets (training pianos and rooms) against the thirds of stages
+# 31, 32 and 33 (the same there), stage 31's best and last steps (no gain), and the soup
+# with its plain channel dropped (worse); README, "Stage 34".
+#   python -c "from pianossm.align.train import average; average(['$RUN/stage31/best.pt', '$RUN/stage33/best.pt'], [0.5, 0.5], 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 34: soup of stages 31 and 33)')"
+# until stage 34 shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage31/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 31, --soft-onsets)')"
