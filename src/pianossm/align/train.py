@@ -343,8 +343,8 @@ def average(ckpts: list[str], weights: list[float], out: str, command: str = "")
     weights : list of float
         One non-negative weight per checkpoint, summing to 1.
     out : str
-        Destination (float16 weights, config and recipe of the last checkpoint, the widest
-        architecture).
+        Destination (float16 weights; the config, widened when any checkpoint reads the
+        plain CQT, and the training recipe of the last checkpoint).
     command : str
         The recipe to store.
     """
