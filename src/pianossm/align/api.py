@@ -441,10 +441,12 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
 
     sub = getattr(net, "subframe", "parabola")
 
-    def decode(start: Notes, width: float,
-               peak: float = 0.0) -> tuple[Notes, np.ndarray, np.ndarray]:
-        # the decoded notes, their window probabilities and their onset logits
-        rolls = predict_rolls(net, cqt, start, plain=plain)
+    def decode(start: Notes, width: float, peak: float = 0.0,
+               frames: int | None = None) -> tuple[Notes, np.ndarray, np.ndarray]:
+        # the decoded notes, their window probabilities and their onset logits (on the
+        # recording's first `frames` frames only, when given)
+        rolls = predict_rolls(net, cqt[:frames], start,
+                              plain=None if plain is None else plain[:frames])
         got, prob = roll_to_notes(rolls[0], rolls[1], start, search=width,
                                   with_confidence=True, subframe=sub, earliest=peak)
         return got, prob, onset_logits(rolls[0], got)
@@ -500,11 +502,9 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
         # place_stacked tries its notes there several times.  The first window of a
         # full pass (predict_rolls: it keeps frames up to WINDOW - 2 OVERLAP of it), so
         # those frames decode as in a full pass, or STACK_CONTEXT frames past `frames`
-        t = min(len(cqt), max(frames + STACK_CONTEXT, WINDOW - OVERLAP))
-        rolls = predict_rolls(net, cqt[:t], start, plain=None if plain is None else plain[:t])
-        got = roll_to_notes(rolls[0], rolls[1], start, search=min(search, REFINE_SEARCH),
-                            subframe=sub)
-        return got.onset, onset_logits(rolls[0], got)
+        got, _, logit = decode(start, min(search, REFINE_SEARCH), frames=min(
+            len(cqt), max(frames + STACK_CONTEXT, WINDOW - OVERLAP)))
+        return got.onset, logit
 
     return place_stacked(cqt, rough, out, probe)
 
