@@ -2,10 +2,12 @@
 
 Two tables (README, "Real onsets come out about 6 ms early"):
 
-* **Renders**: isolated notes (pitches 36-84, velocities 40/70/100, 1 s apart) rendered
-  with each piano of :data:`pianossm.align.data.PIANOS`; per piano the delay from the MIDI
-  note-on to the first point of the signal within 30 dB of the note's peak (0.5 ms steps),
-  and to where the 2 kHz high-passed envelope rises 12 dB above what precedes it.
+* **Renders**: isolated notes at random phases rendered with each piano of
+  :data:`pianossm.align.data.PIANOS` and both presets; per piano the mean delay from the
+  MIDI note-on to the first sample within 30 dB of the note's peak (files at 9600 ticks per
+  quarter, as ``align-data`` writes them, and at pretty_midi's 220, as the shipped
+  network's training data were), and the error of :func:`pianossm.align.latency.sound_onsets`
+  (README, "Labels at the sound").
 * **Real recordings** (the shared test data, when present): the same envelope rise after
   each annotated onset, and the aligner's median signed onset error per note over
   ``--seeds`` perturbations (negative: placed early).
@@ -19,16 +21,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 import numpy as np
 
 from pianossm.align.features import SAMPLE_RATE
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # align_real, beside it
-PITCHES = (36, 48, 60, 72, 84)
-VELOCITIES = (40, 70, 100)
-GAP = 1.0  # s between isolated notes
 STEP = 0.0005  # s, envelope resolution
 
 
@@ -68,59 +66,26 @@ def hf_rise(hp: np.ndarray, t0: float, rise_db: float = 12.0) -> float:
     return 1000 * float(ts[np.argmax(ok)]) if ok.any() else float("nan")
 
 
-def first_sound(audio: np.ndarray, t0: float, below_db: float = 30.0) -> float:
-    """Delay (ms) from ``t0`` to the first sample envelope point (0.5 ms steps) within
-    ``below_db`` of the peak of the next 100 ms (the note out of silence).
-
-    Parameters
-    ----------
-    audio : np.ndarray
-        ``(n,)`` samples at :data:`SAMPLE_RATE`.
-    t0 : float
-        The MIDI note-on, seconds (silence for 50 ms before it).
-    below_db : float
-        How far below the peak the sound counts as started.
-
-    Returns
-    -------
-    float
-        Milliseconds.
-    """
-    seg = np.abs(audio[int((t0 - 0.05) * SAMPLE_RATE):int((t0 + 0.1) * SAMPLE_RATE)])
-    hop, win = int(STEP * SAMPLE_RATE), 2 * int(STEP * SAMPLE_RATE)
-    env = np.array([seg[i:i + win].max() for i in range(0, len(seg) - win, hop)])
-    i = int(np.argmax(env > env.max() * 10 ** (-below_db / 20)))
-    return 1000 * (i * hop / SAMPLE_RATE - 0.05)
-
-
-def render_table() -> None:
-    """Print each piano's delays from note-on to sound (median, min, max over the notes)."""
-    import pretty_midi
-
+def render_table(count: int = 150) -> None:
+    """Print, per piano and preset, the measured delays from note-on to sound
+    (:func:`pianossm.align.latency.measure_delays`, files at 9600 and at 220 ticks per
+    quarter) and how far the model of :func:`pianossm.align.latency.sound_onsets` is off."""
     from pianossm.align.data import PIANOS
-    from pianossm.fluid import render_fluidsynth
+    from pianossm.align.latency import measure_delays, sound_onsets
 
-    pm = pretty_midi.PrettyMIDI()
-    inst = pretty_midi.Instrument(0)
-    onsets = []
-    for j, (p, v) in enumerate((p, v) for p in PITCHES for v in VELOCITIES):
-        onsets.append(0.5 + GAP * j)
-        inst.notes.append(pretty_midi.Note(velocity=v, pitch=p, start=onsets[-1],
-                                           end=onsets[-1] + 0.4))
-    pm.instruments.append(inst)
-    print(f"\nrenders: {len(onsets)} isolated notes, delay from MIDI note-on (ms), "
-          f"median (min / max)")
-    print(f"{'piano':<12}{'first sound (-30 dB)':>24}{'2 kHz envelope +12 dB':>26}")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "isolated.mid")
-        pm.write(path)
-        for name, sf in PIANOS.items():
-            audio = render_fluidsynth(path, SAMPLE_RATE, sf)
-            a = np.array([first_sound(audio, t) for t in onsets])
-            hp = highpass(audio)
-            b = np.array([hf_rise(hp, t) for t in onsets])
-            print(f"{name:<12}{np.median(a):>+9.1f} ({a.min():+.1f} / {a.max():+.1f}){'':>3}"
-                  f"{np.nanmedian(b):>+9.1f} ({np.nanmin(b):+.1f} / {np.nanmax(b):+.1f})")
+    print(f"\nrenders: {count} isolated notes per piano and preset (keys 21-108, velocities "
+          f"20-127, random phases); delay from MIDI note-on to the first sample within "
+          f"30 dB of the note's peak, ms")
+    print(f"{'piano':<11}{'preset':>7}{'mean':>7}{'model: mean err':>17}{'median |err|':>14}"
+          f"{'p95 |err|':>11}{'220 ticks: mean':>17}")
+    for name, sf in PIANOS.items():
+        for prog in (0, 1):
+            notes, d = measure_delays(sf, prog, count=count)
+            err = 1000 * (sound_onsets(notes, sf, prog) - notes.onset - d)
+            coarse = measure_delays(sf, prog, resolution=220, count=count)[1]
+            print(f"{name:<11}{prog:>7}{1000 * d.mean():>+7.2f}{err.mean():>+17.2f}"
+                  f"{np.median(np.abs(err)):>14.2f}{np.percentile(np.abs(err), 95):>11.2f}"
+                  f"{1000 * coarse.mean():>+17.2f}")
 
 
 def real_table(real: str, seeds: int, method: str, model: str | None) -> None:

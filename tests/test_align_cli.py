@@ -1,5 +1,6 @@
 """``pianossm align`` / ``align-timing`` end to end, and clear errors for bad inputs."""
 
+import json
 import os
 import shutil
 
@@ -127,7 +128,8 @@ def test_missing_files_are_refused(tmp_path, capsys):
 def test_align_data_renders_given_midi_files(files, tmp_path, capsys):
     """``align-data --midi``: items named after the files, their notes those of the files,
     the same seed giving the same audio, and one clear error for a missing path."""
-    from pianossm.align.data import list_items, load_item
+    from pianossm.align.data import PIANOS, list_items, load_item
+    from pianossm.align.latency import sound_onsets
 
     src = tmp_path / "midi"
     src.mkdir()
@@ -144,7 +146,14 @@ def test_align_data_renders_given_midi_files(files, tmp_path, capsys):
     for stem, source in (("first", "exact.mid"), ("second", "late.mid")):
         _, notes = load_item(str(outs[0] / stem))
         want = midi_to_notes(str(files / source))
-        np.testing.assert_allclose(notes.onset, want.onset)
+        with np.load(outs[0] / f"{stem}.npz") as z:
+            meta = json.loads(str(z["meta"]))
+        assert meta["labels"] == "sound"
+        # labelled where each note starts to sound in the render (its duration kept)
+        at = sound_onsets(want, PIANOS["fluidr3"], meta["program"])
+        np.testing.assert_allclose(notes.onset, at)
+        np.testing.assert_allclose(notes.offset - notes.onset, want.offset - want.onset)
+        assert np.all((at - want.onset > 0.003) & (at - want.onset < 0.015))
         np.testing.assert_array_equal(notes.pitch, want.pitch)
         a, _ = sf.read(outs[0] / f"{stem}.flac")
         b, _ = sf.read(outs[1] / f"{stem}.flac")
@@ -188,6 +197,7 @@ def test_align_train_widens_an_init_checkpoint(files, tmp_path, capsys):
     assert model.config.local_head and model.config.local_harmonics == 2
     assert model.config.key_context == 2 and model.config.key_dilations == [2, 4]
     assert payload["step"] == 2 and model.config.channels == 4
+    assert payload["label_latency"] == 0.0  # align-data labels at the sound
     assert float(model.local.weight.detach().abs().max()) > 0
     assert float(model.harm.weight.detach().abs().max()) > 0
     assert float(model.key_out.weight.detach().abs().max()) > 0

@@ -16,15 +16,36 @@ pytestmark = pytest.mark.skipif(shutil.which("fluidsynth") is None,
 
 @pytest.fixture(scope="module")
 def piece(tmp_path_factory):
+    from pianossm.align.data import PIANOS
+    from pianossm.align.latency import exact_midi, sound_onsets
     from pianossm.align.pieces import generate_piece
     from pianossm.fluid import render_fluidsynth
 
-    midi = generate_piece(seed=424242, seconds=SECONDS)
+    midi = exact_midi(generate_piece(seed=424242, seconds=SECONDS))
     path = tmp_path_factory.mktemp("align") / "piece.mid"
     midi.write(str(path))
     audio = render_fluidsynth(path, SAMPLE_RATE, "fluidr3")
-    notes = midi_to_notes(midi)
+    notes = midi_to_notes(midi)  # labelled at the sound, as align-data does
+    at = sound_onsets(notes, PIANOS["fluidr3"])
+    notes = notes.with_times(at, notes.offset + (at - notes.onset))
     return audio, notes, audio_to_cqt(audio)
+
+
+@pytest.fixture(scope="module")
+def unshifted(tmp_path_factory):
+    """The shipped checkpoint without its label latency: the tests of the pipeline's
+    inner steps compare its decodes' inputs with the notes' own times."""
+    return _with_latency(str(tmp_path_factory.mktemp("ckpt") / "unshifted.pt"), 0.0)
+
+
+def _with_latency(path, seconds):
+    import torch
+
+    from pianossm.align.model import default_crnn_path
+
+    payload = torch.load(default_crnn_path(), map_location="cpu", weights_only=False)
+    torch.save({**payload, "label_latency": seconds}, path)
+    return path
 
 
 def _distort(notes):
@@ -147,7 +168,7 @@ def _record_decodes(monkeypatch):
     return calls
 
 
-def test_each_start_is_refined_and_the_highest_logit_kept(piece, monkeypatch):
+def test_each_start_is_refined_and_the_highest_logit_kept(piece, monkeypatch, unshifted):
     """Three starts (the DTW's output, the input, the DTW's output moved by the first
     decode's running-median shift), each refined once; per note the refinement with the
     highest onset logit is the result, a key's notes kept apart (``pick_decodes``), or the
@@ -161,7 +182,7 @@ def test_each_start_is_refined_and_the_highest_logit_kept(piece, monkeypatch):
     bad = _distort(notes)
     calls = _record_decodes(monkeypatch)
     monkeypatch.setattr(api, "follow_consensus", lambda before, after: after)
-    out = align_notes(audio, bad, "dtw+crnn", cqt=cqt, half_frame=False)
+    out = align_notes(audio, bad, "dtw+crnn", unshifted, cqt=cqt, half_frame=False)
     assert len(calls) == 6
     dtw = align_dtw(cqt, bad)
     np.testing.assert_allclose(calls[0][0].onset, dtw.onset)
@@ -180,7 +201,7 @@ def test_each_start_is_refined_and_the_highest_logit_kept(piece, monkeypatch):
     assert len(np.unique(pick)) > 1  # the starts do differ here
 
 
-def test_consensus_follows_the_dtw_when_the_input_is_far_off(piece, monkeypatch):
+def test_consensus_follows_the_dtw_when_the_input_is_far_off(piece, monkeypatch, unshifted):
     """With the MIDI 0.5 s late the outlier rule compares each note's final shift with its
     neighbours' shifts from the DTW's output, not from the input."""
     from pianossm.align import api
@@ -192,7 +213,7 @@ def test_consensus_follows_the_dtw_when_the_input_is_far_off(piece, monkeypatch)
     real = api.follow_consensus
     monkeypatch.setattr(api, "follow_consensus",
                         lambda before, after: seen.append(before) or real(before, after))
-    out = align_notes(audio, late, "dtw+crnn", cqt=cqt)
+    out = align_notes(audio, late, "dtw+crnn", unshifted, cqt=cqt)
     assert len(seen) == 1  # once per checkpoint (one ships)
     for before in seen:
         np.testing.assert_allclose(before.onset, align_dtw(cqt, late).onset)
@@ -212,7 +233,7 @@ def test_notes_clipped_to_zero_are_found_again(piece, monkeypatch):
     assert clipped.sum() >= 2 and np.ptp(notes.onset[clipped]) > 0.15
     out = align_notes(audio, early, "dtw+crnn", cqt=cqt)
     err = np.abs(out.onset - notes.onset)
-    monkeypatch.setattr(api, "place_stacked", lambda cqt, rough, out, probe=None: out)
+    monkeypatch.setattr(api, "place_stacked", lambda cqt, rough, out, probe=None, **kw: out)
     without = np.abs(align_notes(audio, early, "dtw+crnn", cqt=cqt).onset - notes.onset)
     assert np.mean(err[clipped] <= 0.05) >= 0.7
     assert np.mean(without[clipped] <= 0.05) <= 0.5
@@ -241,7 +262,8 @@ def test_half_frame_pass_makes_onsets_follow_a_sub_frame_shift(piece):
     assert np.max(np.abs(out.onset - one.onset)) <= 0.5 * (0.06 + 0.006) + 1e-9
 
 
-def test_far_out_input_starts_from_its_own_timing_moved_onto_the_recording(piece, monkeypatch):
+def test_far_out_input_starts_from_its_own_timing_moved_onto_the_recording(piece, monkeypatch,
+                                                                           unshifted):
     """With the MIDI 0.5 s late and 3 % slow the input is no start; instead the input moved
     by the first decode's running-median shift over :data:`WARP_WIDTH` notes is, beside
     the DTW's output and the neighbours' start; each refined once."""
@@ -252,7 +274,7 @@ def test_far_out_input_starts_from_its_own_timing_moved_onto_the_recording(piece
     audio, notes, cqt = piece
     late = notes.with_times(0.5 + 1.03 * notes.onset, 0.5 + 1.03 * notes.offset)
     calls = _record_decodes(monkeypatch)
-    out = align_notes(audio, late, "dtw+crnn", cqt=cqt, half_frame=False)
+    out = align_notes(audio, late, "dtw+crnn", unshifted, cqt=cqt, half_frame=False)
     assert len(calls) == 6
     starts = [(start.onset, decoded[0].onset) for start, decoded, _ in calls]
     dtw = align_dtw(cqt, late).onset
@@ -390,3 +412,25 @@ def test_a_network_reading_the_plain_cqt_gets_the_recordings_own(piece, monkeypa
             np.testing.assert_allclose(p, half, atol=1e-6)
             grids["half"] += 1
     assert grids["whole"] >= 3 and grids["half"] == 1
+
+
+def test_a_networks_label_latency_moves_its_alignment(piece, tmp_path, unshifted):
+    """A network whose labels sat ``L`` before the sound works in its labels' times: its
+    alignment is that of the same weights without a latency given the notes ``L`` earlier,
+    moved ``L`` later (exactly: the pipeline is deterministic); the shipped network carries
+    the latency of its training renders (scripts/train_align.sh, stage 34)."""
+    from pianossm.align.model import load_crnn
+
+    audio, notes, cqt = piece
+    bad = _distort(notes)
+    assert 0.004 < load_crnn()[1]["label_latency"] < 0.008
+    lat = 0.0123  # not a multiple of the 10 ms frame: a real shift of the search
+    late = _with_latency(str(tmp_path / "late.pt"), lat)
+    zero = align_notes(audio, bad.with_times(bad.onset - lat, bad.offset - lat), "crnn",
+                       unshifted, cqt=cqt)
+    got = align_notes(audio, bad, "crnn", late, cqt=cqt)
+    np.testing.assert_allclose(got.onset, zero.onset + lat, atol=1e-9)
+    np.testing.assert_allclose(got.offset, zero.offset + lat, atol=1e-9)
+    # and the latency is not a no-op: the same input without it aligns elsewhere
+    plain = align_notes(audio, bad, "crnn", unshifted, cqt=cqt)
+    assert np.abs(plain.onset - got.onset).max() > 0.005

@@ -260,6 +260,17 @@ def test_average_is_the_weighted_mean_of_the_weights(small, tmp_path):
     np.testing.assert_allclose(soup.state_dict()[name].numpy(),
                                (0.3 * a[name] + 0.7 * b[name]).numpy(), atol=2e-3)
     assert payload["step"] == 2 and payload["command"] == "recipe"
+    assert payload["label_latency"] == 0.0  # b has none: labels at the sound
+    # the label latency is the last ingredient's unless given; given, it is kept
+    save_crnn(tmp_path / "d.pt", other, step=2, label_latency=0.004)
+    for given, want in ((None, 0.004), (0.0062, 0.0062)):
+        average([str(tmp_path / "a.pt"), str(tmp_path / "d.pt")], [0.5, 0.5],
+                str(tmp_path / "soup2.pt"), label_latency=given)
+        assert load_crnn(tmp_path / "soup2.pt")[1]["label_latency"] == want
+    for bad in (-0.001, 0.2, float("nan")):
+        with pytest.raises(PianoSSMError, match="label_latency"):
+            average([str(tmp_path / "a.pt"), str(tmp_path / "d.pt")], [0.5, 0.5],
+                    str(tmp_path / "x.pt"), label_latency=bad)
     with pytest.raises(PianoSSMError, match="summing to 1"):
         average([str(tmp_path / "a.pt"), str(tmp_path / "b.pt")], [0.5, 0.6],
                 str(tmp_path / "x.pt"))

@@ -43,8 +43,8 @@ from pianossm.align.notes import (
 from pianossm.errors import PianoSSMError
 
 __all__ = ["METHODS", "align_files", "align_notes", "blend_decodes", "check_lengths",
-           "follow_consensus", "onset_logits", "pick_decodes", "place_stacked", "predict_rolls",
-           "timing_lag"]
+           "follow_consensus", "label_latency", "onset_logits", "pick_decodes",
+           "place_stacked", "predict_rolls", "timing_lag"]
 
 METHODS = ("crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn")
 WINDOW, OVERLAP = 3000, 250
@@ -163,7 +163,29 @@ def _model(path: str | None) -> AlignCRNN:  # noqa: F821
     model = fold_batchnorm(model)  # inference only: one pass over each feature map fewer
     soft = bool((payload.get("train_config") or {}).get("soft_onsets", False))
     model.subframe = "centroid" if soft else "parabola"
+    # seconds from its training labels to the sound they label (README, "Labels at the
+    # sound"): 0 for networks trained on labels at the sound
+    model.label_latency = float(payload.get("label_latency", 0.0))
     return model
+
+
+def label_latency(model: str | os.PathLike[str] | None = None) -> float:
+    """Seconds from a CRNN checkpoint's training labels to the sound they label (0 for
+    labels at the sound; the shipped network's: its FluidSynth renders' note-on delay).
+
+    Parameters
+    ----------
+    model : str or PathLike, optional
+        The checkpoint (default: the shipped one).
+
+    Returns
+    -------
+    float
+        Seconds; :func:`align_notes` adds it to the network's outputs.
+    """
+    from pianossm.align.model import default_crnn_path
+
+    return _model(default_crnn_path() if model is None else os.fspath(model)).label_latency
 
 
 def predict_rolls(model: AlignCRNN, cqt: np.ndarray, notes: Notes,  # noqa: F821
@@ -381,8 +403,16 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                           f"around each note: use 'dtw+crnn'", stacklevel=2)
     cqt_half = _half_frame_cqt(audio16, len(cqt)) if half_frame else None
     raw_half = _half_frame_cqt(raw, len(cqt)) if half_frame and plain else None
-    outs = [_crnn_align(net, cqt, cqt_half, notes, rough, method, search, refine, earliest,
-                        raw_cqt, raw_half) for net in nets]
+    outs, at = [], lambda n, d: n.with_times(n.onset + d, n.offset + d)
+    for net in nets:
+        # the network works in its labels' times: a network trained on note-on labels of
+        # renders that sound `lat` later places each note `lat` before its sound, so it
+        # reads the notes `lat` earlier and its output moves `lat` later (README, "Labels
+        # at the sound")
+        lat = getattr(net, "label_latency", 0.0)
+        out = _crnn_align(net, cqt, cqt_half, at(notes, -lat), at(rough, -lat), method,
+                          search, refine, earliest, raw_cqt, raw_half, origin=-lat)
+        outs.append(at(out, lat))
     if len(outs) == 1:
         return outs[0]
     # an ensemble: each checkpoint's alignment (its consensus step included), averaged
@@ -406,7 +436,7 @@ def _pad_frames(cqt: np.ndarray, t: int) -> np.ndarray:
 def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  # noqa: F821
                 notes: Notes, rough: Notes, method: str, search: float,
                 refine: int, earliest: float = 0.0, plain: np.ndarray | None = None,
-                plain_half: np.ndarray | None = None) -> Notes:
+                plain_half: np.ndarray | None = None, origin: float = 0.0) -> Notes:
     """One CRNN's decode of ``notes`` (the first stage's output; ``rough`` the input).
 
     Parameters
@@ -431,6 +461,9 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     plain, plain_half : np.ndarray, optional
         ``(T, 88)`` CQTs of the recording itself on the two grids (a network reading it:
         :func:`predict_rolls`).
+    origin : float
+        Where the input's time 0 is in the notes' times (they are the network's: minus
+        its label latency), for :func:`place_stacked`.
 
     Returns
     -------
@@ -506,12 +539,12 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
             len(cqt), max(frames + STACK_CONTEXT, WINDOW - OVERLAP)))
         return got.onset, logit
 
-    return place_stacked(cqt, rough, out, probe)
+    return place_stacked(cqt, rough, out, probe, origin=origin)
 
 
 def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
                   probe: Callable[[Notes, int], tuple[np.ndarray, np.ndarray]] | None = None,
-                  trials: int = STACK_TRIALS) -> Notes:
+                  trials: int = STACK_TRIALS, origin: float = 0.0) -> Notes:
     """Notes the input stacks at time 0, placed on their keys' attacks before the others.
 
     A MIDI file moved earlier than its recording (a negative offset) has its first notes
@@ -547,6 +580,9 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
         for notes within the first ``frames`` frames (None: the attacks as found).
     trials : int
         Largest rises tried per note with ``probe``.
+    origin : float
+        The time the input's clipped notes sit at (its time 0, in the times of ``rough``
+        and ``out``).
 
     Returns
     -------
@@ -561,7 +597,7 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
 
     if trials < 1:
         raise PianoSSMError(f"trials must be >= 1, got {trials!r}")
-    stack = rough.onset <= 1e-9
+    stack = rough.onset <= origin + 1e-9
     if not stack.any() or stack.all():
         return out
     hi = float(out.onset[~stack].min())  # they sound before the first other note

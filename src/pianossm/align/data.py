@@ -1,7 +1,9 @@
 """Alignment data: rendered triplets on disk, and training segments with fresh perturbations.
 
 A data folder holds, per item, ``NAME.mid`` (the aligned MIDI), ``NAME.flac`` (16 kHz
-audio) and ``NAME.npz`` (the CQT and note arrays).  :func:`build_rendered` makes one from
+audio) and ``NAME.npz`` (the CQT and note arrays).  A rendered item's notes sit where each
+starts to sound in its render (:data:`LABELS`; :mod:`pianossm.align.latency`), as the
+annotations of real recordings do, not at the MIDI note-ons it was rendered from.  :func:`build_rendered` makes one from
 generated pieces rendered with FluidSynth (SoundFont, reverb and noise varied per item);
 :func:`build_from_pairs` from a folder of real ``audio + MIDI`` pairs with the same stem
 (MAESTRO: ``.wav`` + ``.midi``; MAPS: ``.wav`` + ``.mid``).  The perturbed MIDI of a
@@ -20,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
+from pianossm.align.latency import exact_midi
 from pianossm.align.notes import (
     FPS,
     LOWEST_KEY,
@@ -32,7 +35,8 @@ from pianossm.align.notes import (
 from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.errors import PianoSSMError
 
-__all__ = ["PIANOS", "TRAIN_PIANOS", "SegmentDataset", "augment_velocity", "build_from_pairs", "build_rendered", "list_items", "load_item",
+__all__ = ["LABELS", "PIANOS", "TRAIN_PIANOS", "SegmentDataset", "augment_velocity",
+           "build_from_pairs", "build_rendered", "check_labels", "list_items", "load_item",
            "load_plain_cqt"]
 
 
@@ -60,6 +64,9 @@ PIANOS = {
     "csound": "/usr/share/sounds/sf2/sf_GMbank.sf2",
 }
 TRAIN_PIANOS = ("fluidr3", "timgm6mb", "musescore")
+#: Where rendered items' labels sit: where each note starts to sound (-30 dB of its peak:
+#: :func:`pianossm.align.latency.sound_onsets`), as real recordings' annotations do.
+LABELS = "sound"
 
 
 def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fluidr3",),
@@ -123,12 +130,15 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
                                     f"{len(midi.instruments)}")
         if rooms and rng.random() < 0.5:
             midi.instruments[0].program = 1
+        midi = exact_midi(midi)  # the note-ons FluidSynth reads are where the notes say
         with tempfile.TemporaryDirectory(prefix="pianossm-align-") as tmp:
             path = os.path.join(tmp, "piece.mid")
             midi.write(path)
             audio = render_fluidsynth(path, SAMPLE_RATE, PIANOS.get(sf_name, sf_name),
                                       gain=gain, reverb=reverb and not rooms)
-        meta = {"seed": seed, "soundfont": sf_name, "program": int(midi.instruments[0].program)}
+        delay = _label_at_sound(midi, PIANOS.get(sf_name, sf_name))
+        meta = {"seed": seed, "soundfont": sf_name, "program": int(midi.instruments[0].program),
+                "labels": LABELS, "sound_delay_ms": round(1000 * delay, 3)}
         if source is not None:
             meta["midi"] = os.path.basename(source)
         if rooms:
@@ -145,6 +155,45 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
             noise *= np.sqrt(power / np.mean(noise ** 2) / 10 ** (snr / 10))
             audio = (audio + noise).astype(np.float32)
         _save_item(folder, name, audio, midi, {**meta, "reverb": reverb, "snr_db": snr})
+
+
+def _label_at_sound(midi: pretty_midi.PrettyMIDI, soundfont: str) -> float:  # noqa: F821
+    """Move each note of a rendered performance to where its render starts to sound
+    (:func:`pianossm.align.latency.sound_onsets`; its duration kept), in place; returns
+    the mean delay added, seconds."""
+    from pianossm.align.latency import sound_onsets
+
+    delays = []
+    for inst in midi.instruments:
+        if inst.is_drum or not inst.notes:
+            continue
+        notes = Notes(np.array([n.start for n in inst.notes]), np.array([n.end for n in inst.notes]),
+                      np.array([n.pitch for n in inst.notes]),
+                      np.array([n.velocity for n in inst.notes]))
+        delay = sound_onsets(notes, soundfont, inst.program, SAMPLE_RATE) - notes.onset
+        for n, d in zip(inst.notes, delay):
+            n.start, n.end = n.start + float(d), n.end + float(d)
+        delays.append(delay)
+    return float(np.mean(np.concatenate(delays))) if delays else 0.0
+
+
+def check_labels(stems: list[str]) -> None:
+    """Refuse items rendered before labels moved to the sound (their notes at the MIDI
+    note-ons, some 6 ms before it: README, "Labels at the sound"), which would teach a
+    network a mix of two conventions.
+
+    Parameters
+    ----------
+    stems : list of str
+        Items (see :func:`list_items`).
+    """
+    for stem in stems:
+        with np.load(stem + ".npz") as z:
+            meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+        if "soundfont" in meta and meta.get("labels") != LABELS:
+            raise PianoSSMError(f"{stem}.npz was rendered by an older pianossm, its labels "
+                                f"at the MIDI note-ons rather than the sound; render its "
+                                f"folder again with align-data")
 
 
 def build_from_pairs(src: str, folder: str, quiet: bool = False) -> int:

@@ -2,7 +2,11 @@
 
 A perfect synthesiser's note onsets sit exactly at the MIDI times, so the aligner's
 correction of each note is the synthesiser's timing error (plus the aligner's own error,
-which :func:`synthesis_timing_report` on FluidSynth audio measures as a floor).
+which :func:`synthesis_timing_report` on FluidSynth audio measures as a floor).  The times
+are those of the aligning network's training labels: the shipped network's are FluidSynth
+renders' MIDI note-ons, so a synthesiser that sounds when FluidSynth does, some 6 ms after
+each note-on, has no error (the aligner itself returns where notes sound: README, "Labels
+at the sound").
 """
 
 from __future__ import annotations
@@ -42,16 +46,18 @@ def synthesis_onset_errors(audio: np.ndarray, sr: int,
     -------
     np.ndarray
         ``(N,)`` float64 seconds, aligned onset minus MIDI onset (positive = audio late),
-        one per note in the MIDI file's note order.
+        one per note in the MIDI file's note order, in the CRNN's label times (its label
+        latency subtracted; none without a CRNN).
     """
-    from pianossm.align.api import align_notes
+    from pianossm.align.api import align_notes, label_latency
     from pianossm.align.features import check_audio
     from pianossm.align.notes import midi_to_notes
 
     notes = midi_to_notes(midi_path)
     audio16 = check_audio(audio, sr, os.path.basename(os.fspath(midi_path)) + " audio")
     aligned = align_notes(audio16, notes, method, model)
-    return np.asarray(aligned.onset - notes.onset, np.float64)
+    lat = label_latency(model) if "crnn" in method else 0.0
+    return np.asarray(aligned.onset - lat - notes.onset, np.float64)
 
 
 def timing_summary(signed: np.ndarray) -> dict[str, float]:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pianossm.align.data import SegmentDataset, list_items
+from pianossm.align.data import SegmentDataset, check_labels, list_items
 from pianossm.align.model import (
     AlignCRNN,
     CRNNConfig,
@@ -243,6 +243,8 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
             model = with_plain_cqt(model)
         log(f"initialised from {init}")
     velocity, plain = model.config.velocity, model.config.plain_cqt
+    for folder in (data, val_data) if val_data else (data,):
+        check_labels(list_items(folder))  # one label convention: at the sound
     ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed, velocity, plain)
     val = _batch(SegmentDataset(list_items(val_data), cfg.frames, perturb, 12345, velocity,
                                 plain), 16) if val_data else None
@@ -287,7 +289,8 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
             best = rec["val"] if improved else best
             state = dict(optimizer=opt.state_dict(), step=step, rng=ds.rng,
                          vel_rng=ds.vel_rng, best_val=best,
-                         train_config=asdict(cfg), perturb=asdict(perturb))
+                         train_config=asdict(cfg), perturb=asdict(perturb),
+                         label_latency=0.0)  # its labels sit at the sound (check_labels)
             save_crnn(last, model, **state)
             if improved:
                 save_crnn(os.path.join(run_dir, "best.pt"), model, **state)
@@ -328,10 +331,12 @@ def export(train_ckpt: str, out: str, command: str = "") -> None:
     if "train_config" not in payload:
         raise PianoSSMError(f"{train_ckpt!r} holds no training recipe")
     save_crnn(out, model, step=payload["step"], train_config=payload["train_config"],
-              perturb=payload.get("perturb"), command=command)
+              perturb=payload.get("perturb"), command=command,
+              label_latency=float(payload.get("label_latency", 0.0)))
 
 
-def average(ckpts: list[str], weights: list[float], out: str, command: str = "") -> None:
+def average(ckpts: list[str], weights: list[float], out: str, command: str = "",
+            label_latency: float | None = None) -> None:
     """Write the weighted average of CRNN checkpoints (a "model soup") in the shipped form.
 
     Parameters
@@ -347,6 +352,10 @@ def average(ckpts: list[str], weights: list[float], out: str, command: str = "")
         plain CQT, and the training recipe of the last checkpoint).
     command : str
         The recipe to store.
+    label_latency : float, optional
+        Seconds from the ingredients' training labels to the sound they label (see
+        :func:`pianossm.align.latency.mean_render_latency`; default: the last
+        checkpoint's own, 0 when it has none).
     """
     w = check_soup_weights(weights, len(ckpts))
     models = [load_crnn(c) for c in ckpts]
@@ -358,6 +367,10 @@ def average(ckpts: list[str], weights: list[float], out: str, command: str = "")
     model, payload = models[-1]
     model.load_state_dict({k: sum(float(wi) * s[k] for wi, s in zip(w, states))
                            if v.is_floating_point() else v for k, v in states[-1].items()})
+    if label_latency is None:
+        label_latency = float(payload.get("label_latency", 0.0))
+    if not (np.isfinite(label_latency) and 0.0 <= label_latency < 0.05):
+        raise PianoSSMError(f"label_latency must be 0-0.05 s, got {label_latency!r}")
     save_crnn(out, model, step=payload.get("step"),
               train_config=payload.get("train_config"), perturb=payload.get("perturb"),
-              command=command)
+              command=command, label_latency=float(label_latency))
