@@ -372,3 +372,29 @@ def test_align_train_plain_cqt_channel(files, tmp_path):
     with pytest.raises(PianoSSMError, match="own CQT"):
         predict_rolls(model.eval(), cqt, notes)
     assert predict_rolls(model.eval(), cqt, notes, plain=cqt).shape == (2, len(cqt), 88)
+
+
+@needs_fluidsynth
+def test_align_train_keeps_the_init_checkpoints_label_latency(files, tmp_path, capsys):
+    """Fine-tuning a network whose labels sat ``L`` before the sound: the targets are the
+    data's labels ``L`` earlier (the segments' notes), and the run's checkpoints carry ``L``
+    (so ``align_notes`` moves its outputs as it did the init's)."""
+    import torch
+
+    from pianossm.align.data import SegmentDataset, list_items, load_item
+    from pianossm.align.model import AlignCRNN, CRNNConfig, load_crnn, save_crnn
+    from pianossm.align.perturb import PerturbConfig
+
+    data = _one_piece_data(files, tmp_path)
+    torch.manual_seed(0)
+    save_crnn(tmp_path / "init.pt", AlignCRNN(CRNNConfig(channels=4, hidden=8, proj=16)),
+              step=0, label_latency=0.0075)
+    run = tmp_path / "run"
+    assert main(["align-train", str(data), "--run", str(run), "--init",
+                 str(tmp_path / "init.pt"), "--steps", "1", "--save-every", "1",
+                 "--seconds", "4", "--batch", "2"]) == 0
+    assert "label latency 7.50 ms" in capsys.readouterr().err
+    assert load_crnn(run / "last.pt")[1]["label_latency"] == 0.0075
+    stems = list_items(str(data))
+    ds = SegmentDataset(stems, 100, PerturbConfig(), label_latency=0.0075)
+    np.testing.assert_allclose(ds.items[0][1].onset, load_item(stems[0])[1].onset - 0.0075)

@@ -277,11 +277,17 @@ class SegmentDataset:
     plain_cqt : bool
         Add the recording's own CQT as the last input channel (:func:`load_plain_cqt`;
         the same level and EQ augmentation as the first).
+    label_latency : float
+        Seconds every note is moved earlier on loading, for a network whose labels sit
+        that far before the sound (see :func:`pianossm.align.train.train`'s ``init``).
     """
 
     def __init__(self, stems: list[str], frames: int, perturb: PerturbConfig,
-                 seed: int = 0, velocity: bool = False, plain_cqt: bool = False) -> None:
-        self.items = [load_item(s) for s in stems]
+                 seed: int = 0, velocity: bool = False, plain_cqt: bool = False,
+                 label_latency: float = 0.0) -> None:
+        lat = float(label_latency)
+        self.items = [(cqt, n.with_times(n.onset - lat, n.offset - lat))
+                      for cqt, n in (load_item(s) for s in stems)]
         self.plain = [load_plain_cqt(s) for s in stems] if plain_cqt else None
         self.frames, self.perturb = frames, perturb
         self.rng = np.random.default_rng(seed)

@@ -215,7 +215,11 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     log : callable
         Receives one progress line per ``save_every`` steps.
     init : str, optional
-        Checkpoint whose weights start a new run (ignored when resuming).
+        Checkpoint whose weights start a new run (ignored when resuming).  Its label
+        latency (``label_latency``: the shipped network's labels sat 6.17 ms before the
+        sound) is kept: the run's targets are the data's labels (at the sound) that much
+        earlier, so the network is not taught a shift of its outputs, and its checkpoints
+        carry the same latency.
 
     Returns
     -------
@@ -229,10 +233,13 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
     os.makedirs(run_dir, exist_ok=True)
     last = os.path.join(run_dir, "last.pt")
     model, step, best, payload = AlignCRNN(model_cfg), 0, math.inf, None
+    latency = 0.0
     if os.path.isfile(last):
         model, payload = load_crnn(last)
+        latency = float(payload.get("label_latency", 0.0))
     elif init:
-        model = load_crnn(init)[0]
+        model, start = load_crnn(init)
+        latency = float(start.get("label_latency", 0.0))
         if model_cfg.local_head:  # widened: the new path starts at zero
             model = with_local_head(model, model_cfg.local_harmonics)
         if model_cfg.key_context:  # widened: the per-key temporal path's output is zero
@@ -241,13 +248,15 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
             model = with_velocity(model)
         if model_cfg.plain_cqt:  # widened: the plain CQT's weights start at zero
             model = with_plain_cqt(model)
-        log(f"initialised from {init}")
+        log(f"initialised from {init}"
+            + (f" (label latency {1000 * latency:.2f} ms)" if latency else ""))
     velocity, plain = model.config.velocity, model.config.plain_cqt
     for folder in (data, val_data) if val_data else (data,):
         check_labels(list_items(folder))  # one label convention: at the sound
-    ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed, velocity, plain)
+    ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed, velocity, plain,
+                        latency)
     val = _batch(SegmentDataset(list_items(val_data), cfg.frames, perturb, 12345, velocity,
-                                plain), 16) if val_data else None
+                                plain, latency), 16) if val_data else None
     groups = _param_groups(model, cfg)
     opt = torch.optim.Adam(groups, lr=cfg.lr)
     if payload is not None:
@@ -290,7 +299,7 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
             state = dict(optimizer=opt.state_dict(), step=step, rng=ds.rng,
                          vel_rng=ds.vel_rng, best_val=best,
                          train_config=asdict(cfg), perturb=asdict(perturb),
-                         label_latency=0.0)  # its labels sit at the sound (check_labels)
+                         label_latency=latency)  # labels at the sound (check_labels)
             save_crnn(last, model, **state)
             if improved:
                 save_crnn(os.path.join(run_dir, "best.pt"), model, **state)
