@@ -358,7 +358,7 @@ TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage33 stage32 600 5e-5 --sof
 # sound 6.2 ms later on average; it carries that latency (label_latency), so its alignments
 # are of the sound, as real annotations are and as align-data has labelled renders since
 # (README, "Labels at the sound"):
-#   python -c "from pianossm.align.train import average; from pianossm.align.latency import mean_render_latency; from pianossm.align.data import TRAIN_PIANOS; average(['$RUN/stage31/best.pt', '$RUN/stage33/best.pt'], [0.5, 0.5], 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 34: soup of stages 31 and 33; label_latency: mean_render_latency(TRAIN_PIANOS))', label_latency=mean_render_latency(TRAIN_PIANOS))"
+#   python -c "from pianossm.align.train import average; from pianossm.align.latency import mean_render_latency; from pianossm.align.data import PIANOS, TRAIN_PIANOS; average(['$RUN/stage31/best.pt', '$RUN/stage33/best.pt'], [0.5, 0.5], 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 34: soup of stages 31 and 33; label_latency: mean_render_latency(TRAIN_PIANOS))', label_latency=mean_render_latency(tuple(PIANOS[p] for p in TRAIN_PIANOS)))"
 # (its training data were rendered before labels moved to the sound: align-train refuses
 # such folders now; render them again with align-data to train further)
 # until stage 34 shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";

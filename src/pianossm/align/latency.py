@@ -258,7 +258,8 @@ def mean_render_latency(soundfonts: tuple[str, ...], programs: tuple[int, ...] =
     Parameters
     ----------
     soundfonts : tuple of str
-        Short names or paths (e.g. :data:`pianossm.align.data.TRAIN_PIANOS`).
+        Short names or paths (e.g. those of :data:`pianossm.align.data.TRAIN_PIANOS` in
+        :data:`pianossm.align.data.PIANOS`).
     programs : tuple of int
         Presets (the rendered data use 0 and 1).
     resolution : int
@@ -271,8 +272,6 @@ def mean_render_latency(soundfonts: tuple[str, ...], programs: tuple[int, ...] =
     float
         Seconds.
     """
-    from pianossm.align.data import PIANOS
-
     return float(np.mean(np.concatenate([
-        measure_delays(PIANOS.get(sf, sf), prog, resolution, count, seed=k)[1]
+        measure_delays(sf, prog, resolution, count, seed=k)[1]
         for k, (sf, prog) in enumerate((sf, p) for sf in soundfonts for p in programs)])))
