@@ -3,11 +3,11 @@
 A data folder holds, per item, ``NAME.mid`` (the aligned MIDI), ``NAME.flac`` (16 kHz
 audio) and ``NAME.npz`` (the CQT and note arrays).  A rendered item's notes sit where each
 starts to sound in its render (:data:`LABELS`; :mod:`pianossm.align.latency`), as the
-annotations of real recordings do, not at the MIDI note-ons it was rendered from.  :func:`build_rendered` makes one from
-generated pieces rendered with FluidSynth (SoundFont, reverb and noise varied per item);
-:func:`build_from_pairs` from a folder of real ``audio + MIDI`` pairs with the same stem
-(MAESTRO: ``.wav`` + ``.midi``; MAPS: ``.wav`` + ``.mid``).  The perturbed MIDI of a
-triplet is drawn anew every time a segment is read (:class:`SegmentDataset`), so a model
+annotations of real recordings do, not at the MIDI note-ons it was rendered from.
+:func:`build_rendered` makes one from generated pieces rendered with FluidSynth (SoundFont,
+reverb and noise varied per item); :func:`build_from_pairs` from a folder of real
+``audio + MIDI`` pairs with the same stem (MAESTRO: ``.wav`` + ``.midi``; MAPS: ``.wav`` +
+``.mid``).  The perturbed MIDI of a triplet is drawn anew every time a segment is read (:class:`SegmentDataset`), so a model
 never sees the same timing errors twice.
 """
 
@@ -167,9 +167,8 @@ def _label_at_sound(midi: pretty_midi.PrettyMIDI, soundfont: str) -> float:  # n
     for inst in midi.instruments:
         if inst.is_drum or not inst.notes:
             continue
-        notes = Notes(np.array([n.start for n in inst.notes]), np.array([n.end for n in inst.notes]),
-                      np.array([n.pitch for n in inst.notes]),
-                      np.array([n.velocity for n in inst.notes]))
+        notes = Notes(*(np.array([getattr(n, k) for n in inst.notes])
+                        for k in ("start", "end", "pitch", "velocity")))
         delay = sound_onsets(notes, soundfont, inst.program, SAMPLE_RATE) - notes.onset
         for n, d in zip(inst.notes, delay):
             n.start, n.end = n.start + float(d), n.end + float(d)

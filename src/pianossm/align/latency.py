@@ -114,7 +114,7 @@ def attack_table(soundfont: str, program: int = 0, sample_rate: int = 16000,
 
     Isolated notes (:data:`TABLE_PITCHES` x :data:`TABLE_VELOCITIES`, 1 s apart, 0.3 s
     long) are rendered with their note-ons on the block grid, and :func:`first_sound`
-    (-30 dB) measured after each.  Cached per SoundFont, preset and rate (about 1 s each).
+    (-30 dB) measured after each.  Cached per SoundFont, preset and rate (about 2 s each).
 
     Parameters
     ----------
