@@ -7,8 +7,8 @@ annotations of real recordings do, not at the MIDI note-ons it was rendered from
 :func:`build_rendered` makes one from generated pieces rendered with FluidSynth (SoundFont,
 reverb and noise varied per item); :func:`build_from_pairs` from a folder of real
 ``audio + MIDI`` pairs with the same stem (MAESTRO: ``.wav`` + ``.midi``; MAPS: ``.wav`` +
-``.mid``).  The perturbed MIDI of a triplet is drawn anew every time a segment is read (:class:`SegmentDataset`), so a model
-never sees the same timing errors twice.
+``.mid``).  The perturbed MIDI of a triplet is drawn anew every time a segment is read
+(:class:`SegmentDataset`), so a model never sees the same timing errors twice.
 """
 
 from __future__ import annotations
