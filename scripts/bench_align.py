@@ -30,21 +30,25 @@ import numpy as np
 def _prepare(folder: str, minutes: float, early: float = 0.0) -> None:
     import soundfile as sf
 
+    from pianossm.align.latency import exact_midi, sound_onsets
     from pianossm.align.notes import midi_to_notes, retime_midi
     from pianossm.align.perturb import MIN_DURATION, PerturbConfig, perturb_notes
     from pianossm.align.pieces import generate_piece
     from pianossm.fluid import render_fluidsynth
 
-    midi = generate_piece(seed=9090, seconds=60 * minutes)
+    midi = exact_midi(generate_piece(seed=9090, seconds=60 * minutes))
     midi.write(os.path.join(folder, "exact.mid"))
     audio = render_fluidsynth(os.path.join(folder, "exact.mid"), 44100, "musescore")
     sf.write(os.path.join(folder, "audio.flac"), audio, 44100)
-    notes = midi_to_notes(midi)
+    written = midi_to_notes(midi)
+    # the truth is where each note starts to sound (README, "Labels at the sound")
+    at = sound_onsets(written, "musescore", 0, 44100)
+    notes = written.with_times(at, written.offset + (at - written.onset))
     bad = perturb_notes(notes, PerturbConfig(), np.random.default_rng(0))
     if early > 0:  # a MIDI file cannot hold negative times: the first notes clip to 0
         on = np.maximum(bad.onset - early, 0.0)
         bad = bad.with_times(on, np.maximum(bad.offset - early, on + MIN_DURATION))
-    retime_midi(midi, notes, bad).write(os.path.join(folder, "perturbed.mid"))
+    retime_midi(midi, written, bad).write(os.path.join(folder, "perturbed.mid"))
     # a MIDI file re-sorts its notes: find each read-back note's true onset by pitch and
     # perturbed time, in the order the aligner will see them
     back = midi_to_notes(os.path.join(folder, "perturbed.mid"))
