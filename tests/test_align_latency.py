@@ -110,6 +110,12 @@ def test_rendered_items_are_labelled_at_the_sound_and_old_ones_refused(tmp_path)
     np.savez(stem + ".npz", **{**arrays, "meta": json.dumps(meta)})
     with pytest.raises(PianoSSMError, match="older pianossm"):
         check_labels([stem])
+    # ... and align-eval would score the aligner against a truth 6-10 ms before the sound
+    from pianossm.align.evaluate import evaluate_folder
+    from pianossm.align.perturb import PerturbConfig
+
+    with pytest.raises(PianoSSMError, match="older pianossm"):
+        evaluate_folder(str(tmp_path), ["dtw"], PerturbConfig())
 
 
 @needs_fluidsynth

@@ -8,7 +8,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from pianossm.align.data import list_items, load_item
+from pianossm.align.data import check_labels, list_items, load_item
 from pianossm.align.metrics import onset_errors, summarize
 from pianossm.align.perturb import PerturbConfig, coarse_perturb, perturb_notes
 from pianossm.errors import PianoSSMError
@@ -55,6 +55,7 @@ def evaluate_folder(folder: str, methods: list[str], perturb: PerturbConfig, see
     if bad or not methods:
         raise PianoSSMError(f"unknown methods {bad or methods!r}; allowed: {list(METHODS)}")
     stems = list_items(folder)[:limit or None]
+    check_labels(stems)  # the aligner returns where notes sound: so must the truth
     errors: dict[str, list[np.ndarray]] = {m: [] for m in ["input", *methods]}
     secs = {m: 0.0 for m in methods}
     rows = []
