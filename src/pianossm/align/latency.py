@@ -99,11 +99,13 @@ def exact_midi(midi: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:  # noqa:
 
 def _render(midi: pretty_midi.PrettyMIDI, soundfont: str, sample_rate: int,  # noqa: F821
             ) -> np.ndarray:
+    """``(n,)`` FluidSynth render of ``midi`` written as it is (its resolution is part of
+    what is rendered)."""
     from pianossm.fluid import render_fluidsynth
 
     with tempfile.TemporaryDirectory(prefix="pianossm-latency-") as tmp:
         path = os.path.join(tmp, "notes.mid")
-        exact_midi(midi).write(path)
+        midi.write(path)
         return render_fluidsynth(path, sample_rate, soundfont)
 
 
@@ -139,7 +141,7 @@ def attack_table(soundfont: str, program: int = 0, sample_rate: int = 16000,
     for (p, v), s in zip(grid, starts):
         inst.notes.append(pretty_midi.Note(velocity=v, pitch=p, start=s / sample_rate,
                                            end=s / sample_rate + 0.3))
-    midi = pretty_midi.PrettyMIDI()
+    midi = pretty_midi.PrettyMIDI(resolution=RESOLUTION, initial_tempo=120.0)
     midi.instruments.append(inst)
     audio = _render(midi, soundfont, sample_rate)
     out = [first_sound(audio, s, sample_rate) for s in starts]
@@ -236,12 +238,7 @@ def measure_delays(soundfont: str, program: int = 0, resolution: int = RESOLUTIO
     inst.notes = [pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(a), end=float(b))
                   for a, b, p, v in zip(notes.onset, notes.offset, notes.pitch, notes.velocity)]
     midi.instruments.append(inst)
-    with tempfile.TemporaryDirectory(prefix="pianossm-latency-") as tmp:
-        path = os.path.join(tmp, "notes.mid")
-        midi.write(path)  # as given: the resolution is what is measured
-        from pianossm.fluid import render_fluidsynth
-
-        audio = render_fluidsynth(path, sample_rate, soundfont)
+    audio = _render(midi, soundfont, sample_rate)  # at `resolution`: part of what is measured
     # from 2 ms before each note-on, the earliest a file's rounding can start it
     first = np.floor((onset - 0.002) * sample_rate).astype(np.int64)
     delays = np.array([first_sound(audio, int(f), sample_rate) for f in first])

@@ -251,12 +251,11 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
         log(f"initialised from {init}"
             + (f" (label latency {1000 * latency:.2f} ms)" if latency else ""))
     velocity, plain = model.config.velocity, model.config.plain_cqt
-    for folder in (data, val_data) if val_data else (data,):
-        check_labels(list_items(folder))  # one label convention: at the sound
-    ds = SegmentDataset(list_items(data), cfg.frames, perturb, cfg.seed, velocity, plain,
-                        latency)
-    val = _batch(SegmentDataset(list_items(val_data), cfg.frames, perturb, 12345, velocity,
-                                plain, latency), 16) if val_data else None
+    stems, val_stems = list_items(data), list_items(val_data) if val_data else []
+    check_labels(stems + val_stems)  # one label convention: at the sound
+    ds = SegmentDataset(stems, cfg.frames, perturb, cfg.seed, velocity, plain, latency)
+    val = _batch(SegmentDataset(val_stems, cfg.frames, perturb, 12345, velocity, plain,
+                                latency), 16) if val_data else None
     groups = _param_groups(model, cfg)
     opt = torch.optim.Adam(groups, lr=cfg.lr)
     if payload is not None:
@@ -299,7 +298,7 @@ def train(data: str, run_dir: str, cfg: TrainConfig, val_data: str | None = None
             state = dict(optimizer=opt.state_dict(), step=step, rng=ds.rng,
                          vel_rng=ds.vel_rng, best_val=best,
                          train_config=asdict(cfg), perturb=asdict(perturb),
-                         label_latency=latency)  # labels at the sound (check_labels)
+                         label_latency=latency)  # the init's (0: targets at the sound)
             save_crnn(last, model, **state)
             if improved:
                 save_crnn(os.path.join(run_dir, "best.pt"), model, **state)
