@@ -145,6 +145,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="learning-rate multiplier for the per-key temporal path's weights "
                         "(a path added with --key-context starts at zero)")
     p.add_argument("--save-every", type=int, default=25)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the segments drawn, their perturbations and the network's "
+                        "initialisation (runs from one --init differ only by it)")
     add_perturb_args(p)
     p.set_defaults(func=_train)
 
@@ -211,7 +214,7 @@ def _train(args: argparse.Namespace) -> None:
                       lr=args.lr, threads=args.threads, minutes=args.minutes,
                       save_every=args.save_every, soft_onsets=args.soft_onsets,
                       focal=args.focal, key_lr_scale=args.key_lr_scale,
-                      plain_lr_scale=args.plain_lr_scale)
+                      plain_lr_scale=args.plain_lr_scale, seed=args.seed)
     last = train(args.data, args.run, cfg, args.val, perturb_from_args(args),
                  model_cfg=CRNNConfig(local_head=args.local_head or args.local_harmonics > 0,
                                       local_harmonics=args.local_harmonics,
