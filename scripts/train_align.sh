@@ -406,6 +406,14 @@ $PY -m pianossm align-train "$DATA/train_s_wpe20" --val "$DATA/val_csound_s_wpe2
     --run "$RUN/stage37" --init "$RUN/stage34.pt" --steps 1250 --lr 1.5e-4 \
     --save-every 25 --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES" \
     --soft-onsets --plain-cqt --plain-lr-scale 10 --seed 1
+# stage 38 (a new run, in progress across sessions; resume with the same command): stage
+# 36's best continued on the same folders, a 3000-step cosine from 1e-4, seed 2 (1400 steps
+# gained where 300 did not; this run measures whether more steps gain more).  Started
+# 2026-12-07 with --minutes 33; its resumable state is training/align/stage38/last.pt.
+$PY -m pianossm align-train "$DATA/train_s_wpe20" --val "$DATA/val_csound_s_wpe20" \
+    --run "$RUN/stage38" --init "$RUN/stage36/best.pt" --steps 3000 --lr 1e-4 \
+    --save-every 25 --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES" \
+    --soft-onsets --plain-cqt --plain-lr-scale 10 --seed 2
 # until stage 34 shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):
