@@ -358,7 +358,8 @@ TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage33 stage32 600 5e-5 --sof
 # sound 6.2 ms later on average; it carries that latency (label_latency), so its alignments
 # are of the sound, as real annotations are and as align-data has labelled renders since
 # (README, "Labels at the sound"):
-#   python -c "from pianossm.align.train import average; from pianossm.align.latency import mean_render_latency; from pianossm.align.data import PIANOS, TRAIN_PIANOS; average(['$RUN/stage31/best.pt', '$RUN/stage33/best.pt'], [0.5, 0.5], 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 34: soup of stages 31 and 33; label_latency: mean_render_latency(TRAIN_PIANOS))', label_latency=mean_render_latency(tuple(PIANOS[p] for p in TRAIN_PIANOS)))"
+#   the soup command below, before stage 35 (it writes $RUN/stage34/best.pt; shipped as
+#   src/pianossm/assets/align_crnn.pt until stage 36, a copy of that file)
 # (its training data were rendered before labels moved to the sound: align-train refuses
 # such folders now; render them again with align-data to train further)
 # stage 35 (measured, not shipped): stage 34 fine-tuned on train_j and val_csound rendered
@@ -369,9 +370,10 @@ TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage33 stage32 600 5e-5 --sof
 # 99.4 % within 10 / 25 / 50 / 100 ms against stage 34's 77.8 / 90.8 / 95.9 / 99.4, hall
 # excerpts 77.8 / 90.0 / 95.4 / 99.5 against 77.6 / 90.2 / 95.5 / 99.5 (README, "Labels at
 # the sound").
-# stage 34 in a file of its own (it was src/pianossm/assets/align_crnn.pt until stage 36
-# shipped), the start of stages 35-37: the soup command above, written to $RUN/stage34.pt
-[ -f "$RUN/stage34.pt" ] || $PY -c "from pianossm.align.train import average; from pianossm.align.latency import mean_render_latency; from pianossm.align.data import PIANOS, TRAIN_PIANOS; average(['$RUN/stage31/best.pt', '$RUN/stage33/best.pt'], [0.5, 0.5], '$RUN/stage34.pt', 'scripts/train_align.sh (stage 34: soup of stages 31 and 33; label_latency: mean_render_latency(TRAIN_PIANOS))', label_latency=mean_render_latency(tuple(PIANOS[p] for p in TRAIN_PIANOS)))"
+# stage 34 in a run folder of its own (it was src/pianossm/assets/align_crnn.pt until stage
+# 36 shipped), the start of stages 35-37
+mkdir -p "$RUN/stage34"
+[ -f "$RUN/stage34/best.pt" ] || $PY -c "from pianossm.align.train import average; from pianossm.align.latency import mean_render_latency; from pianossm.align.data import PIANOS, TRAIN_PIANOS; average(['$RUN/stage31/best.pt', '$RUN/stage33/best.pt'], [0.5, 0.5], '$RUN/stage34/best.pt', 'scripts/train_align.sh (stage 34: soup of stages 31 and 33; label_latency: mean_render_latency(TRAIN_PIANOS))', label_latency=mean_render_latency(tuple(PIANOS[p] for p in TRAIN_PIANOS)))"
 R5="--room dry --room close --room ambient --room chamber --room church"
 $PY -m pianossm align-data "$DATA/val_csound_s" --seeds 1000:1012 --soundfont csound \
     --room studio --room hall
@@ -384,10 +386,8 @@ for seeds in 7300:7348 7348:7500 7600:7700; do
 done
 $PY scripts/align_wpe_data.py "$DATA/val_csound_s" "$DATA/val_csound_s_wpe20"
 $PY scripts/align_wpe_data.py "$DATA/train_s" "$DATA/train_s_wpe20"
-$PY -m pianossm align-train "$DATA/train_s_wpe20" --val "$DATA/val_csound_s_wpe20" \
-    --run "$RUN/stage35" --init "$RUN/stage34.pt" --steps 300 --lr 5e-5 \
-    --save-every 25 --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES" \
-    --soft-onsets --plain-cqt --plain-lr-scale 10
+SOFT_PLAIN="--soft-onsets --plain-cqt --plain-lr-scale 10"
+TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage35 stage34 300 5e-5 $SOFT_PLAIN
 # stages 36 and 37 (new runs): stage 34 fine-tuned for longer on the folders of stage 35,
 # its label latency kept, 1400 / 1250 steps of a cosine from 1.5e-4 (three times stage 35's
 # rate, four to five times its steps; 80 min each, the two side by side on one thread each),
@@ -398,22 +398,13 @@ $PY -m pianossm align-train "$DATA/train_s_wpe20" --val "$DATA/val_csound_s_wpe2
 # step is shipped, chosen on the development sets against the soups of 36 and 37 and of 34
 # and 36 (README, "Stages 36 and 37"); it keeps stage 34's label latency:
 #   python -c "from pianossm.align.train import export; export('$RUN/stage36/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 36)')"
-$PY -m pianossm align-train "$DATA/train_s_wpe20" --val "$DATA/val_csound_s_wpe20" \
-    --run "$RUN/stage36" --init "$RUN/stage34.pt" --steps 1400 --lr 1.5e-4 \
-    --save-every 25 --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES" \
-    --soft-onsets --plain-cqt --plain-lr-scale 10
-$PY -m pianossm align-train "$DATA/train_s_wpe20" --val "$DATA/val_csound_s_wpe20" \
-    --run "$RUN/stage37" --init "$RUN/stage34.pt" --steps 1250 --lr 1.5e-4 \
-    --save-every 25 --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES" \
-    --soft-onsets --plain-cqt --plain-lr-scale 10 --seed 1
+TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage36 stage34 1400 1.5e-4 $SOFT_PLAIN
+TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage37 stage34 1250 1.5e-4 $SOFT_PLAIN --seed 1
 # stage 38 (a new run, in progress across sessions; resume with the same command): stage
 # 36's best continued on the same folders, a 3000-step cosine from 1e-4, seed 2 (1400 steps
 # gained where 300 did not; this run measures whether more steps gain more).  Started
 # 2026-12-07 with --minutes 33; its resumable state is training/align/stage38/last.pt.
-$PY -m pianossm align-train "$DATA/train_s_wpe20" --val "$DATA/val_csound_s_wpe20" \
-    --run "$RUN/stage38" --init "$RUN/stage36/best.pt" --steps 3000 --lr 1e-4 \
-    --save-every 25 --threads 1 --jitter 0.06 --max-shift 0.15 --minutes "$MINUTES" \
-    --soft-onsets --plain-cqt --plain-lr-scale 10 --seed 2
+TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage38 stage36 3000 1e-4 $SOFT_PLAIN --seed 2
 # until stage 34 shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):
