@@ -404,7 +404,17 @@ TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage37 stage34 1250 1.5e-4 
 # 36's best continued on the same folders, a 3000-step cosine from 1e-4, seed 2 (1400 steps
 # gained where 300 did not; this run measures whether more steps gain more).  Started
 # 2026-12-07 with --minutes 33; its resumable state is training/align/stage38/last.pt.
+# Shipped (2026-12-07): best.pt as it stood at step 1525 (validation 1.029, the best of the
+# first 1525 steps), kept as training/align/stage38/step1525.pt; chosen on the development
+# sets against stage 36, stage 38's later best (step 1950) and stage 39 (README, "Stage
+# 38"):
+#   python -c "from pianossm.align.train import export; export('$RUN/stage38/step1525.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 38, step 1525)')"
 TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage38 stage36 3000 1e-4 $SOFT_PLAIN --seed 2
+# stage 39 (measured, not shipped): stage 36's best again on stage 36's schedule (1400
+# steps of a cosine from 1.5e-4), seed 3, beside stage 38; stopped by --minutes 85 at step
+# 1277.  Validation best 1.032 at step 575; development sets 78.8 / 91.1 / 96.0 / 99.4 %
+# within 10 / 25 / 50 / 100 ms (stage 38 at step 1525: 80.2 / 91.9 / 96.2 / 99.4).
+TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage39 stage36 1400 1.5e-4 $SOFT_PLAIN --seed 3
 # until stage 34 shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):

@@ -567,8 +567,9 @@ def default_crnn_path() -> str:
 
 def default_crnn_paths() -> tuple[str, ...]:
     """The checkpoints :func:`pianossm.align.api.align_notes` uses by default (their aligned
-    onsets averaged when several): now one, ``align_crnn.pt`` (stage 36: stage 34, the
-    weight average of stages 31 and 33, which reads the recording's own CQT beside the WPE
-    one, fine-tuned for longer on renders labelled at the sound; README "Stages 36 and 37";
-    a pair shipped until it aligned from several starts, README "Several starts")."""
+    onsets averaged when several): now one, ``align_crnn.pt`` (stage 38, step 1525: stage
+    34, the weight average of stages 31 and 33, which reads the recording's own CQT beside
+    the WPE one, fine-tuned for longer on renders labelled at the sound as stage 36, then
+    continued on a longer schedule; README "Stage 38"; a pair shipped until it aligned from
+    several starts, README "Several starts")."""
     return (default_crnn_path(),)
