@@ -400,13 +400,14 @@ TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage35 stage34 300 5e-5 $SO
 #   python -c "from pianossm.align.train import export; export('$RUN/stage36/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 36)')"
 TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage36 stage34 1400 1.5e-4 $SOFT_PLAIN
 TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage37 stage34 1250 1.5e-4 $SOFT_PLAIN --seed 1
-# stage 38 (a new run, in progress across sessions; resume with the same command): stage
+# stage 38 (a new run across two sessions, resumed with the same command; finished): stage
 # 36's best continued on the same folders, a 3000-step cosine from 1e-4, seed 2 (1400 steps
 # gained where 300 did not; this run measures whether more steps gain more).  Started
-# 2026-12-07 with --minutes 33; its resumable state is training/align/stage38/last.pt.
+# 2026-12-07 with --minutes 33; its last state is training/align/stage38/last.pt (step
+# 3000; validation best 1.0225 at step 2350).
 # Shipped (2026-12-07): best.pt as it stood at step 1525 (validation 1.029, the best of the
 # first 1525 steps), kept as training/align/stage38/step1525.pt; chosen on the development
-# sets against stage 36, stage 38's later best (step 1950) and stage 39 (README, "Stage
+# sets against stage 36, stage 38's later bests (steps 1950, 2350) and stage 39 (README, "Stage
 # 38"):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage38/step1525.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 38, step 1525)')"
 TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage38 stage36 3000 1e-4 $SOFT_PLAIN --seed 2
