@@ -387,7 +387,9 @@ done
 $PY scripts/align_wpe_data.py "$DATA/val_csound_s" "$DATA/val_csound_s_wpe20"
 $PY scripts/align_wpe_data.py "$DATA/train_s" "$DATA/train_s_wpe20"
 SOFT_PLAIN="--soft-onsets --plain-cqt --plain-lr-scale 10"
-TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage35 stage34 300 5e-5 $SOFT_PLAIN
+# stages 35-39 train on these folders (wide_run reads TRAIN and VAL)
+TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20
+wide_run stage35 stage34 300 5e-5 $SOFT_PLAIN
 # stages 36 and 37 (new runs): stage 34 fine-tuned for longer on the folders of stage 35,
 # its label latency kept, 1400 / 1250 steps of a cosine from 1.5e-4 (three times stage 35's
 # rate, four to five times its steps; 80 min each, the two side by side on one thread each),
@@ -398,8 +400,8 @@ TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage35 stage34 300 5e-5 $SO
 # step is shipped, chosen on the development sets against the soups of 36 and 37 and of 34
 # and 36 (README, "Stages 36 and 37"); it keeps stage 34's label latency:
 #   python -c "from pianossm.align.train import export; export('$RUN/stage36/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 36)')"
-TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage36 stage34 1400 1.5e-4 $SOFT_PLAIN
-TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage37 stage34 1250 1.5e-4 $SOFT_PLAIN --seed 1
+wide_run stage36 stage34 1400 1.5e-4 $SOFT_PLAIN
+wide_run stage37 stage34 1250 1.5e-4 $SOFT_PLAIN --seed 1
 # stage 38 (a new run across two sessions, resumed with the same command; finished): stage
 # 36's best continued on the same folders, a 3000-step cosine from 1e-4, seed 2 (1400 steps
 # gained where 300 did not; this run measures whether more steps gain more).  Started
@@ -410,12 +412,12 @@ TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage37 stage34 1250 1.5e-4 
 # sets against stage 36, stage 38's later bests (steps 1950, 2350) and stage 39 (README, "Stage
 # 38"):
 #   python -c "from pianossm.align.train import export; export('$RUN/stage38/step1525.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 38, step 1525)')"
-TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage38 stage36 3000 1e-4 $SOFT_PLAIN --seed 2
+wide_run stage38 stage36 3000 1e-4 $SOFT_PLAIN --seed 2
 # stage 39 (measured, not shipped): stage 36's best again on stage 36's schedule (1400
 # steps of a cosine from 1.5e-4), seed 3, beside stage 38; stopped by --minutes 85 at step
 # 1277.  Validation best 1.032 at step 575; development sets 78.8 / 91.1 / 96.0 / 99.4 %
 # within 10 / 25 / 50 / 100 ms (stage 38 at step 1525: 80.2 / 91.9 / 96.2 / 99.4).
-TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20 wide_run stage39 stage36 1400 1.5e-4 $SOFT_PLAIN --seed 3
+wide_run stage39 stage36 1400 1.5e-4 $SOFT_PLAIN --seed 3
 # until stage 34 shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):
