@@ -418,6 +418,21 @@ wide_run stage38 stage36 3000 1e-4 $SOFT_PLAIN --seed 2
 # 1277.  Validation best 1.032 at step 575; development sets 78.8 / 91.1 / 96.0 / 99.4 %
 # within 10 / 25 / 50 / 100 ms (stage 38 at step 1525: 80.2 / 91.9 / 96.2 / 99.4).
 wide_run stage39 stage36 1400 1.5e-4 $SOFT_PLAIN --seed 3
+# stage 40 (a new run): the soup of stage 38's steps 1525, 2350 and 3000 (equal weights;
+# written to $RUN/stage38soup/best.pt) fine-tuned on twice the training items: train_s
+# plus 600 new renders (other seeds, the same pianos and rooms), 1300 steps of a cosine
+# from 1e-4, seed 4 (two runs side by side on one thread each, 3 s a step).
+mkdir -p "$RUN/stage38soup"
+[ -f "$RUN/stage38soup/best.pt" ] || $PY -c "from pianossm.align.train import average; average(['$RUN/stage38/step1525.pt', '$RUN/stage38/best.pt', '$RUN/stage38/last.pt'], [1/3, 1/3, 1/3], '$RUN/stage38soup/best.pt', 'scripts/train_align.sh (soup of stage 38 steps 1525, 2350, 3000)')"
+$PY -m pianossm align-data "$DATA/train_s2" --seeds 900:1200 --soundfont fluidr3 \
+    --soundfont timgm6mb $R5
+$PY -m pianossm align-data "$DATA/train_s2" --seeds 7700:8000 --soundfont musescore $R5
+$PY scripts/align_wpe_data.py "$DATA/train_s2" "$DATA/train_s2_wpe20"
+link_folders train_s12_wpe20 train_s_wpe20 train_s2_wpe20
+TRAIN=train_s12_wpe20
+wide_run stage40 stage38soup 1300 1e-4 $SOFT_PLAIN --seed 4
+# stage 41 (a new run beside stage 40): the same with seed 5
+wide_run stage41 stage38soup 1300 1e-4 $SOFT_PLAIN --seed 5
 # until stage 34 shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):
