@@ -120,9 +120,9 @@ def test_rendered_items_are_labelled_at_the_sound_and_old_ones_refused(tmp_path)
 
 @needs_fluidsynth
 def test_shipped_network_carries_its_training_renders_latency():
-    """The recipe (scripts/train_align.sh, stage 34, kept by its fine-tunings as stages 36
-    and 38): the shipped network's label latency is the measured mean delay of renders like
-    its training data's."""
+    """The recipe (scripts/train_align.sh, stage 34, kept by its fine-tunings as stages 36,
+    38 and 40): the shipped network's label latency is the measured mean delay of renders
+    like its training data's."""
     from pianossm.align.data import PIANOS, TRAIN_PIANOS
     from pianossm.align.latency import mean_render_latency
     from pianossm.align.model import load_crnn

@@ -567,9 +567,10 @@ def default_crnn_path() -> str:
 
 def default_crnn_paths() -> tuple[str, ...]:
     """The checkpoints :func:`pianossm.align.api.align_notes` uses by default (their aligned
-    onsets averaged when several): now one, ``align_crnn.pt`` (stage 38, step 1525: stage
+    onsets averaged when several): now one, ``align_crnn.pt`` (stage 40, step 925: stage
     34, the weight average of stages 31 and 33, which reads the recording's own CQT beside
-    the WPE one, fine-tuned for longer on renders labelled at the sound as stage 36, then
-    continued on a longer schedule; README "Stage 38"; a pair shipped until it aligned from
-    several starts, README "Several starts")."""
+    the WPE one, fine-tuned for longer on renders labelled at the sound as stage 36,
+    continued on a longer schedule as stage 38, whose soup of three checkpoints was
+    fine-tuned on twice the training renders; README "Stages 40 and 41"; a pair shipped
+    until it aligned from several starts, README "Several starts")."""
     return (default_crnn_path(),)
