@@ -439,6 +439,10 @@ wide_run stage40 stage38soup 1300 1e-4 $SOFT_PLAIN --seed 4
 # stage 41 (a new run beside stage 40; measured, not shipped): the same with seed 5.
 # Validation best 1.013 at step 1150; development sets 81.0 / 92.3 / 96.3 / 99.5 %.
 wide_run stage41 stage38soup 1300 1e-4 $SOFT_PLAIN --seed 5
+# stage 42 (a new run, to be resumed with the same command): stage 40's best continued on
+# the same folders on a 3000-step cosine from 1e-4, seed 6 (stage 38's longer schedule,
+# which gained over stage 36); started 2026-12-07 with --minutes 24.
+wide_run stage42 stage40 3000 1e-4 $SOFT_PLAIN --seed 6
 # until stage 34 shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):
