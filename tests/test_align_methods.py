@@ -418,7 +418,8 @@ def test_a_networks_label_latency_moves_its_alignment(piece, tmp_path, unshifted
     """A network whose labels sat ``L`` before the sound works in its labels' times: its
     alignment is that of the same weights without a latency given the notes ``L`` earlier,
     moved ``L`` later (exactly: the pipeline is deterministic); the shipped network carries
-    the latency of its training renders (scripts/train_align.sh, stage 34, kept by 36 and 38)."""
+    the latency of its training renders (scripts/train_align.sh, stage 34, kept by 36, 38
+    and 40)."""
     from pianossm.align.model import load_crnn
 
     audio, notes, cqt = piece
