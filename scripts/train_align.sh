@@ -443,6 +443,16 @@ wide_run stage41 stage38soup 1300 1e-4 $SOFT_PLAIN --seed 5
 # the same folders on a 3000-step cosine from 1e-4, seed 6 (stage 38's longer schedule,
 # which gained over stage 36); started 2026-12-07 with --minutes 24.
 wide_run stage42 stage40 3000 1e-4 $SOFT_PLAIN --seed 6
+# stage 43 (a new run, 2026-12-07, beside stage 42's resumption): stage 40's best on three
+# times stage 38's training items: train_s, train_s2 and 600 more renders (other seeds,
+# the same pianos and rooms), a 2000-step cosine from 1e-4, seed 7.
+$PY -m pianossm align-data "$DATA/train_s3" --seeds 1200:1500 --soundfont fluidr3 \
+    --soundfont timgm6mb $R5
+$PY -m pianossm align-data "$DATA/train_s3" --seeds 8000:8300 --soundfont musescore $R5
+$PY scripts/align_wpe_data.py "$DATA/train_s3" "$DATA/train_s3_wpe20"
+link_folders train_s123_wpe20 train_s_wpe20 train_s2_wpe20 train_s3_wpe20
+TRAIN=train_s123_wpe20
+wide_run stage43 stage40 2000 1e-4 $SOFT_PLAIN --seed 7
 # until stage 34 shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):
