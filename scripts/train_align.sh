@@ -441,15 +441,15 @@ wide_run stage40 stage38soup 1300 1e-4 $SOFT_PLAIN --seed 4
 wide_run stage41 stage38soup 1300 1e-4 $SOFT_PLAIN --seed 5
 # stage 42 (a new run, to be resumed with the same command): stage 40's best continued on
 # the same folders on a 3000-step cosine from 1e-4, seed 6 (stage 38's longer schedule,
-# which gained over stage 36); started 2026-12-07 with --minutes 24, resumed to step 1926
+# which gained over stage 36); started 2026-12-07 with --minutes 24, resumed to step 2182
 # (validation best 1.000 at step 1650; development sets 81.5 / 92.6 / 96.5 / 99.5 %, +0.2
 # point within 25 ms: not shipped; README, "Stages 42 and 43"); resume to finish.
 wide_run stage42 stage40 3000 1e-4 $SOFT_PLAIN --seed 6
 # stage 43 (a new run, 2026-12-07, beside stage 42's resumption): stage 40's best on three
 # times stage 38's training items: train_s, train_s2 and 600 more renders (other seeds,
-# the same pianos and rooms), a 2000-step cosine from 1e-4, seed 7.  Stopped at step 1803
-# (validation best 1.002 at 1025; development sets: best 81.1 / 92.4 / 96.5 / 99.5 %, last
-# 81.5 / 92.6 / 96.4 / 99.5 %: not shipped; README, "Stages 42 and 43"); resume to finish.
+# the same pianos and rooms), a 2000-step cosine from 1e-4, seed 7.  Measured at step 1803
+# (validation best 1.002 at 1025; development sets: best 81.1 / 92.4 / 96.5 / 99.5 %, step
+# 1803 81.5 / 92.6 / 96.4 / 99.5 %: not shipped; README, "Stages 42 and 43"); finished.
 $PY -m pianossm align-data "$DATA/train_s3" --seeds 1200:1500 --soundfont fluidr3 \
     --soundfont timgm6mb $R5
 $PY -m pianossm align-data "$DATA/train_s3" --seeds 8000:8300 --soundfont musescore $R5
