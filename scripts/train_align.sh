@@ -375,17 +375,25 @@ TRAIN=train_j_wpe20 VAL=val_csound_wpe20 wide_run stage33 stage32 600 5e-5 --sof
 mkdir -p "$RUN/stage34"
 [ -f "$RUN/stage34/best.pt" ] || $PY -c "from pianossm.align.train import average; from pianossm.align.latency import mean_render_latency; from pianossm.align.data import PIANOS, TRAIN_PIANOS; average(['$RUN/stage31/best.pt', '$RUN/stage33/best.pt'], [0.5, 0.5], '$RUN/stage34/best.pt', 'scripts/train_align.sh (stage 34: soup of stages 31 and 33; label_latency: mean_render_latency(TRAIN_PIANOS))', label_latency=mean_render_latency(tuple(PIANOS[p] for p in TRAIN_PIANOS)))"
 R5="--room dry --room close --room ambient --room chamber --room church"
+# Training renders of the three training pianos in the five training rooms and their WPE
+# copy OUT_wpe20.  Usage: render_set OUT FT_SEEDS MS_SEEDS [MS_SEEDS ...]  (FluidR3 and
+# TimGM6mb on FT_SEEDS, MuseScore on each MS_SEEDS range)
+render_set() {
+    local out=$1 ft=$2 seeds
+    shift 2
+    $PY -m pianossm align-data "$DATA/$out" --seeds "$ft" --soundfont fluidr3 \
+        --soundfont timgm6mb $R5
+    for seeds in "$@"; do
+        $PY -m pianossm align-data "$DATA/$out" --seeds "$seeds" --soundfont musescore $R5
+    done
+    $PY scripts/align_wpe_data.py "$DATA/$out" "$DATA/${out}_wpe20"
+}
 $PY -m pianossm align-data "$DATA/val_csound_s" --seeds 1000:1012 --soundfont csound \
     --room studio --room hall
 $PY -m pianossm align-data "$DATA/val_csound_s" --midi "$DATA/corpus_validation_midi" \
     --seeds 5950:5950 --soundfont csound --room studio --room hall
-$PY -m pianossm align-data "$DATA/train_s" --seeds 600:900 --soundfont fluidr3 \
-    --soundfont timgm6mb $R5
-for seeds in 7300:7348 7348:7500 7600:7700; do
-    $PY -m pianossm align-data "$DATA/train_s" --seeds "$seeds" --soundfont musescore $R5
-done
+render_set train_s 600:900 7300:7348 7348:7500 7600:7700
 $PY scripts/align_wpe_data.py "$DATA/val_csound_s" "$DATA/val_csound_s_wpe20"
-$PY scripts/align_wpe_data.py "$DATA/train_s" "$DATA/train_s_wpe20"
 SOFT_PLAIN="--soft-onsets --plain-cqt --plain-lr-scale 10"
 # stages 35-39 train on these folders (wide_run reads TRAIN and VAL)
 TRAIN=train_s_wpe20 VAL=val_csound_s_wpe20
@@ -429,10 +437,7 @@ wide_run stage39 stage36 1400 1.5e-4 $SOFT_PLAIN --seed 3
 #   python -c "from pianossm.align.train import export; export('$RUN/stage40/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh (stage 40)')"
 mkdir -p "$RUN/stage38soup"
 [ -f "$RUN/stage38soup/best.pt" ] || $PY -c "from pianossm.align.train import average; average(['$RUN/stage38/step1525.pt', '$RUN/stage38/best.pt', '$RUN/stage38/last.pt'], [1/3, 1/3, 1/3], '$RUN/stage38soup/best.pt', 'scripts/train_align.sh (soup of stage 38 steps 1525, 2350, 3000)')"
-$PY -m pianossm align-data "$DATA/train_s2" --seeds 900:1200 --soundfont fluidr3 \
-    --soundfont timgm6mb $R5
-$PY -m pianossm align-data "$DATA/train_s2" --seeds 7700:8000 --soundfont musescore $R5
-$PY scripts/align_wpe_data.py "$DATA/train_s2" "$DATA/train_s2_wpe20"
+render_set train_s2 900:1200 7700:8000
 link_folders train_s12_wpe20 train_s_wpe20 train_s2_wpe20
 TRAIN=train_s12_wpe20
 wide_run stage40 stage38soup 1300 1e-4 $SOFT_PLAIN --seed 4
@@ -450,10 +455,7 @@ wide_run stage42 stage40 3000 1e-4 $SOFT_PLAIN --seed 6
 # the same pianos and rooms), a 2000-step cosine from 1e-4, seed 7.  Measured at step 1803
 # (validation best 1.002 at 1025; development sets: best 81.1 / 92.4 / 96.5 / 99.5 %, step
 # 1803 81.5 / 92.6 / 96.4 / 99.5 %: not shipped; README, "Stages 42 and 43"); finished.
-$PY -m pianossm align-data "$DATA/train_s3" --seeds 1200:1500 --soundfont fluidr3 \
-    --soundfont timgm6mb $R5
-$PY -m pianossm align-data "$DATA/train_s3" --seeds 8000:8300 --soundfont musescore $R5
-$PY scripts/align_wpe_data.py "$DATA/train_s3" "$DATA/train_s3_wpe20"
+render_set train_s3 1200:1500 8000:8300
 link_folders train_s123_wpe20 train_s_wpe20 train_s2_wpe20 train_s3_wpe20
 TRAIN=train_s123_wpe20
 wide_run stage43 stage40 2000 1e-4 $SOFT_PLAIN --seed 7
