@@ -46,7 +46,7 @@ def condition(stem: str, folder: str) -> str:
     with np.load(stem + ".npz") as z:
         meta = json.loads(str(z["meta"]))
     if "room" in meta:
-        return f"{meta['soundfont']} x {meta['room']}"
+        return f"{meta.get('soundfont') or meta.get('synth')} x {meta['room']}"
     return os.path.basename(folder.rstrip("/"))
 
 

@@ -35,8 +35,8 @@ from pianossm.align.notes import (
 from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.errors import PianoSSMError
 
-__all__ = ["LABELS", "PIANOS", "TRAIN_PIANOS", "SegmentDataset", "augment_velocity",
-           "build_from_pairs", "build_rendered", "check_labels", "list_items", "load_item",
+__all__ = ["LABELS", "PIANOS", "SYNTH_LABELS", "TRAIN_PIANOS", "SegmentDataset",
+           "augment_velocity", "build_from_pairs", "build_rendered", "check_labels", "list_items", "load_item",
            "load_plain_cqt"]
 
 
@@ -67,14 +67,25 @@ TRAIN_PIANOS = ("fluidr3", "timgm6mb", "musescore")
 #: Where rendered items' labels sit: where each note starts to sound (-30 dB of its peak:
 #: :func:`pianossm.align.latency.sound_onsets`), as real recordings' annotations do.
 LABELS = "sound"
+#: Where the items of a Piano-SSM render (``build_rendered(synths=...)``) have their labels.
+SYNTH_LABELS = "midi"
 
 
 def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fluidr3",),
                    seconds: float = 30.0, reverb_p: float = 0.4, noise_p: float = 0.4,
                    quiet: bool = False, rooms: tuple[str, ...] = (),
-                   midi_files: list[str] | None = None) -> None:
+                   midi_files: list[str] | None = None, synths: tuple[str, ...] = ()) -> None:
     """Render generated pieces (or given MIDI files) into a data folder (items already
     there are kept).
+
+    With ``synths`` the piano is a Piano-SSM model instead of a SoundFont: a published
+    MAESTRO checkpoint (``.pth``) is a neural model of the recordings of a real Disklavier,
+    one output head per recording year (a hall and microphone set-up each), so its renders
+    are a piano and rooms that no SoundFont renders.  The head is drawn per item, the
+    output scaled to a peak of 0.3-0.8, and the notes are labelled at their MIDI note-ons
+    (:data:`SYNTH_LABELS`): the model learnt MAESTRO's own note-on-to-sound timing, and its
+    isolated notes at velocity 90 rise from the noise floor within 0-6 ms of the note-on
+    (README, "A piano learnt from real recordings").
 
     Parameters
     ----------
@@ -100,10 +111,11 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
         Performances to render instead of generated pieces (whole, ``seconds`` unused),
         e.g. the humanised corpus pieces of a ``pianossm dataset build`` folder; each item
         is named after its file's stem, which must be unique.
+    synths : tuple of str
+        Piano-SSM checkpoints (published ``.pth`` or pianossm ``.pt``; ``default``: the
+        built-in model) to draw the piano from instead of ``soundfonts``.
     """
     from pianossm.align.acoustics import record
-    from pianossm.align.pieces import generate_piece
-    from pianossm.features import load_midi
     from pianossm.fluid import render_fluidsynth
 
     if midi_files is not None:
@@ -114,20 +126,18 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
         jobs = [(seeds.start + j, stem, f) for j, (stem, f) in enumerate(zip(stems, files))]
     else:
         jobs = [(seed, f"gen{seed:06d}", None) for seed in seeds]
+    models = _open_synths(synths)
     os.makedirs(folder, exist_ok=True)
     for seed, name, source in tqdm(jobs, desc="render", disable=quiet):
         if os.path.exists(os.path.join(folder, name + ".npz")):
             continue
         rng = np.random.default_rng(10_000_000 + seed)
+        if models:
+            _render_synth(folder, name, seed, source, seconds, models, rooms, rng)
+            continue
         sf_name = soundfonts[int(rng.integers(len(soundfonts)))]
         reverb, gain = bool(rng.random() < reverb_p), float(rng.uniform(0.3, 0.8))
-        if source is None:
-            midi = generate_piece(seed, seconds)
-        else:
-            midi = load_midi(source)  # one clear error for a missing or corrupt file
-            if len(midi.instruments) != 1:
-                raise PianoSSMError(f"{source!r}: expected one instrument, found "
-                                    f"{len(midi.instruments)}")
+        midi = _piece(seed, seconds, source)
         if rooms and rng.random() < 0.5:
             midi.instruments[0].program = 1
         midi = exact_midi(midi)  # the note-ons FluidSynth reads are where the notes say
@@ -155,6 +165,60 @@ def build_rendered(folder: str, seeds: range, soundfonts: tuple[str, ...] = ("fl
             noise *= np.sqrt(power / np.mean(noise ** 2) / 10 ** (snr / 10))
             audio = (audio + noise).astype(np.float32)
         _save_item(folder, name, audio, midi, {**meta, "reverb": reverb, "snr_db": snr})
+
+
+def _piece(seed: int, seconds: float, source: str | None) -> pretty_midi.PrettyMIDI:  # noqa: F821
+    """The generated piece of ``seed`` or the one-instrument performance in ``source``."""
+    from pianossm.align.pieces import generate_piece
+    from pianossm.features import load_midi
+
+    if source is None:
+        return generate_piece(seed, seconds)
+    midi = load_midi(source)  # one clear error for a missing or corrupt file
+    if len(midi.instruments) != 1:
+        raise PianoSSMError(f"{source!r}: expected one instrument, found "
+                            f"{len(midi.instruments)}")
+    return midi
+
+
+def _open_synths(synths: tuple[str, ...]) -> list[tuple[str, object]]:
+    """``(name, model)`` for each Piano-SSM source of :func:`build_rendered`."""
+    from pianossm.api import open_model
+
+    out = []
+    for src in synths:
+        if src != "default" and not os.path.isfile(src):
+            raise PianoSSMError(f"--synth {src!r}: no such Piano-SSM checkpoint")
+        name = "default" if src == "default" else os.path.splitext(os.path.basename(src))[0]
+        out.append((name, open_model(src)))
+    return out
+
+
+def _render_synth(folder: str, name: str, seed: int, source: str | None, seconds: float,
+                  models: list[tuple[str, object]], rooms: tuple[str, ...],
+                  rng: np.random.Generator) -> None:
+    """One item of :func:`build_rendered` played by a Piano-SSM model (see there)."""
+    from pianossm.align.acoustics import record
+    from pianossm.api import synthesize
+
+    synth, model = models[int(rng.integers(len(models)))]
+    heads = model.config.heads
+    head = heads[int(rng.integers(len(heads)))]
+    gain = float(rng.uniform(0.3, 0.8))
+    midi = exact_midi(_piece(seed, seconds, source))
+    audio, _ = synthesize(midi, model, SAMPLE_RATE, head, tail=1.0)
+    if not np.isfinite(audio).all():
+        raise PianoSSMError(f"Piano-SSM model {synth!r} produced non-finite audio for {name}")
+    audio = (audio * (gain / max(float(np.abs(audio).max()), 1e-9))).astype(np.float32)
+    meta = {"seed": seed, "synth": synth, "head": head, "labels": SYNTH_LABELS,
+            "gain": round(gain, 4)}
+    if source is not None:
+        meta["midi"] = os.path.basename(source)
+    if rooms:
+        room = rooms[int(rng.integers(len(rooms)))]
+        audio, cond = record(audio, SAMPLE_RATE, room, rng)
+        meta.update(cond)
+    _save_item(folder, name, audio, midi, meta)
 
 
 def _label_at_sound(midi: pretty_midi.PrettyMIDI, soundfont: str) -> float:  # noqa: F821

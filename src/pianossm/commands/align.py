@@ -92,6 +92,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--room", action="append", default=None,
                    help="recording condition (repeatable): dry, close, ambient (training), "
                         "studio, hall (held out); adds mic EQ, 20-50 dB noise, compression")
+    p.add_argument("--synth", action="append", default=None,
+                   help="play the pieces with this Piano-SSM model instead of a SoundFont "
+                        "(repeatable; a published MAESTRO .pth, a pianossm checkpoint or "
+                        "'default'); its head is drawn per item, notes labelled at their "
+                        "note-ons; --room adds a room on top")
     p.add_argument("--import-pairs", default=None,
                    help="import real audio+MIDI pairs (MAESTRO, MAPS) from this folder")
     p.add_argument("--midi", action="append", default=None,
@@ -202,7 +207,8 @@ def _data(args: argparse.Namespace) -> None:
                 raise PianoSSMError(f"--midi {m!r}: no such file or folder")
         files = collect_midi(args.midi)
     build_rendered(args.output, _seeds(args.seeds), tuple(args.soundfont or ["fluidr3"]),
-                   args.seconds, rooms=tuple(args.room or ()), midi_files=files)
+                   args.seconds, rooms=tuple(args.room or ()), midi_files=files,
+                   synths=tuple(args.synth or ()))
 
 
 def _train(args: argparse.Namespace) -> None:
