@@ -21,11 +21,12 @@ import sys
 
 import numpy as np
 
-from pianossm.align.data import list_items
+from pianossm.align.data import check_labels, list_items
 from pianossm.align.evaluate import evaluate_item
 from pianossm.align.metrics import summarize
 from pianossm.align.perturb import PerturbConfig
 from pianossm.commands.align import add_perturb_args, add_wpe_arg, perturb_from_args
+from pianossm.errors import PianoSSMError
 
 
 def condition_name(folder: str) -> str:
@@ -43,6 +44,8 @@ def run(folders: list[str], methods: list[str], model: list[str] | None, seed: i
     """Rows ``{condition, perturbation, method, **summarize}`` (all pieces pooled)."""
     rows = []
     cfg = perturb or PerturbConfig()
+    for folder in folders:  # old-convention labels would score against another truth
+        check_labels(list_items(folder)[:limit or None])
     for coarse in (False, True):
         pooled: dict[str, list[np.ndarray]] = {}
         for folder in folders:
@@ -92,8 +95,12 @@ def main() -> int:
     add_perturb_args(parser)
     args = parser.parse_args()
     models = args.model.split(",") if args.model else None
-    rows = run(args.folders, args.methods.split(","), models, args.seed, args.limit, args.wpe,
-               perturb_from_args(args))
+    try:
+        rows = run(args.folders, args.methods.split(","), models, args.seed, args.limit,
+                   args.wpe, perturb_from_args(args))
+    except PianoSSMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(markdown(rows))
     if args.csv:
         from pianossm.checkpoint import atomic_write

@@ -25,11 +25,12 @@ import sys
 
 import numpy as np
 
-from pianossm.align.data import list_items, load_item
+from pianossm.align.data import check_labels, list_items, load_item
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
 from pianossm.align.notes import Notes
 from pianossm.align.perturb import PerturbConfig, coarse_perturb, perturb_notes
 from pianossm.commands.align import add_perturb_args, add_wpe_arg, perturb_from_args
+from pianossm.errors import PianoSSMError
 
 
 def cut(audio: np.ndarray, notes: Notes, start: float, length: float,
@@ -78,7 +79,9 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
     for folder in folders:
         errs: dict[str, list] = {}
         name = None
-        for i, stem in enumerate(list_items(folder)[:limit or None]):
+        stems = list_items(folder)[:limit or None]
+        check_labels(stems)  # old-convention labels would score against another truth
+        for i, stem in enumerate(stems):
             name = condition(stem, folder)
             audio, _ = sf.read(stem + ".flac", dtype="float32")
             _, notes = load_item(stem)
@@ -135,9 +138,13 @@ def main() -> int:
     add_wpe_arg(parser)
     add_perturb_args(parser)
     args = parser.parse_args()
-    rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
-               args.model.split(",") if args.model else None, args.seed, args.limit,
-               args.wpe, perturb_from_args(args))
+    try:
+        rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
+                   args.model.split(",") if args.model else None, args.seed, args.limit,
+                   args.wpe, perturb_from_args(args))
+    except PianoSSMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"\n{'human' if args.human else 'coarse'} perturbation, {args.length:g} s segments, "
           f"{args.cuts} per piece and seed, seeds {args.seed}\n")
     print("| condition | method | notes | <=10 | <=25 | <=50 | <=100 | <=150 ms | mean | "
