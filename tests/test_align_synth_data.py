@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pianossm.align.data import SYNTH_LABELS, build_rendered, check_labels, list_items, load_item
+from pianossm.align.data import (
+    SYNTH_LABELS,
+    bake_pedal,
+    build_rendered,
+    check_labels,
+    list_items,
+    load_item,
+)
 from pianossm.align.features import SAMPLE_RATE
 from pianossm.align.latency import exact_midi
 from pianossm.align.notes import midi_to_notes
@@ -22,7 +29,8 @@ def _meta(stem):
 
 def test_synth_items_are_the_models_render_labelled_at_the_note_ons(tmp_path):
     """Each item is the built-in model's render of the generated piece (the head drawn from
-    the model's, peak scaled to the recorded gain), its notes the piece's exact MIDI notes;
+    the model's, peak scaled to the recorded gain; its pedal baked into the notes), its notes
+    the piece's exact MIDI notes;
     the same seeds give the same audio."""
     folders = [tmp_path / "a", tmp_path / "b"]
     for f in folders:
@@ -39,7 +47,7 @@ def test_synth_items_are_the_models_render_labelled_at_the_note_ons(tmp_path):
         _, notes = load_item(stem)
         np.testing.assert_allclose(notes.onset, want.onset, atol=1e-9)
         np.testing.assert_array_equal(notes.pitch, want.pitch)
-        ref, _ = synthesize(piece, "default", SAMPLE_RATE, meta["head"], tail=1.0)
+        ref, _ = synthesize(bake_pedal(piece), "default", SAMPLE_RATE, meta["head"], tail=1.0)
         ref = ref * (meta["gain"] / np.abs(ref).max())
         got, sr = sf.read(stem + ".flac", dtype="float64")
         assert sr == SAMPLE_RATE and len(got) == len(ref)
@@ -67,3 +75,40 @@ def test_align_data_refuses_a_missing_synth(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.pth" in err[0] and "Piano-SSM checkpoint" in err[0], err
     assert not out.exists()
+
+
+def _pedalled():
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0)
+    # key 60 struck three times under one pedal (0.5-2.0 s), key 64 released before it
+    for start, end, pitch in ((0.6, 0.7, 60), (1.0, 1.1, 60), (1.4, 1.45, 60),
+                              (0.2, 0.3, 64), (2.5, 2.6, 67)):
+        inst.notes.append(pretty_midi.Note(80, pitch, start, end))
+    inst.control_changes += [pretty_midi.ControlChange(64, 100, 0.5),
+                             pretty_midi.ControlChange(64, 0, 2.0)]
+    midi.instruments.append(inst)
+    return midi
+
+
+def test_bake_pedal_keeps_every_attack_in_the_roll():
+    """Under the pedal a re-struck key leaves no onset in pretty_midi's roll (the Piano-SSM
+    input); baked, each note is held to the pedal's release or 5 ms before its key's next
+    onset, and every onset is a rise from zero."""
+    from pianossm.align.data import bake_pedal
+
+    midi = _pedalled()
+    fs = 1000
+    roll = midi.get_piano_roll(fs=fs)
+    assert roll[60, 999] > 0 and roll[60, 1000] == roll[60, 999]  # the 1.0 s strike: no rise
+    baked = bake_pedal(midi)
+    assert not [c for c in baked.instruments[0].control_changes if c.number == 64]
+    assert len(midi.instruments[0].control_changes) == 2  # the input is not modified
+    got = sorted((n.pitch, n.start, n.end) for n in baked.instruments[0].notes)
+    want = [(60, 0.6, 0.995), (60, 1.0, 1.395), (60, 1.4, 2.0), (64, 0.2, 0.3), (67, 2.5, 2.6)]
+    np.testing.assert_allclose(np.array(got), np.array(want), atol=1e-9)
+    broll = baked.get_piano_roll(fs=fs)
+    for p, s, _ in want:
+        f = round(s * fs)
+        assert broll[p, f - 1] == 0 and broll[p, f] > 0

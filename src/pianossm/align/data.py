@@ -14,6 +14,7 @@ reverb and noise varied per item); :func:`build_from_pairs` from a folder of rea
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import os
 import tempfile
@@ -36,8 +37,8 @@ from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.errors import PianoSSMError
 
 __all__ = ["LABELS", "PIANOS", "SYNTH_LABELS", "TRAIN_PIANOS", "SegmentDataset",
-           "augment_velocity", "build_from_pairs", "build_rendered", "check_labels", "list_items", "load_item",
-           "load_plain_cqt"]
+           "augment_velocity", "bake_pedal", "build_from_pairs", "build_rendered",
+           "check_labels", "list_items", "load_item", "load_plain_cqt"]
 
 
 def _save_item(folder: str, name: str, audio: np.ndarray, midi: pretty_midi.PrettyMIDI,  # noqa: F821
@@ -181,6 +182,60 @@ def _piece(seed: int, seconds: float, source: str | None) -> pretty_midi.PrettyM
     return midi
 
 
+def bake_pedal(midi: pretty_midi.PrettyMIDI, gap: float = 0.005,  # noqa: F821
+               ) -> pretty_midi.PrettyMIDI:  # noqa: F821
+    """The sustain pedal written into the notes, for a piano-roll synthesiser.
+
+    A Piano-SSM model reads a piano roll in which a held pedal keeps each key at the
+    running maximum of its velocities (``pretty_midi``'s ``get_piano_roll``, as in the
+    paper), so a key struck again under the pedal leaves no onset in its input and comes
+    out without an attack: 30 % of the notes of six pedalled generated pieces, 49 % of them
+    aligned within 25 ms against 90 % of the others.  Here each note released under the
+    pedal is held to the pedal's release instead, every note ends ``gap`` before the next
+    onset of its key, and the pedal events are dropped: every note keeps its attack.
+
+    Parameters
+    ----------
+    midi : pretty_midi.PrettyMIDI
+        A performance (not modified).
+    gap : float
+        Seconds of silence left in a key's roll before it is struck again.
+
+    Returns
+    -------
+    pretty_midi.PrettyMIDI
+        A copy: the same note onsets, pitches and velocities, no sustain-pedal events.
+    """
+    import copy
+
+    out = copy.deepcopy(midi)
+    for inst in out.instruments:
+        events = sorted((c.time, c.value >= 64) for c in inst.control_changes
+                        if c.number == 64)
+        spans, start = [], None
+        for t, down in events:
+            if down and start is None:
+                start = t
+            elif not down and start is not None:
+                spans.append((start, t))
+                start = None
+        if start is not None:
+            spans.append((start, max([n.end for n in inst.notes] + [start])))
+        for n in inst.notes:
+            for a, b in spans:
+                if a <= n.end < b:
+                    n.end = b
+        by_key: dict[int, list] = {}
+        for n in sorted(inst.notes, key=lambda n: n.start):
+            by_key.setdefault(n.pitch, []).append(n)
+        for notes in by_key.values():
+            for n, nxt in itertools.pairwise(notes):
+                if n.end > nxt.start - gap:
+                    n.end = max(n.start + 0.001, nxt.start - gap)
+        inst.control_changes = [c for c in inst.control_changes if c.number != 64]
+    return out
+
+
 def _open_synths(synths: tuple[str, ...]) -> list[tuple[str, object]]:
     """``(name, model)`` for each Piano-SSM source of :func:`build_rendered`."""
     from pianossm.api import open_model
@@ -206,7 +261,7 @@ def _render_synth(folder: str, name: str, seed: int, source: str | None, seconds
     head = heads[int(rng.integers(len(heads)))]
     gain = float(rng.uniform(0.3, 0.8))
     midi = exact_midi(_piece(seed, seconds, source))
-    audio, _ = synthesize(midi, model, SAMPLE_RATE, head, tail=1.0)
+    audio, _ = synthesize(bake_pedal(midi), model, SAMPLE_RATE, head, tail=1.0)
     if not np.isfinite(audio).all():
         raise PianoSSMError(f"Piano-SSM model {synth!r} produced non-finite audio for {name}")
     audio = (audio * (gain / max(float(np.abs(audio).max()), 1e-9))).astype(np.float32)
