@@ -75,6 +75,10 @@ def test_align_data_refuses_a_missing_synth(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.pth" in err[0] and "Piano-SSM checkpoint" in err[0], err
     assert not out.exists()
+    assert main(["align-data", str(out), "--synth", "default", "--soundfont", "fluidr3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "exclude each other" in err[0], err
+    assert not out.exists()
 
 
 def _pedalled():

@@ -198,6 +198,9 @@ def _data(args: argparse.Namespace) -> None:
         n = build_from_pairs(args.import_pairs, args.output)
         print(f"imported {n} pairs into {args.output}", file=sys.stderr)
         return
+    if args.synth and args.soundfont:
+        raise PianoSSMError("--synth and --soundfont exclude each other (a piece is played "
+                            "by one piano)")
     files = None
     if args.midi:
         from pianossm.batch import collect_midi
