@@ -27,11 +27,12 @@ from pianossm.audio import read_audio
 
 METHODS = ["dtw", "mrmsdtw", "crnn", "dtw+crnn", "mrmsdtw+crnn"]
 MODEL: list[str] | None = None  # --model: CRNN checkpoints instead of the shipped pair
+TAIL: float | None = None  # --tail: seconds of silence after the recording (None: default)
 
 
 def _align(audio: np.ndarray, notes: Notes, method: str) -> Notes:
     """:func:`align_notes` with the ``--model`` CRNN."""
-    return align_notes(audio, notes, method, MODEL)
+    return align_notes(audio, notes, method, MODEL, tail=TAIL)
 
 
 def shared_dir() -> str:
@@ -117,9 +118,13 @@ def main() -> int:
     parser.add_argument("--model", default=None,
                         help="CRNN checkpoint, or several separated by commas (their times "
                              "averaged; default: the shipped pair)")
+    parser.add_argument("--tail", type=float, default=None,
+                        help="seconds of silence the CRNN hears after each recording "
+                             "(default: align_notes's)")
     args = parser.parse_args()
-    global MODEL
+    global MODEL, TAIL
     MODEL = args.model.split(",") if args.model else None
+    TAIL = args.tail
     real = os.path.join(shared_dir(), "testdata", "real")
     if not os.path.isdir(real):
         print(f"shared test data not found at {real}; set PIANO_SSM_SHARED", file=sys.stderr)

@@ -68,7 +68,7 @@ def stats(signed: np.ndarray, pos: np.ndarray) -> dict[str, float]:
 
 def run(folders: list[str], methods: list[str], length: float, cuts: int, human: bool,
         model: list[str] | None, seed: int | list[int], limit: int,
-        wpe: bool = True, perturb: PerturbConfig | None = None,
+        wpe: bool = True, perturb: PerturbConfig | None = None, tail: float | None = None,
         ) -> list[tuple[str, str, int, dict]]:
     import soundfile as sf
 
@@ -98,7 +98,7 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
                 pos = (ref.onset - ref.onset.min()) / max(np.ptp(ref.onset), 1e-6)
                 for m in ["input", *methods]:
                     out = bad if m == "input" else align_notes(seg, bad, m, model, cqt=cqt,
-                                                                wpe=wpe)
+                                                                wpe=wpe, tail=tail)
                     e = out.onset - ref.onset
                     for d in (errs, pooled):
                         d.setdefault(m, []).append((e, pos))
@@ -135,13 +135,16 @@ def main() -> int:
                              "pooled (the figures move by about +-1.5 points with the cuts "
                              "of 12 one-minute recordings: README)")
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--tail", type=float, default=None,
+                        help="seconds of silence the CRNN hears after each segment "
+                             "(default: align_notes's)")
     add_wpe_arg(parser)
     add_perturb_args(parser)
     args = parser.parse_args()
     try:
         rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
                    args.model.split(",") if args.model else None, args.seed, args.limit,
-                   args.wpe, perturb_from_args(args))
+                   args.wpe, perturb_from_args(args), args.tail)
     except PianoSSMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

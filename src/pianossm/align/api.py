@@ -96,6 +96,8 @@ STACK_CONTEXT = 300
 #: were late.  Applied in the +-60 ms refinement and half-frame passes too, it mostly moved
 #: onsets by a frame or two (generated sets within 10 ms 89.6 -> 88.2 %); so not there.
 EARLIEST = 1.0
+#: Seconds of silence after the recording that the CRNN hears (:func:`align_notes`).
+TAIL = 0.5
 
 
 def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int = 100,
@@ -300,7 +302,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
                 search: float = 0.15, cqt: np.ndarray | None = None, refine: int = 1,
                 half_frame: bool = True, wpe: bool = True,
-                earliest: float | None = None) -> Notes:
+                earliest: float | None = None, tail: float | None = None) -> Notes:
     """Align notes to 16 kHz audio with one of :data:`METHODS`.
 
     Parameters
@@ -343,6 +345,9 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         (log-probability; 0: the chosen peak; default :data:`EARLIEST`; see
         :func:`pianossm.align.decode.roll_to_notes`).  The refinement and half-frame
         passes keep the peak they find.
+    tail : float, optional
+        CRNN methods: seconds of silence the CRNN hears after the recording (default
+        :data:`TAIL`; 0: none), so that notes near its end are placed as anywhere else.
 
     Returns
     -------
@@ -359,6 +364,9 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     if refine < 0:
         raise PianoSSMError(f"refine must be >= 0, got {refine!r}")
     earliest = EARLIEST if earliest is None else float(earliest)
+    tail = TAIL if tail is None else float(tail)
+    if not 0 <= tail <= 60:
+        raise PianoSSMError(f"tail must be 0-60 s of silence, got {tail!r}")
     if not earliest >= 0:
         raise PianoSSMError(f"earliest must be >= 0, got {earliest!r}")
     if model is None:
@@ -374,24 +382,34 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     nets = [_model(p) for p in paths] if "crnn" in method else []
     first, rough = method.split("+")[0], notes
     plain = any(net.config.plain_cqt for net in nets)
-    if first == "dtw" or ("crnn" in method and (plain or not wpe)):  # the recording's CQT
-        cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
+    if first == "dtw" and cqt is None:  # the recording's CQT
+        cqt = audio_to_cqt(audio16, SAMPLE_RATE)
     if first == "dtw":
         notes = align_dtw(cqt, notes)
     elif first == "mrmsdtw":
         notes = align_mrmsdtw(audio16, notes)
     if "crnn" not in method:
         return notes
-    raw, raw_cqt = audio16, cqt
+    # the CRNN hears the recording followed by `tail` s of silence, so that its last
+    # notes sound and fade as anywhere else instead of being cut off by the input's end
+    # (README, "The end of the recording").  The silence goes after the WPE filter: in
+    # the filter's fit a silent frame weighs 1 / its power, so silence before it would
+    # change the filter over the whole recording.
+    pad = np.zeros(int(round(tail * SAMPLE_RATE)), np.float32)
+    raw = np.concatenate([audio16, pad])
     if wpe:  # the CRNN hears the prediction error; the DTW stage heard the recording
         from pianossm.align.wpe import wpe_filter
 
-        audio16 = wpe_filter(audio16)
+        audio16 = np.concatenate([wpe_filter(audio16), pad])
         cqt = audio_to_cqt(audio16, SAMPLE_RATE)
+        raw_cqt = audio_to_cqt(raw, SAMPLE_RATE) if plain else None
+    else:
+        audio16 = raw
+        cqt = raw_cqt = audio_to_cqt(raw, SAMPLE_RATE)
     need = int(np.ceil(max(notes.end_time, rough.end_time) * FPS)) + 10
     cqt = _pad_frames(cqt, need)  # notes past the audio's end see silence
     # a network reading the recording's own CQT beside the WPE one gets it on the same grid
-    raw_cqt = _pad_frames(raw_cqt, len(cqt))[:len(cqt)] if plain else None
+    raw_cqt = _pad_frames(raw_cqt, len(cqt)) if plain else None
     if method == "crnn":
         # most windows must agree: the lower median (with two windows, both; one window of
         # ringing hall audio, its cross-correlation misled, made a false warning)
