@@ -346,6 +346,42 @@ def test_wpe_feeds_the_crnn_and_not_the_dtw(piece, monkeypatch):
     assert len(calls) == 1 and np.any(on.onset != off.onset)
 
 
+def test_the_crnn_hears_silence_after_the_recording(piece, monkeypatch):
+    """The CRNN reads the WPE error of the recording as it is and the recording's own CQT,
+    each followed by ``tail`` s of silence (50 frames for 0.5 s; ``tail=0``: none)."""
+    from pianossm.align import api
+    from pianossm.align.wpe import wpe_filter
+    from pianossm.errors import PianoSSMError
+
+    from pianossm.align.notes import Notes
+
+    audio, notes, _ = piece
+    audio = audio[:6 * SAMPLE_RATE]  # cut while notes still sound
+    keep = notes.offset < 5.8
+    notes = Notes(*(a[keep] for a in (notes.onset, notes.offset, notes.pitch, notes.velocity)))
+    cqt = audio_to_cqt(audio)
+    seen, real = [], api.predict_rolls
+    monkeypatch.setattr(api, "predict_rolls", lambda net, c, n, **kw: seen.append(
+        (c, kw["plain"])) or real(net, c, n, **kw))
+    t = len(cqt)
+    assert cqt[-1].any()
+    filtered = audio_to_cqt(wpe_filter(audio))
+    for tail, frames in ((0.5, t + 50), (0.0, t)):
+        seen.clear()
+        align_notes(audio, notes, "crnn", cqt=cqt, half_frame=False, refine=0, tail=tail)
+        c, plain = seen[0]
+        assert c.shape == plain.shape == (frames, 88)
+        # the WPE error's frames as they are (up to the last 0.6 s, which the longest CQT
+        # windows, 0.5 s at A0, read together with what follows), then its sound fades into
+        # the silence within 0.3 s; the recording's own CQT as given, then silent frames
+        np.testing.assert_allclose(c[:t - 60], filtered[:t - 60], atol=1e-4)
+        np.testing.assert_array_equal(plain[:t], cqt)
+        assert not plain[t:].any() and not c[t + 30:].any()
+        assert c[t:t + 5].any() == (tail > 0)
+    with pytest.raises(PianoSSMError, match="tail"):
+        align_notes(audio, notes, "crnn", cqt=cqt, tail=-1.0)
+
+
 def test_wpe_brings_hall_onsets_closer(tmp_path):
     """Four generated pieces, each in two generated halls (RT60 1.5-2.2 s), human-like
     perturbation, the CRNN alone: reading the WPE prediction error it lands closer on

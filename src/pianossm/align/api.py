@@ -382,34 +382,31 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     nets = [_model(p) for p in paths] if "crnn" in method else []
     first, rough = method.split("+")[0], notes
     plain = any(net.config.plain_cqt for net in nets)
-    if first == "dtw" and cqt is None:  # the recording's CQT
-        cqt = audio_to_cqt(audio16, SAMPLE_RATE)
+    if first == "dtw" or ("crnn" in method and (plain or not wpe)):  # the recording's CQT
+        cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
     if first == "dtw":
         notes = align_dtw(cqt, notes)
     elif first == "mrmsdtw":
         notes = align_mrmsdtw(audio16, notes)
     if "crnn" not in method:
         return notes
-    # the CRNN hears the recording followed by `tail` s of silence, so that its last
-    # notes sound and fade as anywhere else instead of being cut off by the input's end
-    # (README, "The end of the recording").  The silence goes after the WPE filter: in
-    # the filter's fit a silent frame weighs 1 / its power, so silence before it would
-    # change the filter over the whole recording.
+    # The CRNN hears the recording followed by `tail` s of silence, so that its last notes
+    # sound and fade as anywhere else instead of being cut off by the input's end (README,
+    # "The end of the recording").  The silence goes after the WPE filter: in the filter's
+    # fit a silent frame weighs 1 / its power, so silence before it would change the filter
+    # over the whole recording.  The recording's own CQT (given or not) is followed by
+    # silent frames, so that a given CQT changes nothing.
     pad = np.zeros(int(round(tail * SAMPLE_RATE)), np.float32)
-    raw = np.concatenate([audio16, pad])
+    raw, raw_cqt = audio16, cqt
     if wpe:  # the CRNN hears the prediction error; the DTW stage heard the recording
         from pianossm.align.wpe import wpe_filter
 
         audio16 = np.concatenate([wpe_filter(audio16), pad])
         cqt = audio_to_cqt(audio16, SAMPLE_RATE)
-        raw_cqt = audio_to_cqt(raw, SAMPLE_RATE) if plain else None
-    else:
-        audio16 = raw
-        cqt = raw_cqt = audio_to_cqt(raw, SAMPLE_RATE)
     need = int(np.ceil(max(notes.end_time, rough.end_time) * FPS)) + 10
-    cqt = _pad_frames(cqt, need)  # notes past the audio's end see silence
+    cqt = _pad_frames(cqt, max(need, 1 + (len(raw) + len(pad)) // HOP))  # then silence
     # a network reading the recording's own CQT beside the WPE one gets it on the same grid
-    raw_cqt = _pad_frames(raw_cqt, len(cqt)) if plain else None
+    raw_cqt = _pad_frames(raw_cqt, len(cqt))[:len(cqt)] if plain else None
     if method == "crnn":
         # most windows must agree: the lower median (with two windows, both; one window of
         # ringing hall audio, its cross-correlation misled, made a false warning)
