@@ -459,7 +459,11 @@ wide_run stage42 stage40 3000 1e-4 $SOFT_PLAIN --seed 6
 # times stage 38's training items: train_s, train_s2 and 600 more renders (other seeds,
 # the same pianos and rooms), a 2000-step cosine from 1e-4, seed 7.  Measured at step 1803
 # (validation best 1.002 at 1025; development sets: best 81.1 / 92.4 / 96.5 / 99.5 %, step
-# 1803 81.5 / 92.6 / 96.4 / 99.5 %: not shipped; README, "Stages 42 and 43"); finished.
+# 1803 81.5 / 92.6 / 96.4 / 99.5 %: not shipped; README, "Stages 42 and 43"); finished
+# (step 2000, validation 1.0085).  At its end, and the soups 1/2 each of stages 40 and 42
+# and of 42 and 43 (pianossm.align.train.average), measured on the real recordings first
+# and out there: the MAESTRO clip's last note beyond 50 ms in 1-4 of 100 perturbations
+# (README, "The end of the recording").
 render_set train_s3 1200:1500 8000:8300
 link_folders train_s123_wpe20 train_s_wpe20 train_s2_wpe20 train_s3_wpe20
 TRAIN=train_s123_wpe20
