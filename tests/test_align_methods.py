@@ -350,10 +350,9 @@ def test_the_crnn_hears_silence_after_the_recording(piece, monkeypatch):
     """The CRNN reads the WPE error of the recording as it is and the recording's own CQT,
     each followed by ``tail`` s of silence (50 frames for 0.5 s; ``tail=0``: none)."""
     from pianossm.align import api
+    from pianossm.align.notes import Notes
     from pianossm.align.wpe import wpe_filter
     from pianossm.errors import PianoSSMError
-
-    from pianossm.align.notes import Notes
 
     audio, notes, _ = piece
     audio = audio[:6 * SAMPLE_RATE]  # cut while notes still sound

@@ -400,7 +400,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     # fit a silent frame weighs 1 / its power, so silence before it would change the filter
     # over the whole recording.  The recording's own CQT (given or not) is followed by
     # silent frames, so that a given CQT changes nothing.
-    pad = np.zeros(int(round(tail * SAMPLE_RATE)), np.float32)
+    pad = np.zeros(round(tail * SAMPLE_RATE), np.float32)
     raw, raw_cqt = audio16, cqt
     if wpe:  # the CRNN hears the prediction error; the DTW stage heard the recording
         from pianossm.align.wpe import wpe_filter
