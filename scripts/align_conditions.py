@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -28,15 +27,8 @@ from pianossm.align.perturb import PerturbConfig
 from pianossm.commands.align import add_perturb_args, add_wpe_arg, perturb_from_args
 from pianossm.errors import PianoSSMError
 
-
-def condition_name(folder: str) -> str:
-    """``piano x room`` from the first item's metadata (the folder name otherwise)."""
-    stem = list_items(folder)[0]
-    with np.load(stem + ".npz") as z:
-        meta = json.loads(str(z["meta"]))
-    if "room" in meta:
-        return f"{meta.get('soundfont') or meta.get('synth')} x {meta['room']}"
-    return os.path.basename(folder.rstrip("/"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # align_segments, beside it
+from align_segments import condition  # one reading of an item's condition
 
 
 def run(folders: list[str], methods: list[str], model: list[str] | None, seed: int,
@@ -57,7 +49,7 @@ def run(folders: list[str], methods: list[str], model: list[str] | None, seed: i
                     errs.setdefault(m, []).append(e)
                     pooled.setdefault(m, []).append(e)
             for m, e in errs.items():
-                rows.append({"condition": condition_name(folder),
+                rows.append({"condition": condition(list_items(folder)[0], folder),
                              "perturbation": "coarse" if coarse else "human",
                              "method": m, **summarize(np.concatenate(e))})
         for m, e in pooled.items():

@@ -100,8 +100,6 @@ def test_bake_pedal_keeps_every_attack_in_the_roll():
     """Under the pedal a re-struck key leaves no onset in pretty_midi's roll (the Piano-SSM
     input); baked, each note is held to the pedal's release or 5 ms before its key's next
     onset, and every onset is a rise from zero."""
-    from pianossm.align.data import bake_pedal
-
     midi = _pedalled()
     fs = 1000
     roll = midi.get_piano_roll(fs=fs)
