@@ -28,11 +28,14 @@ from pianossm.audio import read_audio
 METHODS = ["dtw", "mrmsdtw", "crnn", "dtw+crnn", "mrmsdtw+crnn"]
 MODEL: list[str] | None = None  # --model: CRNN checkpoints instead of the shipped pair
 TAIL: float | None = None  # --tail: seconds of silence after the recording (None: default)
+REFINE: str | None = None  # --refine-model: network of the refinements (None: default)
+HALF: str | None = None  # --half-model: network of the half-frame pass (None: default)
 
 
 def _align(audio: np.ndarray, notes: Notes, method: str) -> Notes:
     """:func:`align_notes` with the ``--model`` CRNN."""
-    return align_notes(audio, notes, method, MODEL, tail=TAIL)
+    return align_notes(audio, notes, method, MODEL, tail=TAIL, refine_model=REFINE,
+                       half_model=HALF)
 
 
 def shared_dir() -> str:
@@ -121,10 +124,15 @@ def main() -> int:
     parser.add_argument("--tail", type=float, default=None,
                         help="seconds of silence the CRNN hears after each recording "
                              "(default: align_notes's)")
+    parser.add_argument("--refine-model", default=None,
+                        help="CRNN checkpoint of the refinement passes (default: "
+                             "align_notes's)")
+    parser.add_argument("--half-model", default=None,
+                        help="CRNN checkpoint of the half-frame pass (default: align_notes's)")
     args = parser.parse_args()
-    global MODEL, TAIL
+    global MODEL, TAIL, REFINE, HALF
     MODEL = args.model.split(",") if args.model else None
-    TAIL = args.tail
+    TAIL, REFINE, HALF = args.tail, args.refine_model, args.half_model
     real = os.path.join(shared_dir(), "testdata", "real")
     if not os.path.isdir(real):
         print(f"shared test data not found at {real}; set PIANO_SSM_SHARED", file=sys.stderr)

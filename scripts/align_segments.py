@@ -69,6 +69,7 @@ def stats(signed: np.ndarray, pos: np.ndarray) -> dict[str, float]:
 def run(folders: list[str], methods: list[str], length: float, cuts: int, human: bool,
         model: list[str] | None, seed: int | list[int], limit: int,
         wpe: bool = True, perturb: PerturbConfig | None = None, tail: float | None = None,
+        refine_model: str | None = None, half_model: str | None = None,
         ) -> list[tuple[str, str, int, dict]]:
     import soundfile as sf
 
@@ -97,8 +98,9 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
                 cqt = audio_to_cqt(seg, SAMPLE_RATE)
                 pos = (ref.onset - ref.onset.min()) / max(np.ptp(ref.onset), 1e-6)
                 for m in ["input", *methods]:
-                    out = bad if m == "input" else align_notes(seg, bad, m, model, cqt=cqt,
-                                                                wpe=wpe, tail=tail)
+                    out = bad if m == "input" else align_notes(
+                        seg, bad, m, model, cqt=cqt, wpe=wpe, tail=tail,
+                        refine_model=refine_model, half_model=half_model)
                     e = out.onset - ref.onset
                     for d in (errs, pooled):
                         d.setdefault(m, []).append((e, pos))
@@ -138,13 +140,19 @@ def main() -> int:
     parser.add_argument("--tail", type=float, default=None,
                         help="seconds of silence the CRNN hears after each segment "
                              "(default: align_notes's)")
+    parser.add_argument("--refine-model", default=None,
+                        help="CRNN checkpoint of the refinement passes (default: "
+                             "align_notes's)")
+    parser.add_argument("--half-model", default=None,
+                        help="CRNN checkpoint of the half-frame pass (default: align_notes's)")
     add_wpe_arg(parser)
     add_perturb_args(parser)
     args = parser.parse_args()
     try:
         rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
                    args.model.split(",") if args.model else None, args.seed, args.limit,
-                   args.wpe, perturb_from_args(args), args.tail)
+                   args.wpe, perturb_from_args(args), args.tail, args.refine_model,
+                   args.half_model)
     except PianoSSMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -468,6 +468,11 @@ render_set train_s3 1200:1500 8000:8300
 link_folders train_s123_wpe20 train_s_wpe20 train_s2_wpe20 train_s3_wpe20
 TRAIN=train_s123_wpe20
 wide_run stage43 stage40 2000 1e-4 $SOFT_PLAIN --seed 7
+# Shipped (2026-12-07) beside stage 40, by the rule of README "Other networks for the
+# refinements": stage 40 makes the first decodes, stage 43 at its end (step 2000) the
+# refinement passes and stage 42 at its end (step 3000) the half-frame pass:
+#   python -c "from pianossm.align.train import export; export('$RUN/stage43/last.pt', 'src/pianossm/assets/align_crnn_refine.pt', 'scripts/train_align.sh (stage 43 at its end, step 2000: the refinement passes)')"
+#   python -c "from pianossm.align.train import export; export('$RUN/stage42/last.pt', 'src/pianossm/assets/align_crnn_half.pt', 'scripts/train_align.sh (stage 42 at its end, step 3000: the half-frame pass)')"
 # until stage 34 shipped: stage 31 (README, "Stage 31"; before it stage 25 alone, README "Several starts";
 # until then the pair of stages 24 and 25 as align_crnn.pt / align_crnn_soft.pt, before them
 # 20 and 23):

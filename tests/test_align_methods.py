@@ -289,31 +289,79 @@ def test_far_out_input_starts_from_its_own_timing_moved_onto_the_recording(piece
 
 
 def test_several_checkpoints_give_the_mean_of_their_alignments(piece, tmp_path):
-    import torch
-
     from pianossm.align.model import default_crnn_path
     from pianossm.errors import PianoSSMError
 
     audio, notes, cqt = piece
     bad = _distort(notes)
     first = default_crnn_path()
-    payload = torch.load(first, map_location="cpu", weights_only=False)
-    gen = torch.Generator().manual_seed(7)
-    payload["model"] = {k: v + 0.05 * v.std().nan_to_num() * torch.randn(v.shape, generator=gen)
-                        if v.is_floating_point() and v.numel() > 1 else v
-                        for k, v in payload["model"].items()}
-    second = tmp_path / "other.pt"
-    torch.save(payload, second)
+    second = _jiggled(tmp_path / "other.pt", 7)
     both = align_notes(audio, bad, "dtw+crnn", [first, second], cqt=cqt)
     one = align_notes(audio, bad, "dtw+crnn", first, cqt=cqt)
     two = align_notes(audio, bad, "dtw+crnn", second, cqt=cqt)
     np.testing.assert_allclose(both.onset, 0.5 * (one.onset + two.onset), rtol=0, atol=1e-12)
     np.testing.assert_allclose(both.offset, 0.5 * (one.offset + two.offset), rtol=0, atol=1e-12)
     assert np.any(one.onset != two.onset)  # two different networks
-    default = align_notes(audio, bad, "dtw+crnn", cqt=cqt)  # the shipped one by default
-    np.testing.assert_array_equal(default.onset, one.onset)
     with pytest.raises(PianoSSMError, match="empty"):
         align_notes(audio, bad, "dtw+crnn", [], cqt=cqt)
+
+
+def _jiggled(path, seed):
+    """A copy of the shipped checkpoint with its weights moved a little (seeded): another
+    network of the same latency."""
+    import torch
+
+    from pianossm.align.model import default_crnn_path
+
+    payload = torch.load(default_crnn_path(), map_location="cpu", weights_only=False)
+    gen = torch.Generator().manual_seed(seed)
+    payload["model"] = {k: v + 0.05 * v.std().nan_to_num() * torch.randn(v.shape, generator=gen)
+                        if v.is_floating_point() and v.numel() > 1 else v
+                        for k, v in payload["model"].items()}
+    torch.save(payload, path)
+    return str(path)
+
+
+def test_the_refinements_and_the_half_frame_pass_have_their_own_networks(piece, monkeypatch,
+                                                                          tmp_path):
+    """``model`` makes the three first decodes, ``refine_model`` the three refinements and
+    ``half_model`` the half-frame pass; left out, ``model`` makes them all (the
+    single-network result exactly), and with no ``model`` the shipped three do; a network
+    whose label latency is not the first's is refused."""
+    from pianossm.align import api
+    from pianossm.align.model import default_crnn_path, default_half_path, default_refine_path
+    from pianossm.errors import PianoSSMError
+
+    audio, notes, cqt = piece
+    bad = _distort(notes)
+    first = default_crnn_path()
+    second, third = _jiggled(tmp_path / "b.pt", 1), _jiggled(tmp_path / "c.pt", 2)
+    used = []
+    real = api.predict_rolls
+    monkeypatch.setattr(api, "predict_rolls",
+                        lambda net, *a, **kw: used.append(net) or real(net, *a, **kw))
+    out = align_notes(audio, bad, "dtw+crnn", first, cqt=cqt, refine_model=second,
+                      half_model=third)
+    a, b, c = (api._model(p) for p in (first, second, third))
+    assert used == [a] * 3 + [b] * 3 + [c]  # three starts, their refinements, the half pass
+    alone = align_notes(audio, bad, "dtw+crnn", first, cqt=cqt)
+    same = align_notes(audio, bad, "dtw+crnn", first, cqt=cqt, refine_model=first,
+                       half_model=first)
+    np.testing.assert_array_equal(alone.onset, same.onset)
+    assert np.any(out.onset != alone.onset)
+    err = lambda n: np.mean(np.abs(n.onset - notes.onset) <= 0.025)
+    assert err(out) >= 0.9
+    used.clear()
+    default = align_notes(audio, bad, "dtw+crnn", cqt=cqt)
+    shipped = [api._model(p) for p in (first, default_refine_path(), default_half_path())]
+    assert used == [shipped[0]] * 3 + [shipped[1]] * 3 + [shipped[2]]
+    assert len({id(n) for n in shipped}) == 3  # three networks ship
+    np.testing.assert_array_equal(default.onset, align_notes(
+        audio, bad, "dtw+crnn", first, cqt=cqt, refine_model=default_refine_path(),
+        half_model=default_half_path()).onset)
+    with pytest.raises(PianoSSMError, match="label latencies"):
+        align_notes(audio, bad, "dtw+crnn", first, cqt=cqt,
+                    half_model=_with_latency(str(tmp_path / "late.pt"), 0.0))
 
 
 def test_bad_checkpoint_is_refused_before_any_work(piece, tmp_path, monkeypatch):

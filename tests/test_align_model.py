@@ -336,15 +336,15 @@ def test_unknown_version_and_format_refused(small, tmp_path):
         load_crnn(tmp_path / "missing.pt")
 
 
-def test_shipped_checkpoint_is_small_and_loads():
+def test_shipped_checkpoints_are_small_and_load():
     import os
 
-    from pianossm.align.model import default_crnn_path
+    from pianossm.align.model import default_crnn_path, default_half_path, default_refine_path
 
-    path = default_crnn_path()
-    assert os.path.getsize(path) < 5 * 2 ** 20
-    _, payload = load_crnn(path)
-    assert "train_config" in payload and payload["step"] > 0
+    for path in (default_crnn_path(), default_refine_path(), default_half_path()):
+        assert os.path.getsize(path) < 5 * 2 ** 20
+        _, payload = load_crnn(path)
+        assert "train_config" in payload and payload["step"] > 0
 
 
 def test_loss_closed_form():

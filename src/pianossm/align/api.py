@@ -15,8 +15,10 @@ that stray from their neighbours' common shift (from the input when it was rough
 time, else from the DTW's output) are put back on it (:func:`follow_consensus`); when the
 input was far out of time, notes it clipped to time 0 are tried at their keys' largest
 attacks before the first other note, the CRNN's onset logit picking
-(:func:`place_stacked`).  Given several CRNN checkpoints (one ships), each aligns the
-notes so and their times are averaged.
+(:func:`place_stacked`).  Three networks ship: the first makes the first decodes
+(+-150 ms), the second (``refine_model``) the refinements and the pick between them, the
+third (``half_model``) the half-frame pass (both +-60 ms around the first's proposals).  Given several CRNN checkpoints,
+each aligns the notes so and their times are averaged.
 """
 
 from __future__ import annotations
@@ -305,7 +307,9 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
                 search: float = 0.15, cqt: np.ndarray | None = None, refine: int = 1,
                 half_frame: bool = True, wpe: bool = True,
-                earliest: float | None = None, tail: float | None = None) -> Notes:
+                earliest: float | None = None, tail: float | None = None,
+                refine_model: str | os.PathLike[str] | None = None,
+                half_model: str | os.PathLike[str] | None = None) -> Notes:
     """Align notes to 16 kHz audio with one of :data:`METHODS`.
 
     Parameters
@@ -352,6 +356,17 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         CRNN methods: seconds of silence the CRNN hears after the recording (default
         :data:`TAIL`, 0: none); the WPE error is followed by true silence, the recording's
         own CQT by silent frames.
+    refine_model : str or PathLike, optional
+        CRNN methods: the checkpoint that decodes the refinement passes (the pick between
+        them by its own onset logits included), +-60 ms around where ``model`` put the
+        notes; ``model`` makes the first decodes (+-``search``).  Default: with ``model``
+        left out, the shipped one (:func:`pianossm.align.model.default_refine_path`;
+        README, "Other networks for the refinements"); with ``model`` given, ``model``
+        itself.  Its label latency must be ``model``'s.
+    half_model : str or PathLike, optional
+        CRNN methods: the checkpoint of the half-frame pass (each onset the mean of the
+        refined one and this network's decode on the half-frame grid, +-60 ms).  Default
+        as for ``refine_model`` (:func:`pianossm.align.model.default_half_path`).
 
     Returns
     -------
@@ -359,7 +374,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         ``N`` notes, same order, at the aligned times.
     """
     from pianossm.align.dtw import align_dtw, align_mrmsdtw
-    from pianossm.align.model import default_crnn_paths
+    from pianossm.align.model import default_crnn_paths, default_half_path, default_refine_path
 
     if method not in METHODS:
         raise PianoSSMError(f"unknown alignment method {method!r}; allowed: {list(METHODS)}")
@@ -373,6 +388,12 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         raise PianoSSMError(f"tail must be 0-60 s of silence, got {tail!r}")
     if not earliest >= 0:
         raise PianoSSMError(f"earliest must be >= 0, got {earliest!r}")
+    # the networks of the refinement and half-frame passes: given, else the shipped ones
+    # when `model` is the shipped one too, else `model` itself (None)
+    refine_path = (os.fspath(refine_model) if refine_model is not None
+                   else default_refine_path() if model is None else None)
+    half_path = (os.fspath(half_model) if half_model is not None
+                 else default_half_path() if model is None else None)
     if model is None:
         paths = list(default_crnn_paths())
     elif isinstance(model, (str, os.PathLike)):
@@ -384,8 +405,17 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     check_lengths(len(audio16) / SAMPLE_RATE, notes)
     # every checkpoint is loaded (and a bad one refused) before any work
     nets = [_model(p) for p in paths] if "crnn" in method else []
+    refiner = _model(refine_path) if nets and refine_path is not None else None
+    halver = _model(half_path) if nets and half_path is not None else None
+    others = [(p, m) for p, m in ((refine_path, refiner), (half_path, halver)) if m]
+    for net, (path, other) in ((n, o) for n in nets for o in others):
+        if abs(other.label_latency - net.label_latency) > 1e-6:
+            raise PianoSSMError(
+                f"the CRNN {path!r} places notes {1000 * other.label_latency:.2f} ms before "
+                f"their sound, the first network {1000 * net.label_latency:.2f} ms: their "
+                f"label latencies must agree")
     first, rough = method.split("+")[0], notes
-    plain = any(net.config.plain_cqt for net in nets)
+    plain = any(net.config.plain_cqt for net in [*nets, *(m for _, m in others)])
     if first == "dtw" or ("crnn" in method and (plain or not wpe)):  # the recording's CQT
         cqt = audio_to_cqt(audio16, SAMPLE_RATE) if cqt is None else cqt
     if first == "dtw":
@@ -430,7 +460,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         # at the sound")
         lat = getattr(net, "label_latency", 0.0)
         out = _crnn_align(net, cqt, cqt_half, at(notes, -lat), at(rough, -lat), method,
-                          search, refine, earliest, raw_cqt, raw_half, origin=-lat)
+                          search, refine, earliest, raw_cqt, raw_half, origin=-lat,
+                          refiner=refiner, halver=halver)
         outs.append(at(out, lat))
     if len(outs) == 1:
         return outs[0]
@@ -455,7 +486,9 @@ def _pad_frames(cqt: np.ndarray, t: int) -> np.ndarray:
 def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  # noqa: F821
                 notes: Notes, rough: Notes, method: str, search: float,
                 refine: int, earliest: float = 0.0, plain: np.ndarray | None = None,
-                plain_half: np.ndarray | None = None, origin: float = 0.0) -> Notes:
+                plain_half: np.ndarray | None = None, origin: float = 0.0,
+                refiner: AlignCRNN | None = None,  # noqa: F821
+                halver: AlignCRNN | None = None) -> Notes:  # noqa: F821
     """One CRNN's decode of ``notes`` (the first stage's output; ``rough`` the input).
 
     Parameters
@@ -483,6 +516,9 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     origin : float
         Where the input's time 0 is in the notes' times (they are the network's: minus
         its label latency), for :func:`place_stacked`.
+    refiner, halver : AlignCRNN, optional
+        The networks of the refinement passes and of the half-frame pass (default:
+        ``net``).
 
     Returns
     -------
@@ -491,16 +527,18 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     """
     from pianossm.align.decode import roll_to_notes
 
-    sub = getattr(net, "subframe", "parabola")
+    refiner = net if refiner is None else refiner
+    halver = net if halver is None else halver
 
-    def decode(start: Notes, width: float, peak: float = 0.0,
-               frames: int | None = None) -> tuple[Notes, np.ndarray, np.ndarray]:
+    def decode(start: Notes, width: float, peak: float = 0.0, frames: int | None = None,
+               by: AlignCRNN = net) -> tuple[Notes, np.ndarray, np.ndarray]:  # noqa: F821
         # the decoded notes, their window probabilities and their onset logits (on the
-        # recording's first `frames` frames only, when given)
-        rolls = predict_rolls(net, cqt[:frames], start,
+        # recording's first `frames` frames only, when given), by network `by`
+        rolls = predict_rolls(by, cqt[:frames], start,
                               plain=None if plain is None else plain[:frames])
         got, prob = roll_to_notes(rolls[0], rolls[1], start, search=width,
-                                  with_confidence=True, subframe=sub, earliest=peak)
+                                  with_confidence=True,
+                                  subframe=getattr(by, "subframe", "parabola"), earliest=peak)
         return got, prob, onset_logits(rolls[0], got)
 
     first = decode(notes, search, earliest)
@@ -525,8 +563,9 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
                          search, earliest))
     if refine:
         # each start refined once (+-REFINE_SEARCH): the CRNN places onsets more sharply
-        # when its input is closer, so the logits compared are the sharper ones
-        starts = [decode(o, min(search, REFINE_SEARCH)) for o, *_ in starts]
+        # when its input is closer, so the logits compared are the sharper ones (all the
+        # refiner's: one network's logits are compared)
+        starts = [decode(o, min(search, REFINE_SEARCH), by=refiner) for o, *_ in starts]
     # per note the decode with the highest onset logit, the notes of one key kept apart
     # (each decode keeps them so, but two decodes' picks can put two notes on one attack)
     onsets, conf = np.stack([o.onset for o, *_ in starts]), np.stack([s[1] for s in starts])
@@ -537,10 +576,10 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     offset = np.stack([o.offset for o, *_ in starts])[pick, n] + (onset - onsets[pick, n])
     out = starts[0][0].with_times(onset, offset)  # (each duration kept)
     for _ in range(refine - 1):
-        out = decode(out, min(search, REFINE_SEARCH))[0]
+        out = decode(out, min(search, REFINE_SEARCH), by=refiner)[0]
     if cqt_half is not None:
-        out = _half_frame_pass(net, cqt_half, out, min(search, REFINE_SEARCH), sub,
-                               plain_half)
+        out = _half_frame_pass(halver, cqt_half, out, min(search, REFINE_SEARCH),
+                               getattr(halver, "subframe", "parabola"), plain_half)
     # neighbouring notes share their timing error (offset, tempo drift), in the input and in
     # the DTW's output alike: a note that strays from its neighbours' common shift is put
     # back on it (relative to the input when that was roughly in time, else to the DTW)
@@ -853,11 +892,13 @@ def _write_report(path: str, before: Notes, after: Notes) -> None:
 
 def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "dtw+crnn",
                 model: str | Sequence[str] | None = None, report: str | None = None,
-                search: float = 0.15, wpe: bool = True) -> dict[str, float]:
+                search: float = 0.15, wpe: bool = True,
+                refine_model: str | None = None,
+                half_model: str | None = None) -> dict[str, float]:
     """Align ``midi_path`` to ``audio_path`` and write the aligned MIDI (atomically).
 
-    ``method``, ``model``, ``search`` and ``wpe`` as in :func:`align_notes`; ``report``: a
-    CSV of every note's old and new times.
+    ``method``, ``model``, ``search``, ``wpe``, ``refine_model`` and ``half_model`` as in
+    :func:`align_notes`; ``report``: a CSV of every note's old and new times.
 
     Returns
     -------
@@ -876,7 +917,8 @@ def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "d
     audio, sr = read_audio(audio_path)
     audio16 = check_audio(audio, sr, os.path.basename(audio_path))
     check_lengths(len(audio16) / SAMPLE_RATE, notes, os.path.basename(audio_path))
-    aligned = align_notes(audio16, notes, method, model, search, wpe=wpe)
+    aligned = align_notes(audio16, notes, method, model, search, wpe=wpe,
+                          refine_model=refine_model, half_model=half_model)
     out = retime_midi(midi, notes, aligned)
     atomic_write(out_path, lambda tmp: out.write(tmp))
     if report:

@@ -47,6 +47,8 @@ __all__ = [
     "CRNNConfig",
     "default_crnn_path",
     "default_crnn_paths",
+    "default_half_path",
+    "default_refine_path",
     "fold_batchnorm",
     "harmonic_offsets",
     "load_crnn",
@@ -566,11 +568,27 @@ def default_crnn_path() -> str:
 
 
 def default_crnn_paths() -> tuple[str, ...]:
-    """The checkpoints :func:`pianossm.align.api.align_notes` uses by default (their aligned
-    onsets averaged when several): now one, ``align_crnn.pt`` (stage 40, step 925: stage
+    """The checkpoints :func:`pianossm.align.api.align_notes` uses by default for the first
+    decodes (their aligned onsets averaged when several; the refinement and half-frame
+    passes: :func:`default_refine_path`, :func:`default_half_path`): now one,
+    ``align_crnn.pt`` (stage 40, step 925: stage
     34, the weight average of stages 31 and 33, which reads the recording's own CQT beside
     the WPE one, fine-tuned for longer on renders labelled at the sound as stage 36,
     continued on a longer schedule as stage 38, whose soup of three checkpoints was
     fine-tuned on twice the training renders; README "Stages 40 and 41"; a pair shipped
     until it aligned from several starts, README "Several starts")."""
     return (default_crnn_path(),)
+
+
+def default_refine_path() -> str:
+    """Path of the shipped network ``pianossm/assets/align_crnn_refine.pt``, which
+    :func:`pianossm.align.api.align_notes` uses by default for the refinement passes
+    (+-60 ms around the first network's decodes; README, "Other networks for the
+    refinements")."""
+    return os.fspath(resources.files("pianossm") / "assets" / "align_crnn_refine.pt")
+
+
+def default_half_path() -> str:
+    """Path of the shipped network ``pianossm/assets/align_crnn_half.pt``, which
+    :func:`pianossm.align.api.align_notes` uses by default for the half-frame pass."""
+    return os.fspath(resources.files("pianossm") / "assets" / "align_crnn_half.pt")

@@ -58,7 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="aligned .mid")
     p.add_argument("--method", choices=_METHODS, default="dtw+crnn")
     p.add_argument("--model", default=None,
-                   help="CRNN checkpoint (default: the shipped one)")
+                   help="CRNN checkpoint (default: the shipped pair)")
+    p.add_argument("--refine-model", default=None,
+                   help="CRNN checkpoint of the refinement passes (default: the shipped "
+                        "one, or --model when that is given)")
+    p.add_argument("--half-model", default=None,
+                   help="CRNN checkpoint of the half-frame pass (default: the shipped one, "
+                        "or --model when that is given)")
     p.add_argument("--report", default=None, help="CSV of every note's old and new times")
     p.add_argument("--search", type=float, default=0.15,
                    help="CRNN decoding window half-width in seconds")
@@ -175,7 +181,8 @@ def _align(args: argparse.Namespace) -> None:
         if path and os.path.exists(path) and not args.force:
             raise PianoSSMError(f"output exists: {path!r} (use --force to overwrite)")
     info = align_files(args.audio, args.midi, args.output, args.method, args.model,
-                       args.report, args.search, args.wpe)
+                       args.report, args.search, args.wpe, args.refine_model,
+                       args.half_model)
     print(f"wrote {args.output}: {info['notes']} notes aligned by {args.method}; onset "
           f"shift median {info['median_shift_ms']:.1f} ms, max {info['max_shift_ms']:.1f} ms "
           f"({info['seconds']:.1f} s)", file=sys.stderr)
