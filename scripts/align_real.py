@@ -26,7 +26,7 @@ from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.audio import read_audio
 
 METHODS = ["dtw", "mrmsdtw", "crnn", "dtw+crnn", "mrmsdtw+crnn"]
-MODEL: list[str] | None = None  # --model: CRNN checkpoints instead of the shipped pair
+MODEL: list[str] | None = None  # --model: CRNN checkpoints instead of the shipped first network
 TAIL: float | None = None  # --tail: seconds of silence after the recording (None: default)
 REFINE: str | None = None  # --refine-model: network of the refinements (None: default)
 HALF: str | None = None  # --half-model: network of the half-frame pass (None: default)
@@ -120,7 +120,7 @@ def main() -> int:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--model", default=None,
                         help="CRNN checkpoint, or several separated by commas (their times "
-                             "averaged; default: the shipped pair)")
+                             "averaged; default: the shipped first network)")
     parser.add_argument("--tail", type=float, default=None,
                         help="seconds of silence the CRNN hears after each recording "
                              "(default: align_notes's)")

@@ -131,7 +131,7 @@ def main() -> int:
     parser.add_argument("--human", action="store_true")
     parser.add_argument("--model", default=None,
                         help="CRNN checkpoint, or several separated by commas (their times "
-                             "averaged; default: the shipped pair)")
+                             "averaged; default: the shipped first network)")
     parser.add_argument("--seed", type=_seeds, default=[0],
                         help="seed of the cuts and perturbations, or A:B for seeds A..B-1 "
                              "pooled (the figures move by about +-1.5 points with the cuts "

@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="aligned .mid")
     p.add_argument("--method", choices=_METHODS, default="dtw+crnn")
     p.add_argument("--model", default=None,
-                   help="CRNN checkpoint (default: the shipped pair)")
+                   help="CRNN checkpoint of the first decodes (default: the shipped one)")
     p.add_argument("--refine-model", default=None,
                    help="CRNN checkpoint of the refinement passes (default: the shipped "
                         "one, or --model when that is given)")
