@@ -93,7 +93,8 @@ def main() -> int:
     p.add_argument("--early", type=float, default=0.0,
                    help="move the perturbed MIDI this many seconds earlier (clipped at 0)")
     p.add_argument("--model", default=None,
-                   help="CRNN checkpoint(s), comma-separated (default: the shipped one)")
+                   help="CRNN checkpoint(s) of the first decodes, comma-separated "
+                        "(default: the shipped networks; given, it makes every pass)")
     p.add_argument("--child", nargs=2, metavar=("FOLDER", "METHOD"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
