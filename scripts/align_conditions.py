@@ -79,7 +79,7 @@ def main() -> int:
     parser.add_argument("--methods", default="dtw,mrmsdtw,crnn,dtw+crnn")
     parser.add_argument("--model", default=None,
                         help="CRNN checkpoint, or several separated by commas (their times "
-                             "averaged; default: the shipped pair)")
+                             "averaged; default: the shipped first network)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", default=None)
     parser.add_argument("--limit", type=int, default=0, help="first N pieces per folder")

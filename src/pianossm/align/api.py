@@ -16,9 +16,10 @@ time, else from the DTW's output) are put back on it (:func:`follow_consensus`);
 input was far out of time, notes it clipped to time 0 are tried at their keys' largest
 attacks before the first other note, the CRNN's onset logit picking
 (:func:`place_stacked`).  Three networks ship: the first makes the first decodes
-(+-150 ms), the second (``refine_model``) the refinements and the pick between them, the
-third (``half_model``) the half-frame pass (both +-60 ms around the first's proposals).  Given several CRNN checkpoints,
-each aligns the notes so and their times are averaged.
+(+-150 ms) and the trials at time 0, the second (``refine_model``) the refinements and
+the pick between them, the third (``half_model``) the half-frame pass (both +-60 ms around
+the first's proposals).  Given several CRNN checkpoints, each aligns the notes so and
+their times are averaged.
 """
 
 from __future__ import annotations
