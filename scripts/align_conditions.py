@@ -24,7 +24,13 @@ from pianossm.align.data import check_labels, list_items
 from pianossm.align.evaluate import evaluate_item
 from pianossm.align.metrics import summarize
 from pianossm.align.perturb import PerturbConfig
-from pianossm.commands.align import add_perturb_args, add_wpe_arg, perturb_from_args
+from pianossm.commands.align import (
+    add_model_args,
+    add_perturb_args,
+    add_wpe_arg,
+    models_from_args,
+    perturb_from_args,
+)
 from pianossm.errors import PianoSSMError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # align_segments, beside it
@@ -77,16 +83,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+")
     parser.add_argument("--methods", default="dtw,mrmsdtw,crnn,dtw+crnn")
-    parser.add_argument("--model", default=None,
-                        help="CRNN checkpoint, or several separated by commas (their times "
-                             "averaged; default: the shipped first network)")
+    add_model_args(parser, several=True, passes=False)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", default=None)
     parser.add_argument("--limit", type=int, default=0, help="first N pieces per folder")
     add_wpe_arg(parser)
     add_perturb_args(parser)
     args = parser.parse_args()
-    models = args.model.split(",") if args.model else None
+    models = models_from_args(args)
     try:
         rows = run(args.folders, args.methods.split(","), models, args.seed, args.limit,
                    args.wpe, perturb_from_args(args))

@@ -24,18 +24,17 @@ from pianossm.align.metrics import format_table, onset_errors, summarize
 from pianossm.align.notes import Notes, midi_to_notes
 from pianossm.align.perturb import PerturbConfig, perturb_notes
 from pianossm.audio import read_audio
+from pianossm.commands.align import add_model_args, models_from_args
 
 METHODS = ["dtw", "mrmsdtw", "crnn", "dtw+crnn", "mrmsdtw+crnn"]
-MODEL: list[str] | None = None  # --model: CRNN checkpoints instead of the shipped first network
-TAIL: float | None = None  # --tail: seconds of silence after the recording (None: default)
-REFINE: str | None = None  # --refine-model: network of the refinements (None: default)
-HALF: str | None = None  # --half-model: network of the half-frame pass (None: default)
+#: align_notes's CRNN options from the command line (--model, --tail, --refine-model,
+#: --half-model; absent: its defaults)
+CRNN: dict = {}
 
 
 def _align(audio: np.ndarray, notes: Notes, method: str) -> Notes:
-    """:func:`align_notes` with the ``--model`` CRNN."""
-    return align_notes(audio, notes, method, MODEL, tail=TAIL, refine_model=REFINE,
-                       half_model=HALF)
+    """:func:`align_notes` with the command line's CRNN options."""
+    return align_notes(audio, notes, method, **CRNN)
 
 
 def shared_dir() -> str:
@@ -118,21 +117,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--model", default=None,
-                        help="CRNN checkpoint, or several separated by commas (their times "
-                             "averaged; default: the shipped first network)")
+    add_model_args(parser, several=True)
     parser.add_argument("--tail", type=float, default=None,
                         help="seconds of silence the CRNN hears after each recording "
                              "(default: align_notes's)")
-    parser.add_argument("--refine-model", default=None,
-                        help="CRNN checkpoint of the refinement passes (default: "
-                             "align_notes's)")
-    parser.add_argument("--half-model", default=None,
-                        help="CRNN checkpoint of the half-frame pass (default: align_notes's)")
     args = parser.parse_args()
-    global MODEL, TAIL, REFINE, HALF
-    MODEL = args.model.split(",") if args.model else None
-    TAIL, REFINE, HALF = args.tail, args.refine_model, args.half_model
+    CRNN.update(model=models_from_args(args), tail=args.tail, refine_model=args.refine_model,
+                half_model=args.half_model)
     real = os.path.join(shared_dir(), "testdata", "real")
     if not os.path.isdir(real):
         print(f"shared test data not found at {real}; set PIANO_SSM_SHARED", file=sys.stderr)

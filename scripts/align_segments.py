@@ -29,7 +29,13 @@ from pianossm.align.data import check_labels, list_items, load_item
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
 from pianossm.align.notes import Notes
 from pianossm.align.perturb import PerturbConfig, coarse_perturb, perturb_notes
-from pianossm.commands.align import add_perturb_args, add_wpe_arg, perturb_from_args
+from pianossm.commands.align import (
+    add_model_args,
+    add_perturb_args,
+    add_wpe_arg,
+    models_from_args,
+    perturb_from_args,
+)
 from pianossm.errors import PianoSSMError
 
 
@@ -129,9 +135,7 @@ def main() -> int:
     parser.add_argument("--length", type=float, default=20.0)
     parser.add_argument("--cuts", type=int, default=3)
     parser.add_argument("--human", action="store_true")
-    parser.add_argument("--model", default=None,
-                        help="CRNN checkpoint, or several separated by commas (their times "
-                             "averaged; default: the shipped first network)")
+    add_model_args(parser, several=True)
     parser.add_argument("--seed", type=_seeds, default=[0],
                         help="seed of the cuts and perturbations, or A:B for seeds A..B-1 "
                              "pooled (the figures move by about +-1.5 points with the cuts "
@@ -140,17 +144,12 @@ def main() -> int:
     parser.add_argument("--tail", type=float, default=None,
                         help="seconds of silence the CRNN hears after each segment "
                              "(default: align_notes's)")
-    parser.add_argument("--refine-model", default=None,
-                        help="CRNN checkpoint of the refinement passes (default: "
-                             "align_notes's)")
-    parser.add_argument("--half-model", default=None,
-                        help="CRNN checkpoint of the half-frame pass (default: align_notes's)")
     add_wpe_arg(parser)
     add_perturb_args(parser)
     args = parser.parse_args()
     try:
         rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
-                   args.model.split(",") if args.model else None, args.seed, args.limit,
+                   models_from_args(args), args.seed, args.limit,
                    args.wpe, perturb_from_args(args), args.tail, args.refine_model,
                    args.half_model)
     except PianoSSMError as exc:

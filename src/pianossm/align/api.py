@@ -391,10 +391,9 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         raise PianoSSMError(f"earliest must be >= 0, got {earliest!r}")
     # the networks of the refinement and half-frame passes: given, else the shipped ones
     # when `model` is the shipped one too, else `model` itself (None)
-    refine_path = (os.fspath(refine_model) if refine_model is not None
-                   else default_refine_path() if model is None else None)
-    half_path = (os.fspath(half_model) if half_model is not None
-                 else default_half_path() if model is None else None)
+    pass_paths = [os.fspath(given) if given is not None else shipped() if model is None else None
+                  for given, shipped in ((refine_model, default_refine_path),
+                                         (half_model, default_half_path))]
     if model is None:
         paths = list(default_crnn_paths())
     elif isinstance(model, (str, os.PathLike)):
@@ -406,9 +405,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     check_lengths(len(audio16) / SAMPLE_RATE, notes)
     # every checkpoint is loaded (and a bad one refused) before any work
     nets = [_model(p) for p in paths] if "crnn" in method else []
-    refiner = _model(refine_path) if nets and refine_path is not None else None
-    halver = _model(half_path) if nets and half_path is not None else None
-    others = [(p, m) for p, m in ((refine_path, refiner), (half_path, halver)) if m]
+    refiner, halver = (_model(p) if nets and p is not None else None for p in pass_paths)
+    others = [(p, m) for p, m in zip(pass_paths, (refiner, halver)) if m is not None]
     for net, (path, other) in ((n, o) for n in nets for o in others):
         if abs(other.label_latency - net.label_latency) > 1e-6:
             raise PianoSSMError(

@@ -10,7 +10,8 @@ import sys
 
 from pianossm.errors import PianoSSMError
 
-__all__ = ["add_perturb_args", "add_wpe_arg", "perturb_from_args", "register"]
+__all__ = ["add_model_args", "add_perturb_args", "add_wpe_arg", "models_from_args",
+           "perturb_from_args", "register"]
 
 _METHODS = ["crnn", "dtw", "dtw+crnn", "mrmsdtw", "mrmsdtw+crnn"]
 
@@ -31,6 +32,30 @@ def add_perturb_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--drift", type=float, default=0.05, help="smooth tempo-drift amplitude")
     g.add_argument("--jitter", type=float, default=0.03, help="per-note onset jitter")
     g.add_argument("--offset-jitter", type=float, default=0.05, help="per-note offset jitter")
+
+
+def add_model_args(p: argparse.ArgumentParser, several: bool = False,
+                   passes: bool = True) -> None:
+    """Add ``--model`` (with ``several``: checkpoints separated by commas, read by
+    :func:`models_from_args`) and, with ``passes``, ``--refine-model`` and ``--half-model``
+    (the networks of the refinement and half-frame passes) to ``p``."""
+    p.add_argument("--model", default=None,
+                   help="CRNN checkpoint of the first decodes, or several separated by commas "
+                        "(their times averaged; default: the shipped one)" if several else
+                        "CRNN checkpoint of the first decodes (default: the shipped one)")
+    if passes:
+        p.add_argument("--refine-model", default=None,
+                       help="CRNN checkpoint of the refinement passes (default: the shipped "
+                            "one, or --model when that is given)")
+        p.add_argument("--half-model", default=None,
+                       help="CRNN checkpoint of the half-frame pass (default: the shipped "
+                            "one, or --model when that is given)")
+
+
+def models_from_args(args: argparse.Namespace) -> list[str] | None:
+    """The checkpoints of :func:`add_model_args`' ``--model`` with ``several`` (None: the
+    shipped one)."""
+    return args.model.split(",") if args.model else None
 
 
 def add_wpe_arg(p: argparse.ArgumentParser) -> None:
@@ -57,14 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("midi", help="roughly timed .mid")
     p.add_argument("-o", "--output", required=True, help="aligned .mid")
     p.add_argument("--method", choices=_METHODS, default="dtw+crnn")
-    p.add_argument("--model", default=None,
-                   help="CRNN checkpoint of the first decodes (default: the shipped one)")
-    p.add_argument("--refine-model", default=None,
-                   help="CRNN checkpoint of the refinement passes (default: the shipped "
-                        "one, or --model when that is given)")
-    p.add_argument("--half-model", default=None,
-                   help="CRNN checkpoint of the half-frame pass (default: the shipped one, "
-                        "or --model when that is given)")
+    add_model_args(p)
     p.add_argument("--report", default=None, help="CSV of every note's old and new times")
     p.add_argument("--search", type=float, default=0.15,
                    help="CRNN decoding window half-width in seconds")
