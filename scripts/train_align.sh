@@ -481,3 +481,13 @@ wide_run stage43 stage40 2000 1e-4 $SOFT_PLAIN --seed 7
 # export was $RUN/best_crnn.pt until stage 5; measured per condition against step 350 with
 # scripts/align_conditions.py before shipping, see the README):
 #   python -c "from pianossm.align.train import export; export('$RUN/best.pt', 'src/pianossm/assets/align_crnn.pt', 'scripts/train_align.sh')"
+# stage 44 (a new run, 2026-12-07): stage 43 at its end fine-tuned on inputs as close as
+# the refinement passes see (their starts are the first decodes, mostly within 25 ms):
+# per-note jitter +-20 ms, offset and drift 15 ms, clipped to 50 ms (each scaled by 0.3-1),
+# 600 steps of a cosine from 1e-4 on train_s, seed 8; README, "A network for the
+# refinements trained on what they see".
+TRAIN=train_s_wpe20
+$PY -m pianossm align-train "$DATA/$TRAIN" --val "$DATA/$VAL" --run "$RUN/stage44" \
+    --init "$RUN/stage43/last.pt" --steps 600 --lr 1e-4 --save-every 25 --threads 1 \
+    --max-shift 0.05 --offset 0.015 --drift 0.015 --jitter 0.02 --minutes "$MINUTES" \
+    $SOFT_PLAIN --seed 8
