@@ -58,8 +58,9 @@ def condition(stem: str, folder: str) -> str:
 
 
 def stats(signed: np.ndarray, pos: np.ndarray) -> dict[str, float]:
-    """Shares within 10/25/50/100/150 ms, the count beyond 100 ms, mean, median and p95 (ms) of the ``(N,)`` errors'
-    sizes, the signed errors' median (``bias``, positive: late), mean of the first/last 10 %."""
+    """Shares within 10/25/50/100/150 ms, the count beyond 100 ms, mean, median and p95
+    (ms) of the ``(N,)`` errors' sizes, the signed errors' median (``bias``, positive:
+    late), mean of the first/last 10 %."""
     e = np.abs(signed)
     out = {f"w{t}": 100 * float(np.mean(e <= t / 1000 + 1e-9))
            for t in (10, 25, 50, 100, 150)}
