@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -74,44 +75,58 @@ def stats(signed: np.ndarray, pos: np.ndarray) -> dict[str, float]:
     return out
 
 
+def excerpts(folder: str, length: float, cuts: int, human: bool, seed: int | list[int],
+             limit: int = 0, perturb: PerturbConfig | None = None,
+             ) -> Iterator[tuple[int, str, int, int, np.ndarray, Notes, Notes]]:
+    """The excerpts of one folder's items, with their notes and the notes perturbed.
+
+    Yields ``(item index, stem, seed, cut, audio (n,), true notes, perturbed notes)`` for
+    ``cuts`` excerpts of ``length`` s per item and seed (those with fewer than 10 notes
+    skipped); each seed, item and cut draws its own start and perturbation, so another
+    script given the same arguments measures the same excerpts.
+    """
+    import soundfile as sf
+
+    cfg = perturb or PerturbConfig()
+    stems = list_items(folder)[:limit or None]
+    check_labels(stems)  # old-convention labels would score against another truth
+    for i, stem in enumerate(stems):
+        audio, _ = sf.read(stem + ".flac", dtype="float32")
+        _, notes = load_item(stem)
+        dur = len(audio) / SAMPLE_RATE
+        for sd, c in ((sd, c) for sd in np.atleast_1d(seed) for c in range(cuts)):
+            rng = np.random.default_rng([int(sd), i, c, int(human)])
+            start = float(rng.uniform(1.0, max(1.0, dur - length - 1.0)))
+            seg, ref = cut(audio, notes, start, length)
+            if len(ref) < 10:
+                continue
+            bad = perturb_notes(ref, cfg, rng) if human else coarse_perturb(ref, rng, cfg=cfg)
+            yield i, stem, int(sd), c, seg, ref, bad
+
+
 def run(folders: list[str], methods: list[str], length: float, cuts: int, human: bool,
         model: list[str] | None, seed: int | list[int], limit: int,
         wpe: bool = True, perturb: PerturbConfig | None = None, tail: float | None = None,
         refine_model: str | None = None, half_model: str | None = None,
         ) -> list[tuple[str, str, int, dict]]:
-    import soundfile as sf
-
     from pianossm.align.api import align_notes
 
     rows, pooled = [], {}
-    cfg = perturb or PerturbConfig()
     for folder in folders:
         errs: dict[str, list] = {}
         name = None
-        stems = list_items(folder)[:limit or None]
-        check_labels(stems)  # old-convention labels would score against another truth
-        for i, stem in enumerate(stems):
+        for _, stem, _, _, seg, ref, bad in excerpts(folder, length, cuts, human, seed, limit,
+                                                     perturb):
             name = condition(stem, folder)
-            audio, _ = sf.read(stem + ".flac", dtype="float32")
-            _, notes = load_item(stem)
-            dur = len(audio) / SAMPLE_RATE
-            for sd, c in ((sd, c) for sd in np.atleast_1d(seed) for c in range(cuts)):
-                rng = np.random.default_rng([int(sd), i, c, int(human)])
-                start = float(rng.uniform(1.0, max(1.0, dur - length - 1.0)))
-                seg, ref = cut(audio, notes, start, length)
-                if len(ref) < 10:
-                    continue
-                bad = perturb_notes(ref, cfg, rng) if human else coarse_perturb(ref, rng,
-                                                                                 cfg=cfg)
-                cqt = audio_to_cqt(seg, SAMPLE_RATE)
-                pos = (ref.onset - ref.onset.min()) / max(np.ptp(ref.onset), 1e-6)
-                for m in ["input", *methods]:
-                    out = bad if m == "input" else align_notes(
-                        seg, bad, m, model, cqt=cqt, wpe=wpe, tail=tail,
-                        refine_model=refine_model, half_model=half_model)
-                    e = out.onset - ref.onset
-                    for d in (errs, pooled):
-                        d.setdefault(m, []).append((e, pos))
+            cqt = audio_to_cqt(seg, SAMPLE_RATE)
+            pos = (ref.onset - ref.onset.min()) / max(np.ptp(ref.onset), 1e-6)
+            for m in ["input", *methods]:
+                out = bad if m == "input" else align_notes(
+                    seg, bad, m, model, cqt=cqt, wpe=wpe, tail=tail,
+                    refine_model=refine_model, half_model=half_model)
+                e = out.onset - ref.onset
+                for d in (errs, pooled):
+                    d.setdefault(m, []).append((e, pos))
         for m, lst in errs.items():
             e, p = (np.concatenate(x) for x in zip(*lst))
             rows.append((name, m, len(e), stats(e, p)))

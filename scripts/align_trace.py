@@ -28,12 +28,10 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from align_segments import _seeds, condition, cut
+from align_segments import _seeds, condition, excerpts
 
-from pianossm.align.data import check_labels, list_items, load_item
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
 from pianossm.align.notes import Notes
-from pianossm.align.perturb import PerturbConfig, coarse_perturb, perturb_notes
 from pianossm.commands.align import add_perturb_args, perturb_from_args
 from pianossm.errors import PianoSSMError
 
@@ -109,51 +107,37 @@ def main() -> int:
     parser.add_argument("--show", type=int, default=30, help="traced notes printed at most")
     add_perturb_args(parser)
     args = parser.parse_args()
-    import soundfile as sf
-
     from pianossm.align.api import align_notes, label_latency
 
-    cfg = perturb_from_args(args) or PerturbConfig()
     rec = Recorder()
     rec.install()
     errs, signs, masks, shown = [], [], [], 0
     beyond = args.beyond / 1000
+    lat = label_latency()  # the recorded stages are in the network's times
+    perturb = perturb_from_args(args)
     try:
         for folder in args.folders:
-            stems = list_items(folder)
-            check_labels(stems)
-            for i, stem in enumerate(stems):
-                audio, _ = sf.read(stem + ".flac", dtype="float32")
-                _, notes = load_item(stem)
-                dur = len(audio) / SAMPLE_RATE
-                for sd, c in ((sd, c) for sd in args.seed for c in range(args.cuts)):
-                    rng = np.random.default_rng([int(sd), i, c, int(args.human)])
-                    start = float(rng.uniform(1.0, max(1.0, dur - args.length - 1.0)))
-                    seg, ref = cut(audio, notes, start, args.length)
-                    if len(ref) < 10:
-                        continue
-                    bad = (perturb_notes(ref, cfg, rng) if args.human
-                           else coarse_perturb(ref, rng, cfg=cfg))
-                    rec.stages.clear()
-                    out = align_notes(seg, bad, "dtw+crnn", cqt=audio_to_cqt(seg, SAMPLE_RATE))
-                    e, ein = out.onset - ref.onset, bad.onset - ref.onset
-                    # the stages are in the network's times (its label latency earlier)
-                    lat = label_latency()
-                    errs.append(e)
-                    signs.append(np.sign(e) == np.sign(ein))
-                    masks.append(features(ref, args.length))
-                    for n in np.nonzero(np.abs(e) > beyond)[0]:
-                        if shown >= args.show:
-                            break
-                        shown += 1
-                        print(f"\n{condition(stem, folder)}, item {i}, seed {sd}, cut {c}: "
-                              f"note {n} (key {ref.pitch[n]}, velocity {ref.velocity[n]}, "
-                              f"{ref.onset[n]:.2f} s in), input {1000 * ein[n]:+.0f} ms, "
-                              f"aligned {1000 * e[n]:+.0f} ms")
-                        for name, on, prob in rec.stages:
-                            p = "" if prob is None else f"  (window probability {prob[n]:.2f})"
-                            print(f"    {name:16s} {1000 * (on[n] + lat - ref.onset[n]):+6.0f}"
-                                  f" ms{p}")
+            for i, stem, sd, c, seg, ref, bad in excerpts(
+                    folder, args.length, args.cuts, args.human, args.seed,
+                    perturb=perturb):
+                rec.stages.clear()
+                out = align_notes(seg, bad, "dtw+crnn", cqt=audio_to_cqt(seg, SAMPLE_RATE))
+                e, ein = out.onset - ref.onset, bad.onset - ref.onset
+                errs.append(e)
+                signs.append(np.sign(e) == np.sign(ein))
+                masks.append(features(ref, args.length))
+                for n in np.nonzero(np.abs(e) > beyond)[0]:
+                    if shown >= args.show:
+                        break
+                    shown += 1
+                    print(f"\n{condition(stem, folder)}, item {i}, seed {sd}, cut {c}: "
+                          f"note {n} (key {ref.pitch[n]}, velocity {ref.velocity[n]}, "
+                          f"{ref.onset[n]:.2f} s in), input {1000 * ein[n]:+.0f} ms, "
+                          f"aligned {1000 * e[n]:+.0f} ms")
+                    for name, on, prob in rec.stages:
+                        p = "" if prob is None else f"  (window probability {prob[n]:.2f})"
+                        print(f"    {name:16s} {1000 * (on[n] + lat - ref.onset[n]):+6.0f}"
+                              f" ms{p}")
     except PianoSSMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
