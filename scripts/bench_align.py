@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from pianossm.commands.align import add_model_args, models_from_args
+
 
 def _prepare(folder: str, minutes: float, early: float = 0.0) -> None:
     import soundfile as sf
@@ -59,7 +61,7 @@ def _prepare(folder: str, minutes: float, early: float = 0.0) -> None:
     np.save(os.path.join(folder, "reference_onsets.npy"), ref)
 
 
-def _child(folder: str, method: str, threads: int, model: str | None) -> None:
+def _child(folder: str, method: str, threads: int, model: list[str] | None) -> None:
     import torch
 
     torch.set_num_threads(threads)
@@ -73,8 +75,7 @@ def _child(folder: str, method: str, threads: int, model: str | None) -> None:
 
     t, c = time.perf_counter(), cpu()
     info = align_files(os.path.join(folder, "audio.flac"), os.path.join(folder,
-                       "perturbed.mid"), out, method, report=report,
-                       model=model.split(",") if model else None)
+                       "perturbed.mid"), out, method, report=report, model=model)
     wall, cpu_s = time.perf_counter() - t, cpu() - c
     # the report lists the notes in input order (the written MIDI re-sorts them by time)
     aligned = np.loadtxt(report, delimiter=",", skiprows=1, usecols=4)
@@ -92,13 +93,11 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--early", type=float, default=0.0,
                    help="move the perturbed MIDI this many seconds earlier (clipped at 0)")
-    p.add_argument("--model", default=None,
-                   help="CRNN checkpoint(s) of the first decodes, comma-separated "
-                        "(default: the shipped networks; given, it makes every pass)")
+    add_model_args(p, several=True, passes=False)  # given, it makes every pass
     p.add_argument("--child", nargs=2, metavar=("FOLDER", "METHOD"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        _child(args.child[0], args.child[1], args.threads, args.model)
+        _child(args.child[0], args.child[1], args.threads, models_from_args(args))
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-align-") as folder:
         _prepare(folder, args.minutes, args.early)
