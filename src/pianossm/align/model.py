@@ -562,9 +562,14 @@ def load_crnn(path: str | os.PathLike[str] | None = None,
     return model.eval(), payload
 
 
+def _asset(name: str) -> str:
+    """Path of the shipped file ``pianossm/assets/<name>``."""
+    return os.fspath(resources.files("pianossm") / "assets" / name)
+
+
 def default_crnn_path() -> str:
     """Path of the shipped checkpoint ``pianossm/assets/align_crnn.pt``."""
-    return os.fspath(resources.files("pianossm") / "assets" / "align_crnn.pt")
+    return _asset("align_crnn.pt")
 
 
 def default_crnn_paths() -> tuple[str, ...]:
@@ -585,10 +590,10 @@ def default_refine_path() -> str:
     :func:`pianossm.align.api.align_notes` uses by default for the refinement passes
     (+-60 ms around the first network's decodes; README, "Other networks for the
     refinements")."""
-    return os.fspath(resources.files("pianossm") / "assets" / "align_crnn_refine.pt")
+    return _asset("align_crnn_refine.pt")
 
 
 def default_half_path() -> str:
     """Path of the shipped network ``pianossm/assets/align_crnn_half.pt``, which
     :func:`pianossm.align.api.align_notes` uses by default for the half-frame pass."""
-    return os.fspath(resources.files("pianossm") / "assets" / "align_crnn_half.pt")
+    return _asset("align_crnn_half.pt")
