@@ -310,7 +310,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 half_frame: bool = True, wpe: bool = True,
                 earliest: float | None = None, tail: float | None = None,
                 refine_model: str | os.PathLike[str] | None = None,
-                half_model: str | os.PathLike[str] | None = None) -> Notes:
+                half_model: str | os.PathLike[str] | None = None,
+                selector: str | os.PathLike[str] | None = None) -> Notes:
     """Align notes to 16 kHz audio with one of :data:`METHODS`.
 
     Parameters
@@ -368,6 +369,10 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         CRNN methods: the checkpoint of the half-frame pass (each onset the mean of the
         refined one and this network's decode on the half-frame grid, +-60 ms).  Default
         as for ``refine_model`` (:func:`pianossm.align.model.default_half_path`).
+    selector : str or PathLike, optional
+        CRNN methods: a :class:`~pianossm.align.select.DecodeSelector` file whose scores
+        pick between each note's refined decodes instead of their onset logits (default:
+        none).
 
     Returns
     -------
@@ -413,6 +418,10 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 f"the CRNN {path!r} places notes {1000 * other.label_latency:.2f} ms before "
                 f"their sound, the first network {1000 * net.label_latency:.2f} ms: their "
                 f"label latencies must agree")
+    if selector is not None and "crnn" in method:
+        from pianossm.align.select import load_selector
+
+        selector = load_selector(selector)
     first, rough = method.split("+")[0], notes
     plain = any(net.config.plain_cqt for net in [*nets, *(m for _, m in others)])
     if first == "dtw" or ("crnn" in method and (plain or not wpe)):  # the recording's CQT
@@ -460,7 +469,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         lat = getattr(net, "label_latency", 0.0)
         out = _crnn_align(net, cqt, cqt_half, at(notes, -lat), at(rough, -lat), method,
                           search, refine, earliest, raw_cqt, raw_half, origin=-lat,
-                          refiner=refiner, halver=halver)
+                          refiner=refiner, halver=halver, selector=selector)
         outs.append(at(out, lat))
     if len(outs) == 1:
         return outs[0]
@@ -487,7 +496,8 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
                 refine: int, earliest: float = 0.0, plain: np.ndarray | None = None,
                 plain_half: np.ndarray | None = None, origin: float = 0.0,
                 refiner: AlignCRNN | None = None,  # noqa: F821
-                halver: AlignCRNN | None = None) -> Notes:  # noqa: F821
+                halver: AlignCRNN | None = None,  # noqa: F821
+                selector: DecodeSelector | None = None) -> Notes:  # noqa: F821
     """One CRNN's decode of ``notes`` (the first stage's output; ``rough`` the input).
 
     Parameters
@@ -518,6 +528,8 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     refiner, halver : AlignCRNN, optional
         The networks of the refinement passes and of the half-frame pass (default:
         ``net``).
+    selector : DecodeSelector, optional
+        Scores the refined decodes for the pick (default: their onset logits).
 
     Returns
     -------
@@ -560,15 +572,19 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     shift = local_shift(notes.onset, first[0].onset, notes.onset, 9)
     starts.append(decode(notes.with_times(notes.onset + shift, notes.offset + shift),
                          search, earliest))
+    firsts = starts
     if refine:
         # each start refined once (+-REFINE_SEARCH): the CRNN places onsets more sharply
         # when its input is closer, so the logits compared are the sharper ones (all the
         # refiner's: one network's logits are compared)
         starts = [decode(o, min(search, REFINE_SEARCH), by=refiner) for o, *_ in starts]
-    # per note the decode with the highest onset logit, the notes of one key kept apart
-    # (each decode keeps them so, but two decodes' picks can put two notes on one attack)
+    # per note the decode with the highest onset logit (or the selector's score), the
+    # notes of one key kept apart (each decode keeps them so, but two decodes' picks can
+    # put two notes on one attack)
     onsets, conf = np.stack([o.onset for o, *_ in starts]), np.stack([s[1] for s in starts])
-    pick = pick_decodes(onsets, np.stack([s[2] for s in starts]), rough.pitch)
+    pick = _pick(onsets, conf, np.stack([s[2] for s in starts]),
+                 np.stack([o.onset for o, *_ in firsts]), np.stack([s[1] for s in firsts]),
+                 rough, notes, in_time, selector)
     n = np.arange(len(rough))
     # ... or, where the decodes disagree and none is sure, their confidence-weighted mean
     onset = blend_decodes(onsets, conf, pick, rough.pitch)
@@ -705,6 +721,22 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
             if logit[i] > best[i]:
                 best[i], onset[i] = logit[i], got[i]
     return moved(onset)
+
+
+def _pick(onsets: np.ndarray, conf: np.ndarray, logit: np.ndarray,
+          first_onsets: np.ndarray, first_conf: np.ndarray, rough: Notes, start: Notes,
+          in_time: bool, selector: DecodeSelector | None) -> np.ndarray:  # noqa: F821
+    """``(N,)`` decode picked per note from ``(S, N)`` refined decodes: by onset logit, or
+    by a :class:`~pianossm.align.select.DecodeSelector`'s scores (:func:`pick_decodes`
+    keeps the notes of one key apart either way)."""
+    if selector is None or len(onsets) < 2:
+        return pick_decodes(onsets, logit, rough.pitch)
+    from pianossm.align.select import decode_features
+
+    by_logit = pick_decodes(onsets, logit, rough.pitch)
+    feats = decode_features(onsets, conf, logit, first_onsets, first_conf, rough, start,
+                            in_time, by_logit)
+    return pick_decodes(onsets, selector.scores(feats), rough.pitch)
 
 
 def onset_logits(logits: np.ndarray, notes: Notes) -> np.ndarray:
