@@ -123,7 +123,7 @@ def main() -> int:
                              "(default: align_notes's)")
     args = parser.parse_args()
     CRNN.update(model=models_from_args(args), tail=args.tail, refine_model=args.refine_model,
-                half_model=args.half_model)
+                half_model=args.half_model, selector=args.selector)
     real = os.path.join(shared_dir(), "testdata", "real")
     if not os.path.isdir(real):
         print(f"shared test data not found at {real}; set PIANO_SSM_SHARED", file=sys.stderr)

@@ -108,7 +108,7 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
         model: list[str] | None, seed: int | list[int], limit: int,
         wpe: bool = True, perturb: PerturbConfig | None = None, tail: float | None = None,
         refine_model: str | None = None, half_model: str | None = None,
-        ) -> list[tuple[str, str, int, dict]]:
+        selector: str | None = None) -> list[tuple[str, str, int, dict]]:
     from pianossm.align.api import align_notes
 
     rows, pooled = [], {}
@@ -123,7 +123,7 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
             for m in ["input", *methods]:
                 out = bad if m == "input" else align_notes(
                     seg, bad, m, model, cqt=cqt, wpe=wpe, tail=tail,
-                    refine_model=refine_model, half_model=half_model)
+                    refine_model=refine_model, half_model=half_model, selector=selector)
                 e = out.onset - ref.onset
                 for d in (errs, pooled):
                     d.setdefault(m, []).append((e, pos))
@@ -168,7 +168,7 @@ def main() -> int:
         rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
                    models_from_args(args), args.seed, args.limit,
                    args.wpe, perturb_from_args(args), args.tail, args.refine_model,
-                   args.half_model)
+                   args.half_model, args.selector)
     except PianoSSMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -542,15 +542,17 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     halver = net if halver is None else halver
 
     def decode(start: Notes, width: float, peak: float = 0.0, frames: int | None = None,
-               by: AlignCRNN = net) -> tuple[Notes, np.ndarray, np.ndarray]:  # noqa: F821
+               by: AlignCRNN = net,  # noqa: F821
+               ) -> tuple[Notes, np.ndarray, np.ndarray, np.ndarray]:
         # the decoded notes, their window probabilities and their onset logits (on the
-        # recording's first `frames` frames only, when given), by network `by`
+        # recording's first `frames` frames only, when given), by network `by`, and its
+        # (T, 88) onset logits
         rolls = predict_rolls(by, cqt[:frames], start,
                               plain=None if plain is None else plain[:frames])
         got, prob = roll_to_notes(rolls[0], rolls[1], start, search=width,
                                   with_confidence=True,
                                   subframe=getattr(by, "subframe", "parabola"), earliest=peak)
-        return got, prob, onset_logits(rolls[0], got)
+        return got, prob, onset_logits(rolls[0], got), rolls[0]
 
     first = decode(notes, search, earliest)
     starts = [first]
@@ -584,7 +586,8 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     onsets, conf = np.stack([o.onset for o, *_ in starts]), np.stack([s[1] for s in starts])
     pick = _pick(onsets, conf, np.stack([s[2] for s in starts]),
                  np.stack([o.onset for o, *_ in firsts]), np.stack([s[1] for s in firsts]),
-                 rough, notes, in_time, selector)
+                 rough, notes, in_time, selector,
+                 np.stack([[onset_logits(r, o) for o, *_ in starts] for *_, r in starts]))
     n = np.arange(len(rough))
     # ... or, where the decodes disagree and none is sure, their confidence-weighted mean
     onset = blend_decodes(onsets, conf, pick, rough.pitch)
@@ -608,7 +611,7 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
         # place_stacked tries its notes there several times.  The first window of a
         # full pass (predict_rolls: it keeps frames up to WINDOW - 2 OVERLAP of it), so
         # those frames decode as in a full pass, or STACK_CONTEXT frames past `frames`
-        got, _, logit = decode(start, min(search, REFINE_SEARCH), frames=min(
+        got, _, logit, _ = decode(start, min(search, REFINE_SEARCH), frames=min(
             len(cqt), max(frames + STACK_CONTEXT, WINDOW - OVERLAP)))
         return got.onset, logit
 
@@ -725,17 +728,19 @@ def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
 
 def _pick(onsets: np.ndarray, conf: np.ndarray, logit: np.ndarray,
           first_onsets: np.ndarray, first_conf: np.ndarray, rough: Notes, start: Notes,
-          in_time: bool, selector: DecodeSelector | None) -> np.ndarray:  # noqa: F821
+          in_time: bool, selector: DecodeSelector | None,  # noqa: F821
+          cross: np.ndarray | None = None) -> np.ndarray:
     """``(N,)`` decode picked per note from ``(S, N)`` refined decodes: by onset logit, or
     by a :class:`~pianossm.align.select.DecodeSelector`'s scores (:func:`pick_decodes`
-    keeps the notes of one key apart either way)."""
+    keeps the notes of one key apart either way).  ``cross``: ``(S, S, N)`` decode ``r``'s
+    onset logits at decode ``s``'s onsets (default: ``logit`` on the diagonal only)."""
     if selector is None or len(onsets) < 2:
         return pick_decodes(onsets, logit, rough.pitch)
     from pianossm.align.select import decode_features
 
     by_logit = pick_decodes(onsets, logit, rough.pitch)
     feats = decode_features(onsets, conf, logit, first_onsets, first_conf, rough, start,
-                            in_time, by_logit)
+                            in_time, by_logit, cross)
     return pick_decodes(onsets, selector.scores(feats), rough.pitch)
 
 
@@ -925,11 +930,13 @@ def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "d
                 model: str | Sequence[str] | None = None, report: str | None = None,
                 search: float = 0.15, wpe: bool = True,
                 refine_model: str | None = None,
-                half_model: str | None = None) -> dict[str, float]:
+                half_model: str | None = None,
+                selector: str | None = None) -> dict[str, float]:
     """Align ``midi_path`` to ``audio_path`` and write the aligned MIDI (atomically).
 
-    ``method``, ``model``, ``search``, ``wpe``, ``refine_model`` and ``half_model`` as in
-    :func:`align_notes`; ``report``: a CSV of every note's old and new times.
+    ``method``, ``model``, ``search``, ``wpe``, ``refine_model``, ``half_model`` and
+    ``selector`` as in :func:`align_notes`; ``report``: a CSV of every note's old and new
+    times.
 
     Returns
     -------
@@ -949,7 +956,8 @@ def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "d
     audio16 = check_audio(audio, sr, os.path.basename(audio_path))
     check_lengths(len(audio16) / SAMPLE_RATE, notes, os.path.basename(audio_path))
     aligned = align_notes(audio16, notes, method, model, search, wpe=wpe,
-                          refine_model=refine_model, half_model=half_model)
+                          refine_model=refine_model, half_model=half_model,
+                          selector=selector)
     out = retime_midi(midi, notes, aligned)
     atomic_write(out_path, lambda tmp: out.write(tmp))
     if report:

@@ -38,7 +38,7 @@ def add_model_args(p: argparse.ArgumentParser, several: bool = False,
                    passes: bool = True) -> None:
     """Add ``--model`` (with ``several``: checkpoints separated by commas, read by
     :func:`models_from_args`) and, with ``passes``, ``--refine-model`` and ``--half-model``
-    (the networks of the refinement and half-frame passes) to ``p``."""
+    (the networks of the refinement and half-frame passes) and ``--selector`` to ``p``."""
     p.add_argument("--model", default=None,
                    help="CRNN checkpoint of the first decodes, or several separated by commas "
                         "(their times averaged; default: the shipped one)" if several else
@@ -50,6 +50,10 @@ def add_model_args(p: argparse.ArgumentParser, several: bool = False,
         p.add_argument("--half-model", default=None,
                        help="CRNN checkpoint of the half-frame pass (default: the shipped "
                             "one, or --model when that is given)")
+        p.add_argument("--selector", default=None,
+                       help="decode selector (.npz, pianossm.align.select) that picks "
+                            "between each note's refined decodes instead of their onset "
+                            "logits (default: none)")
 
 
 def models_from_args(args: argparse.Namespace) -> list[str] | None:
@@ -200,7 +204,7 @@ def _align(args: argparse.Namespace) -> None:
             raise PianoSSMError(f"output exists: {path!r} (use --force to overwrite)")
     info = align_files(args.audio, args.midi, args.output, args.method, args.model,
                        args.report, args.search, args.wpe, args.refine_model,
-                       args.half_model)
+                       args.half_model, args.selector)
     print(f"wrote {args.output}: {info['notes']} notes aligned by {args.method}; onset "
           f"shift median {info['median_shift_ms']:.1f} ms, max {info['max_shift_ms']:.1f} ms "
           f"({info['seconds']:.1f} s)", file=sys.stderr)
