@@ -108,7 +108,7 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
         model: list[str] | None, seed: int | list[int], limit: int,
         wpe: bool = True, perturb: PerturbConfig | None = None, tail: float | None = None,
         refine_model: str | None = None, half_model: str | None = None,
-        selector: str | None = None) -> list[tuple[str, str, int, dict]]:
+        selector: str | bool | None = None) -> list[tuple[str, str, int, dict]]:
     from pianossm.align.api import align_notes
 
     rows, pooled = [], {}

@@ -491,3 +491,19 @@ $PY -m pianossm align-train "$DATA/$TRAIN" --val "$DATA/$VAL" --run "$RUN/stage4
     --init "$RUN/stage43/last.pt" --steps 600 --lr 1e-4 --save-every 25 --threads 1 \
     --max-shift 0.05 --offset 0.015 --drift 0.015 --jitter 0.02 --minutes "$MINUTES" \
     $SOFT_PLAIN --seed 8
+# The decode selector (pianossm.align.select; README, "A learnt choice between the
+# decodes"), shipped 2026-12-07 as assets/align_select.npz: the shipped networks' refined
+# decodes of renders no network has heard (new pieces, the training pianos and rooms),
+# three 20 s excerpts per piece and seed, human-like and coarse input, then a fit on
+# all of them (10.6 min and 17.9 min of collection on one thread each; the fit seconds;
+# run with ALIGN_DATA=runs/align_s; the fit gives the shipped file bit for bit with torch's
+# default 2 threads on the 2-core machine, weights within 0.05 of it on one thread).
+$PY -m pianossm align-data "$DATA/sel_train" --seeds 11000:11072 --soundfont fluidr3 \
+    --soundfont timgm6mb --soundfont musescore $R5 --seconds 60
+$PY scripts/align_select.py collect "$DATA/sel_train" --human --jitter 0.06 --seed 0:2 \
+    --out "$DATA/sel_human.npz"
+$PY scripts/align_select.py collect "$DATA/sel_train" --jitter 0.06 --seed 0:2 \
+    --out "$DATA/sel_coarse.npz"
+$PY scripts/align_select.py fit "$DATA/sel_human.npz" "$DATA/sel_coarse.npz" --all \
+    --out "$DATA/select.npz"
+#   cp "$DATA/select.npz" src/pianossm/assets/align_select.npz

@@ -330,6 +330,7 @@ def test_the_refinements_and_the_half_frame_pass_have_their_own_networks(piece, 
     whose label latency is not the first's is refused."""
     from pianossm.align import api
     from pianossm.align.model import default_crnn_path, default_half_path, default_refine_path
+    from pianossm.align.select import default_selector_path
     from pianossm.errors import PianoSSMError
 
     audio, notes, cqt = piece
@@ -358,10 +359,53 @@ def test_the_refinements_and_the_half_frame_pass_have_their_own_networks(piece, 
     assert len({id(n) for n in shipped}) == 3  # three networks ship
     np.testing.assert_array_equal(default.onset, align_notes(
         audio, bad, "dtw+crnn", first, cqt=cqt, refine_model=default_refine_path(),
-        half_model=default_half_path()).onset)
+        half_model=default_half_path(), selector=default_selector_path()).onset)
     with pytest.raises(PianoSSMError, match="label latencies"):
         align_notes(audio, bad, "dtw+crnn", first, cqt=cqt,
                     half_model=_with_latency(str(tmp_path / "late.pt"), 0.0))
+
+
+def test_the_shipped_selector_picks_by_default(piece, monkeypatch):
+    """With the shipped networks the shipped decode selector picks between the refinements
+    (its pick, :func:`pick_decodes` over its scores, is what the blend receives); with
+    ``selector=False``, or a ``model`` given without one, the onset logits pick; a file that
+    is not a selector is refused."""
+    from pianossm.align import api
+    from pianossm.align.select import DecodeSelector, decode_features, default_selector_path
+    from pianossm.errors import PianoSSMError
+
+    audio, notes, cqt = piece
+    bad = _distort(notes)
+    seen, blends = [], []
+    real_pick, real_blend = api._pick, api.blend_decodes
+
+    def pick(*a):
+        seen.append(a)
+        return real_pick(*a)
+
+    monkeypatch.setattr(api, "_pick", pick)
+    monkeypatch.setattr(api, "blend_decodes",
+                        lambda o, c, p, *a: blends.append(p) or real_blend(o, c, p, *a))
+    default = align_notes(audio, bad, "dtw+crnn", cqt=cqt)
+    onsets, conf, logit, f_on, f_conf, rough, start, in_time, sel, cross = seen[0]
+    assert isinstance(sel, DecodeSelector)
+    feats = decode_features(onsets, conf, logit, f_on, f_conf, rough, start, in_time,
+                            api.pick_decodes(onsets, logit, rough.pitch), cross)
+    want = api.pick_decodes(onsets, sel.scores(feats), rough.pitch)
+    np.testing.assert_array_equal(blends[0], want)
+    seen.clear()
+    blends.clear()
+    off = align_notes(audio, bad, "dtw+crnn", cqt=cqt, selector=False)
+    assert seen[0][8] is None
+    np.testing.assert_array_equal(blends[0], api.pick_decodes(onsets, logit, rough.pitch))
+    assert np.mean(np.abs(default.onset - notes.onset) <= 0.025) >= 0.9
+    assert np.mean(np.abs(off.onset - notes.onset) <= 0.025) >= 0.9
+    seen.clear()
+    given = align_notes(audio, bad, "dtw+crnn", default_selector_path().replace(
+        "align_select.npz", "align_crnn.pt"), cqt=cqt)
+    assert seen[0][8] is None and len(given) == len(bad)
+    with pytest.raises(PianoSSMError, match="not a decode selector"):
+        align_notes(audio, bad, "dtw+crnn", cqt=cqt, selector=__file__)
 
 
 def test_bad_checkpoint_is_refused_before_any_work(piece, tmp_path, monkeypatch):

@@ -7,8 +7,9 @@ centres are stitched.  The CRNN decodes every note from several starts (the firs
 output; the input when that was roughly in time, else the input moved by the smooth part
 of the first decode's shift; the first stage's output moved by the first decode's
 running-median shift), refines each (the CRNN again, its input roll the notes just
-decoded, searching +-60 ms) and keeps per note the refinement with the highest onset
-logit (or, where they disagree and none is sure, their mean);
+decoded, searching +-60 ms) and keeps per note the refinement that a small learnt
+selector ranks first (:mod:`pianossm.align.select`; without it, the one with the highest
+onset logit), or, where they disagree and none is sure, their mean;
 then a half-frame pass (the same on the CQT of the audio 5 ms later, so its frames fall
 between the first grid's; each onset is the mean of the two grids' decodes); then notes
 that stray from their neighbours' common shift (from the input when it was roughly in
@@ -311,7 +312,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 earliest: float | None = None, tail: float | None = None,
                 refine_model: str | os.PathLike[str] | None = None,
                 half_model: str | os.PathLike[str] | None = None,
-                selector: str | os.PathLike[str] | None = None) -> Notes:
+                selector: str | os.PathLike[str] | bool | None = None) -> Notes:
     """Align notes to 16 kHz audio with one of :data:`METHODS`.
 
     Parameters
@@ -369,10 +370,13 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         CRNN methods: the checkpoint of the half-frame pass (each onset the mean of the
         refined one and this network's decode on the half-frame grid, +-60 ms).  Default
         as for ``refine_model`` (:func:`pianossm.align.model.default_half_path`).
-    selector : str or PathLike, optional
+    selector : str, PathLike or bool, optional
         CRNN methods: a :class:`~pianossm.align.select.DecodeSelector` file whose scores
-        pick between each note's refined decodes instead of their onset logits (default:
-        none).
+        pick between each note's refined decodes instead of their onset logits.  Default:
+        with ``model`` left out, the shipped one
+        (:func:`pianossm.align.select.default_selector_path`, trained on the shipped
+        networks' decodes; README, "A learnt choice between the decodes"); with ``model``
+        given, none.  ``False``: none (the onset logits pick).
 
     Returns
     -------
@@ -418,10 +422,16 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 f"the CRNN {path!r} places notes {1000 * other.label_latency:.2f} ms before "
                 f"their sound, the first network {1000 * net.label_latency:.2f} ms: their "
                 f"label latencies must agree")
-    if selector is not None and "crnn" in method:
+    if selector is None and model is None:
+        from pianossm.align.select import default_selector_path
+
+        selector = default_selector_path()
+    if selector is not None and selector is not False and "crnn" in method:
         from pianossm.align.select import load_selector
 
         selector = load_selector(selector)
+    else:
+        selector = None
     first, rough = method.split("+")[0], notes
     plain = any(net.config.plain_cqt for net in [*nets, *(m for _, m in others)])
     if first == "dtw" or ("crnn" in method and (plain or not wpe)):  # the recording's CQT
@@ -931,7 +941,7 @@ def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "d
                 search: float = 0.15, wpe: bool = True,
                 refine_model: str | None = None,
                 half_model: str | None = None,
-                selector: str | None = None) -> dict[str, float]:
+                selector: str | bool | None = None) -> dict[str, float]:
     """Align ``midi_path`` to ``audio_path`` and write the aligned MIDI (atomically).
 
     ``method``, ``model``, ``search``, ``wpe``, ``refine_model``, ``half_model`` and

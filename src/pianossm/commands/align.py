@@ -52,8 +52,10 @@ def add_model_args(p: argparse.ArgumentParser, several: bool = False,
                             "one, or --model when that is given)")
         p.add_argument("--selector", default=None,
                        help="decode selector (.npz, pianossm.align.select) that picks "
-                            "between each note's refined decodes instead of their onset "
-                            "logits (default: none)")
+                            "between each note's refined decodes (default: the shipped one, "
+                            "or none when --model is given)")
+        p.add_argument("--no-selector", dest="selector", action="store_const", const=False,
+                       help="pick between the refined decodes by their onset logits")
 
 
 def models_from_args(args: argparse.Namespace) -> list[str] | None:
