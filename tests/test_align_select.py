@@ -171,3 +171,9 @@ def test_pick_takes_the_selectors_choice():
     np.testing.assert_array_equal(by_logit, [0, 1, 1])
     by_sel = api._pick(onsets, conf, logit, onsets, conf, rough, rough, True, sel)
     np.testing.assert_array_equal(by_sel, [1, 0, 1])
+    # trained on three starts: with two (``crnn`` alone) the onset logits pick
+    two = api._pick(onsets[:2], conf[:2], logit[:2], onsets[:2], conf[:2], rough, rough,
+                    True, sel)
+    np.testing.assert_array_equal(two, api.pick_decodes(onsets[:2], logit[:2], rough.pitch))
+    assert np.any(two != api._pick(onsets[:2], conf[:2], -logit[:2], onsets[:2], conf[:2],
+                                   rough, rough, True, sel))

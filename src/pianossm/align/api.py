@@ -743,8 +743,10 @@ def _pick(onsets: np.ndarray, conf: np.ndarray, logit: np.ndarray,
     """``(N,)`` decode picked per note from ``(S, N)`` refined decodes: by onset logit, or
     by a :class:`~pianossm.align.select.DecodeSelector`'s scores (:func:`pick_decodes`
     keeps the notes of one key apart either way).  ``cross``: ``(S, S, N)`` decode ``r``'s
-    onset logits at decode ``s``'s onsets (default: ``logit`` on the diagonal only)."""
-    if selector is None or len(onsets) < 2:
+    onset logits at decode ``s``'s onsets (default: ``logit`` on the diagonal only).  The
+    selector was trained on the three starts of ``dtw+crnn`` (``crnn`` alone makes two):
+    with another number of decodes the onset logits pick."""
+    if selector is None or len(onsets) != 3:
         return pick_decodes(onsets, logit, rough.pitch)
     from pianossm.align.select import decode_features
 
