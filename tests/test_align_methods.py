@@ -404,6 +404,10 @@ def test_the_shipped_selector_picks_by_default(piece, monkeypatch):
     given = align_notes(audio, bad, "dtw+crnn", default_selector_path().replace(
         "align_select.npz", "align_crnn.pt"), cqt=cqt)
     assert seen[0][8] is None and len(given) == len(bad)
+    seen.clear()
+    align_notes(audio, bad, "dtw+crnn", default_selector_path().replace(
+        "align_select.npz", "align_crnn.pt"), cqt=cqt, selector=True)
+    assert isinstance(seen[0][8], DecodeSelector)
     with pytest.raises(PianoSSMError, match="not a decode selector"):
         align_notes(audio, bad, "dtw+crnn", cqt=cqt, selector=__file__)
 

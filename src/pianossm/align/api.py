@@ -376,7 +376,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         with ``model`` left out, the shipped one
         (:func:`pianossm.align.select.default_selector_path`, trained on the shipped
         networks' decodes; README, "A learnt choice between the decodes"); with ``model``
-        given, none.  ``False``: none (the onset logits pick).
+        given, none.  ``True``: the shipped one; ``False``: none (the onset logits pick).
 
     Returns
     -------
@@ -422,7 +422,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 f"the CRNN {path!r} places notes {1000 * other.label_latency:.2f} ms before "
                 f"their sound, the first network {1000 * net.label_latency:.2f} ms: their "
                 f"label latencies must agree")
-    if selector is None and model is None:
+    if selector is True or (selector is None and model is None):
         from pianossm.align.select import default_selector_path
 
         selector = default_selector_path()
