@@ -106,6 +106,37 @@ def test_ring_decays_from_each_onset():
     assert _ring(onset, frame, 0.0) is frame
 
 
+def test_what_sounds_at_the_start_rings_on_the_midi_side():
+    """Keys sounding in the recording's first frame (above -56 dB) ring on the DTW's MIDI
+    side from frame 0 at their amplitude, decaying as the notes' ring; a recording that
+    begins in silence changes nothing."""
+    from pianossm.align.dtw import midi_features, sounding_at_start
+    from pianossm.align.features import TOP_DB
+    from pianossm.align.notes import Notes
+
+    cqt = np.zeros((50, 88), np.float32)
+    cqt[0, 27] = 1.0  # key 27 (MIDI 48, a C) at full scale
+    cqt[0, 31] = 1.0 - 20 / TOP_DB  # key 31 (MIDI 52, an E) 20 dB down
+    cqt[0, 50] = 0.29  # below the floor: silent
+    lead = sounding_at_start(cqt)
+    np.testing.assert_allclose(lead[[27, 31]], [1.0, 0.1], rtol=1e-6)
+    assert np.count_nonzero(lead) == 2
+    assert not sounding_at_start(np.zeros((5, 88), np.float32)).any()
+    notes = Notes(np.array([1.0]), np.array([1.5]), np.array([67]), np.array([80]))  # a G
+    plain_chroma, plain_onsets = midi_features(notes, 300, 0.7)
+    chroma, onsets = midi_features(notes, 300, 0.7, lead)
+    np.testing.assert_array_equal(onsets, plain_onsets)  # onsets are the MIDI's only
+    np.testing.assert_allclose(plain_chroma[:100], 12 ** -0.5)  # silence: flat chroma
+    # frame 0: C and E at 1 : 0.1 (chroma bins from C), unit norm
+    np.testing.assert_allclose(chroma[0, [0, 4]], np.array([1.0, 0.1]) / np.hypot(1, 0.1),
+                               rtol=1e-5)
+    assert chroma[0, 7] == 0 and chroma[150, 7] > 0.9  # then the G
+    # the lead decays as exp(-t / 0.7 s): the C-to-E ratio stays, G takes over at 1 s
+    np.testing.assert_allclose(chroma[35, 4] / chroma[35, 0], 0.1, rtol=1e-4)
+    same = midi_features(notes, 300, 0.7, np.zeros(88))
+    np.testing.assert_array_equal(same[0], plain_chroma)
+
+
 def test_refinement_pass_moves_notes_at_most_its_window(piece):
     from pianossm.align.api import REFINE_SEARCH
     from pianossm.errors import PianoSSMError

@@ -54,6 +54,7 @@ __all__ = [
     "dtw_path",
     "linear_fit",
     "midi_features",
+    "sounding_at_start",
     "warp_notes",
 ]
 
@@ -122,7 +123,7 @@ def _ring(onset: np.ndarray, frame: np.ndarray, ring: float) -> np.ndarray:
 
 
 def midi_features(notes: Notes, n_frames: int, ring: float = 0.7,
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  lead: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Notes -> unit-norm chroma ``(n_frames, 12)`` and DLNCO onsets ``(n_frames, 12)``.
 
     ``ring`` (s): each key's chroma also decays exponentially after its onset instead of
@@ -130,10 +131,40 @@ def midi_features(notes: Notes, n_frames: int, ring: float = 0.7,
     training pianos/rooms (6 `ambient` + 4 `close` pieces of the training set, human-like
     and coarse perturbations), ``ring=0.7`` put 98.7 % of ambient onsets within 150 ms
     of the truth (the CRNN's search window) against 92.6 % for the plain roll.
+
+    ``lead`` ``(88,)``: keys already sounding when the recording begins
+    (:func:`sounding_at_start`), which ring on from frame 0 with the same decay, so that a
+    recording cut out of a longer one, which begins with the ringing of notes struck
+    before the cut, has something to match on the MIDI side other than silence (README,
+    "The DTW hears what rang before the cut").  None or all zero: nothing rings there.
     """
     roll = midi_to_piano_roll(notes, n_frames)
-    return (_normalize(cqt_to_chroma(_ring(roll[0], roll[1], ring))),
-            dlnco(cqt_to_chroma(roll[0])))
+    frame = _ring(roll[0], roll[1], ring)
+    if lead is not None and ring > 0 and np.any(lead > 0):
+        t = np.arange(n_frames, dtype=np.float64)[:, None]
+        frame = np.maximum(frame, lead[None, :] * np.exp(-t / (ring * FPS))).astype(np.float32)
+    return _normalize(cqt_to_chroma(frame)), dlnco(cqt_to_chroma(roll[0]))
+
+
+def sounding_at_start(cqt: np.ndarray, floor: float = 0.3) -> np.ndarray:
+    """Each key's linear amplitude in the recording's first frame.
+
+    Parameters
+    ----------
+    cqt : np.ndarray
+        ``(T, 88)`` log CQT scaled to ``[0, 1]`` over :data:`TOP_DB` dB
+        (:func:`pianossm.align.features.audio_to_cqt`).
+    floor : float
+        Keys at or below this (0.3: -56 dB, the onset features' floor) count as silent,
+        so a recording that begins in silence gives all zeros.
+
+    Returns
+    -------
+    np.ndarray
+        ``(88,)`` amplitudes, 1 at full scale, 0 for silent keys.
+    """
+    first = cqt[0].astype(np.float64)
+    return np.where(first > floor, 10.0 ** (TOP_DB / 20 * (first - 1.0)), 0.0)
 
 
 @njit(cache=True)
@@ -290,7 +321,8 @@ def _dtw_once(cqt: np.ndarray, notes: Notes, onset_weight: float, ring: float) -
     # has no silence to match (a 0.5 s pad put the last notes of such excerpts 0.2-0.4 s
     # early; development segments, human-like input: within 100 ms 97.7 -> 99.8 %).
     m = max(int(np.ceil(notes.end_time * FPS)) + 1, len(cqt))
-    wp = dtw_path(midi_features(notes, m, ring), audio_features(cqt), onset_weight=onset_weight)
+    wp = dtw_path(midi_features(notes, m, ring, sounding_at_start(cqt)), audio_features(cqt),
+                  onset_weight=onset_weight)
     return warp_notes(notes, wp)
 
 
