@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from align_segments import _seeds, condition, excerpts
 
 from pianossm.align.features import SAMPLE_RATE, audio_to_cqt
-from pianossm.align.notes import Notes
+from pianossm.align.notes import Notes, key_gaps
 from pianossm.commands.align import add_perturb_args, perturb_from_args
 from pianossm.errors import PianoSSMError
 
@@ -81,13 +81,7 @@ class Recorder:
 
 def features(ref: Notes, length: float) -> dict[str, np.ndarray]:
     """Per-note ``(N,)`` masks of where a note is (see the module docstring)."""
-    gap = np.full(len(ref), np.inf)
-    for k in np.unique(ref.pitch):
-        idx = np.nonzero(ref.pitch == k)[0]
-        idx = idx[np.argsort(ref.onset[idx], kind="stable")]
-        d = np.diff(ref.onset[idx])
-        gap[idx[1:]] = np.minimum(gap[idx[1:]], d)
-        gap[idx[:-1]] = np.minimum(gap[idx[:-1]], d)
+    gap = key_gaps(ref)
     chord = (np.abs(ref.onset[:, None] - ref.onset[None]) < 0.03).sum(1) > 1
     start, end = ref.onset < 0.7, ref.onset > length - 1.0
     return {"first 0.7 s": start, "last 1 s": end, "elsewhere": ~start & ~end,

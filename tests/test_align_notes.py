@@ -143,3 +143,11 @@ def test_hard_piece_score_closed_form():
     velocity = np.array([30, 40, 49, 45, 80, 90, 100, 60, 70, 50])
     assert mod.difficulty(onset, pitch, velocity, 2.0) == pytest.approx(5 * 0.4 + 20 * 0.2)
     assert mod.difficulty(onset[:0], pitch[:0], velocity[:0], 2.0) == 0.0
+
+
+def test_key_gaps_is_the_nearest_other_onset_of_the_key():
+    from pianossm.align.notes import key_gaps
+
+    onset = np.array([1.0, 0.2, 0.5, 0.9, 3.0])
+    notes = Notes(onset, onset + 0.1, np.array([60, 60, 62, 60, 64]), np.full(5, 64))
+    np.testing.assert_allclose(key_gaps(notes), [0.1, 0.7, np.inf, 0.1, np.inf])

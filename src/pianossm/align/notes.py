@@ -21,6 +21,7 @@ __all__ = [
     "LOWEST_KEY",
     "N_KEYS",
     "Notes",
+    "key_gaps",
     "local_shift",
     "midi_to_notes",
     "midi_to_piano_roll",
@@ -167,6 +168,29 @@ def velocity_roll(notes: Notes, n_frames: int, fps: float = FPS,
         span = roll[max(a, 0):min(b, n_frames), k]
         np.maximum(span, v, out=span)
     return roll
+
+
+def key_gaps(notes: Notes) -> np.ndarray:
+    """Each note's distance to the nearest other onset of its key.
+
+    Parameters
+    ----------
+    notes : Notes
+        ``N`` notes, in any order.
+
+    Returns
+    -------
+    np.ndarray
+        ``(N,)`` seconds (``inf`` for a key's only note).
+    """
+    gap = np.full(len(notes), np.inf)
+    for k in np.unique(notes.pitch):
+        idx = np.nonzero(notes.pitch == k)[0]
+        idx = idx[np.argsort(notes.onset[idx], kind="stable")]
+        d = np.diff(notes.onset[idx])
+        gap[idx[1:]] = np.minimum(gap[idx[1:]], d)
+        gap[idx[:-1]] = np.minimum(gap[idx[:-1]], d)
+    return gap
 
 
 def local_shift(old: np.ndarray, new: np.ndarray, times: np.ndarray,

@@ -26,7 +26,7 @@ from importlib import resources
 
 import numpy as np
 
-from pianossm.align.notes import Notes, local_shift
+from pianossm.align.notes import Notes, key_gaps, local_shift
 from pianossm.errors import PianoSSMError
 
 __all__ = ["FEATURES", "SELECT_FORMAT", "DecodeSelector", "decode_features",
@@ -94,13 +94,7 @@ def decode_features(onsets: np.ndarray, conf: np.ndarray, logit: np.ndarray,
     shift = local_shift(base, onsets[pick, idx], base, 9) if n else np.zeros(0)
     agree = (np.abs(onsets[:, None] - onsets[None]) <= _AGREE).sum(axis=1) - 1
     agree_first = (np.abs(onsets[:, None] - first_onsets[None]) <= _AGREE).sum(axis=1)
-    gap = np.full(n, 0.5)
-    for k in np.unique(rough.pitch):
-        i = np.nonzero(rough.pitch == k)[0]
-        i = i[np.argsort(rough.onset[i], kind="stable")]
-        d = np.diff(rough.onset[i])
-        gap[i[1:]] = np.minimum(gap[i[1:]], d)
-        gap[i[:-1]] = np.minimum(gap[i[:-1]], d)
+    gap = np.minimum(key_gaps(rough), 0.5)
     mean_cross, low_cross = cross.mean(axis=0), cross.min(axis=0)
     first_in = (cross == cross.max(axis=1, keepdims=True)).sum(axis=0)  # (S, N)
     which = np.zeros((3, s, n))
@@ -113,7 +107,7 @@ def decode_features(onsets: np.ndarray, conf: np.ndarray, logit: np.ndarray,
         np.abs(onsets - base - shift) / _SCALE,
         np.broadcast_to(np.ptp(onsets, axis=0) / _SCALE, (s, n)),
         np.full((s, n), float(in_time)), np.broadcast_to(rough.velocity / 127.0, (s, n)),
-        np.broadcast_to(np.clip(gap, 0.0, 0.5) / 0.5, (s, n)), *which,
+        np.broadcast_to(gap / 0.5, (s, n)), *which,
         mean_cross, mean_cross - mean_cross.max(axis=0), low_cross - low_cross.max(axis=0),
         first_in,
     ]
