@@ -584,7 +584,10 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     shift = local_shift(notes.onset, first[0].onset, notes.onset, 9)
     starts.append(decode(notes.with_times(notes.onset + shift, notes.offset + shift),
                          search, earliest))
-    firsts = starts
+    # the first decodes' onsets and window probabilities (for the selector; their rolls
+    # are not kept)
+    first_onsets = np.stack([o.onset for o, *_ in starts])
+    first_conf = np.stack([s[1] for s in starts])
     if refine:
         # each start refined once (+-REFINE_SEARCH): the CRNN places onsets more sharply
         # when its input is closer, so the logits compared are the sharper ones (all the
@@ -594,8 +597,7 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     # notes of one key kept apart (each decode keeps them so, but two decodes' picks can
     # put two notes on one attack)
     onsets, conf = np.stack([o.onset for o, *_ in starts]), np.stack([s[1] for s in starts])
-    pick = _pick(onsets, conf, np.stack([s[2] for s in starts]),
-                 np.stack([o.onset for o, *_ in firsts]), np.stack([s[1] for s in firsts]),
+    pick = _pick(onsets, conf, np.stack([s[2] for s in starts]), first_onsets, first_conf,
                  rough, notes, in_time, selector,
                  np.stack([[onset_logits(r, o) for o, *_ in starts] for *_, r in starts]))
     n = np.arange(len(rough))

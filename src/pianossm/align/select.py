@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import resources
 
 import numpy as np
 
@@ -200,7 +199,9 @@ def load_selector(path: str | os.PathLike[str]) -> DecodeSelector:
 
 def default_selector_path() -> str:
     """Path of the shipped selector (``pianossm/assets/align_select.npz``)."""
-    return str(resources.files("pianossm") / "assets" / "align_select.npz")
+    from pianossm.align.model import _asset  # where the shipped networks' paths come from
+
+    return _asset("align_select.npz")
 
 
 def fit_selector(x: np.ndarray, y: np.ndarray, group: np.ndarray, hidden: int = 32,
