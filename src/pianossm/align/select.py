@@ -253,12 +253,12 @@ def fit_selector(x: np.ndarray, y: np.ndarray, group: np.ndarray, hidden: int = 
     gt = torch.from_numpy(inv.astype(np.int64))
     n_groups = int(inv.max()) + 1
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
-    batches = np.array_split(np.arange(n_groups), max(1, n_groups // 2000))
+    n_batches = max(1, n_groups // 2000)  # of about 2000 notes each
     order = np.argsort(inv, kind="stable")
     starts = np.searchsorted(inv[order], np.arange(n_groups + 1))
     rng = np.random.default_rng(seed)
     for _ in range(epochs):
-        for b in np.array_split(rng.permutation(n_groups), len(batches)):
+        for b in np.array_split(rng.permutation(n_groups), n_batches):
             rows = np.concatenate([order[starts[g]:starts[g + 1]] for g in b])
             z = net(xt[rows])[:, 0]
             g = gt[rows]
