@@ -90,6 +90,26 @@ def test_fold_batchnorm_keeps_the_logits(small):
         torch.testing.assert_close(folded(x), small(x), rtol=1e-4, atol=1e-4)
 
 
+def test_channels_last_weights_keep_the_logits(small):
+    """The aligner keeps its networks' weights channels-last (``align.api._model``: a
+    faster convolution path on the CPU); the features, the per-key path and the logits of
+    long inputs are those of the contiguous network."""
+    import copy
+
+    net = with_local_head(small, 2)
+    torch.nn.init.normal_(net.harm.weight, std=0.1, generator=torch.Generator().manual_seed(8))
+    torch.nn.init.normal_(net.local.weight, std=0.1, generator=torch.Generator().manual_seed(9))
+    cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    assert cl.block1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(1, 3, 120, 88, generator=torch.Generator().manual_seed(10))
+    with torch.inference_mode():
+        for got, want in zip(cl.sequence_features(x, 50), net.sequence_features(x, 50)):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(cl.forward_spans(x, [(0, 60), (60, 120)], chunk=50),
+                                   net.forward_spans(x, [(0, 60), (60, 120)], chunk=50),
+                                   rtol=1e-5, atol=1e-5)
+
+
 def test_local_head_starts_as_the_network_it_widens(small, tmp_path):
     """The per-key path is zero when added: same logits; once its weights move, each key's
     logits change only where that key's (and its neighbours') conv features do."""

@@ -166,10 +166,16 @@ def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int =
 def _model(path: str | None) -> AlignCRNN:  # noqa: F821
     """The CRNN, with ``subframe``: how its onsets are refined below a frame (see
     :func:`pianossm.align.decode.roll_to_notes`; ``centroid`` for sub-frame targets)."""
+    import torch
+
     from pianossm.align.model import fold_batchnorm, load_crnn
 
     model, payload = load_crnn(path)
     model = fold_batchnorm(model)  # inference only: one pass over each feature map fewer
+    # channels-last weights make every convolution take oneDNN's channels-last path, which
+    # skips the layout reorders around each call: the same logits bit for bit, the
+    # convolutional features about 20 % faster on a CPU thread (README, "Speed")
+    model = model.to(memory_format=torch.channels_last)
     soft = bool((payload.get("train_config") or {}).get("soft_onsets", False))
     model.subframe = "centroid" if soft else "parabola"
     # seconds from its training labels to the sound they label (README, "Labels at the
