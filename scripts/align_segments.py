@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -108,7 +109,10 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
         model: list[str] | None, seed: int | list[int], limit: int,
         wpe: bool = True, perturb: PerturbConfig | None = None, tail: float | None = None,
         refine_model: str | None = None, half_model: str | None = None,
-        selector: str | bool | None = None) -> list[tuple[str, str, int, dict]]:
+        selector: str | bool | None = None, sure: dict | None = None,
+        ) -> list[tuple[str, str, int, dict]]:
+    """Rows ``(condition, method, notes, stats)`` per folder and pooled (``all``); with a
+    ``sure`` dict, each method's ``(errors, confidences)`` of all notes go into it."""
     from pianossm.align.api import align_notes
 
     rows, pooled = [], {}
@@ -121,10 +125,13 @@ def run(folders: list[str], methods: list[str], length: float, cuts: int, human:
             cqt = audio_to_cqt(seg, SAMPLE_RATE)
             pos = (ref.onset - ref.onset.min()) / max(np.ptp(ref.onset), 1e-6)
             for m in ["input", *methods]:
-                out = bad if m == "input" else align_notes(
+                out, c = (bad, None) if m == "input" else align_notes(
                     seg, bad, m, model, cqt=cqt, wpe=wpe, tail=tail,
-                    refine_model=refine_model, half_model=half_model, selector=selector)
+                    refine_model=refine_model, half_model=half_model, selector=selector,
+                    with_confidence=True)
                 e = out.onset - ref.onset
+                if sure is not None and c is not None:
+                    sure.setdefault(m, []).append((e, c))
                 for d in (errs, pooled):
                     d.setdefault(m, []).append((e, pos))
         for m, lst in errs.items():
@@ -161,14 +168,18 @@ def main() -> int:
     parser.add_argument("--tail", type=float, default=None,
                         help="seconds of silence the CRNN hears after each segment "
                              "(default: align_notes's)")
+    parser.add_argument("--calibration", action="store_true",
+                        help="also print, per CRNN method, the share of notes within 25 and "
+                             "50 ms by their confidence (align_notes's with_confidence)")
     add_wpe_arg(parser)
     add_perturb_args(parser)
     args = parser.parse_args()
+    sure: dict | None = {} if args.calibration else None
     try:
         rows = run(args.folders, args.methods.split(","), args.length, args.cuts, args.human,
                    models_from_args(args), args.seed, args.limit,
                    args.wpe, perturb_from_args(args), args.tail, args.refine_model,
-                   args.half_model, args.selector)
+                   args.half_model, args.selector, sure)
     except PianoSSMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -182,7 +193,30 @@ def main() -> int:
               f"{s['w100']:.2f} | {s['w150']:.2f} | {s['beyond100']} | {s['mean']:.0f} | "
               f"{s['median']:.1f} | "
               f"{s['bias']:+.1f} | {s['p95']:.0f} | {s['head']:.0f} | {s['tail']:.0f} |")
+    for m, lst in (sure or {}).items():
+        e, c = (np.concatenate(x) for x in zip(*lst))
+        if np.isnan(c).all():
+            continue
+        print(f"\n{m}, all folders: notes by confidence\n\n| confidence | notes | share | "
+              "<=25 | <=50 ms | misses beyond 25 ms |\n|---|---|---|---|---|---|")
+        for name, sel in calibration_bins(c):
+            a = np.abs(e[sel])
+            print(f"| {name} | {sel.sum()} | {100 * sel.mean():.1f} | "
+                  f"{100 * np.mean(a <= 0.025 + 1e-9) if sel.any() else np.nan:.1f} | "
+                  f"{100 * np.mean(a <= 0.05 + 1e-9) if sel.any() else np.nan:.1f} | "
+                  f"{int(np.sum(a > 0.025 + 1e-9))} |")
     return 0
+
+
+def calibration_bins(conf: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """``(name, mask)`` of the ``(N,)`` confidences' bins: 0 (overruled), then 0-0.2,
+    0.2-0.4, ..., 0.8-1."""
+    out = [("0 (overruled)", conf == 0)]
+    edges = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9]
+    for lo, hi in itertools.pairwise(edges):
+        out.append((f"{lo:.1f}-{min(hi, 1.0):.1f}", (conf > lo) & (conf < hi)
+                    if lo == 0 else (conf >= lo) & (conf < hi)))
+    return out
 
 
 if __name__ == "__main__":

@@ -62,8 +62,12 @@ def test_align_cli_writes_every_note(files, capsys):
     pedal_out = [c for c in pretty_midi.PrettyMIDI(str(out)).instruments[0].control_changes
                  if c.number == 64]
     assert [c.value for c in pedal_in] == [c.value for c in pedal_out]
-    assert len(report.read_text().splitlines()) == len(exact) + 1
-    capsys.readouterr()
+    lines = report.read_text().splitlines()
+    assert len(lines) == len(exact) + 1 and lines[0].endswith(",shift_ms,confidence")
+    sure = np.array([float(line.split(",")[-1]) for line in lines[1:]])
+    assert np.all((sure >= 0) & (sure <= 1))
+    err = capsys.readouterr().err
+    assert f"; {np.sum(sure < 0.4)} unsure (confidence below 0.4, see {report})" in err
     _one_line_error(capsys, ["align", str(files / "audio.wav"), str(files / "late.mid"),
                              "-o", str(out)], "output exists")
 

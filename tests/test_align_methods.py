@@ -597,3 +597,40 @@ def test_a_networks_label_latency_moves_its_alignment(piece, tmp_path, unshifted
     # and the latency is not a no-op: the same input without it aligns elsewhere
     plain = align_notes(audio, bad, "crnn", unshifted, cqt=cqt)
     assert np.abs(plain.onset - got.onset).max() > 0.005
+
+
+def test_confidence_is_the_kept_decodes_window_probability(piece, monkeypatch):
+    """``with_confidence``: per note the window probability of the refinement kept (a
+    blended note's largest), 0 where the consensus step moved the note, NaN for the DTW;
+    the notes are those of the call without it."""
+    from pianossm.align import api
+
+    audio, notes, cqt = piece
+    bad = _distort(notes)
+    seen = []
+    real_blend, real_follow = api.blend_decodes, api.follow_consensus
+
+    def blend(onsets, conf, pick, *a):
+        out = real_blend(onsets, conf, pick, *a)
+        seen.append((onsets, conf, pick, out))
+        return out
+
+    def follow(before, after, *a, **k):  # the consensus step also moves the first note
+        out = real_follow(before, after, *a, **k)
+        seen.append(out.onset != after.onset)
+        return out.with_times(out.onset + 0.01 * (np.arange(len(out)) == 0), out.offset)
+
+    plain = align_notes(audio, bad, "dtw+crnn", cqt=cqt)
+    monkeypatch.setattr(api, "blend_decodes", blend)
+    monkeypatch.setattr(api, "follow_consensus", follow)
+    got, sure = align_notes(audio, bad, "dtw+crnn", cqt=cqt, with_confidence=True)
+    (onsets, conf, pick, kept), moved = seen
+    n = np.arange(len(bad))
+    want = np.where(kept == onsets[pick, n], conf[pick, n], conf.max(axis=0))
+    want[moved | (n == 0)] = 0.0
+    np.testing.assert_array_equal(got.onset[1:], plain.onset[1:])
+    np.testing.assert_allclose(sure, want)
+    assert sure.shape == (len(bad),) and np.all((sure >= 0) & (sure <= 1))
+    assert sure[0] == 0 and np.mean(sure > 0.4) > 0.5
+    out, none = align_notes(audio, bad, "dtw", cqt=cqt, with_confidence=True)
+    assert len(out) == len(bad) and none.shape == (len(bad),) and np.isnan(none).all()

@@ -105,6 +105,11 @@ EARLIEST = 1.0
 #: clip and the Piano-SSM split, and on the development segments, which end mid-sound, it
 #: left 4 more of 25066 notes beyond 100 ms (README, "The end of the recording").
 TAIL = 0.0
+#: Confidence (:func:`align_notes`, ``with_confidence``) below which ``pianossm align``
+#: counts a note as unsure: on the rendered hall excerpts about a fifth of the notes, three
+#: quarters of them within 25 ms against 99 % of the others (README, "How sure each note
+#: is").
+UNSURE = 0.4
 
 
 def timing_lag(cqt: np.ndarray, notes: Notes, window: int = 1000, max_lag: int = 100,
@@ -318,7 +323,8 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                 earliest: float | None = None, tail: float | None = None,
                 refine_model: str | os.PathLike[str] | None = None,
                 half_model: str | os.PathLike[str] | None = None,
-                selector: str | os.PathLike[str] | bool | None = None) -> Notes:
+                selector: str | os.PathLike[str] | bool | None = None,
+                with_confidence: bool = False) -> Notes | tuple[Notes, np.ndarray]:
     """Align notes to 16 kHz audio with one of :data:`METHODS`.
 
     Parameters
@@ -383,11 +389,21 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         (:func:`pianossm.align.select.default_selector_path`, trained on the shipped
         networks' decodes; README, "A learnt choice between the decodes"); with ``model``
         given, none.  ``True``: the shipped one; ``False``: none (the onset logits pick).
+    with_confidence : bool
+        Also return each note's confidence: the CRNN's window probability of the decode
+        kept for it (its softmax over the note's search window; with several ``model``
+        their mean), 0 where a later step overruled the decodes (the consensus step, or
+        the trials of notes the input clipped to time 0), NaN for the DTW methods.  On
+        rendered halls, notes below 0.4 are about a fifth of all and hold most of the
+        misses (README, "How sure each note is").
 
     Returns
     -------
     Notes
         ``N`` notes, same order, at the aligned times.
+    np.ndarray
+        ``(N,)`` confidences in [0, 1] (NaN for the DTW methods), with ``with_confidence``
+        only.
     """
     from pianossm.align.dtw import align_dtw, align_mrmsdtw
     from pianossm.align.model import default_crnn_paths, default_half_path, default_refine_path
@@ -447,7 +463,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
     elif first == "mrmsdtw":
         notes = align_mrmsdtw(audio16, notes)
     if "crnn" not in method:
-        return notes
+        return (notes, np.full(len(notes), np.nan)) if with_confidence else notes
     # The CRNN hears the recording followed by `tail` s of silence (when asked), so that its
     # last notes can sound and fade instead of being cut off by the input's end (README,
     # "The end of the recording").  The silence goes after the WPE filter: in the filter's
@@ -476,22 +492,22 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
                           f"around each note: use 'dtw+crnn'", stacklevel=2)
     cqt_half = _half_frame_cqt(audio16, len(cqt)) if half_frame else None
     raw_half = _half_frame_cqt(raw, len(cqt)) if half_frame and plain else None
-    outs, at = [], lambda n, d: n.with_times(n.onset + d, n.offset + d)
+    outs, sure, at = [], [], lambda n, d: n.with_times(n.onset + d, n.offset + d)
     for net in nets:
         # the network works in its labels' times: a network trained on note-on labels of
         # renders that sound `lat` later places each note `lat` before its sound, so it
         # reads the notes `lat` earlier and its output moves `lat` later (README, "Labels
         # at the sound")
         lat = getattr(net, "label_latency", 0.0)
-        out = _crnn_align(net, cqt, cqt_half, at(notes, -lat), at(rough, -lat), method,
-                          search, refine, earliest, raw_cqt, raw_half, origin=-lat,
-                          refiner=refiner, halver=halver, selector=selector)
+        out, c = _crnn_align(net, cqt, cqt_half, at(notes, -lat), at(rough, -lat), method,
+                             search, refine, earliest, raw_cqt, raw_half, origin=-lat,
+                             refiner=refiner, halver=halver, selector=selector)
         outs.append(at(out, lat))
-    if len(outs) == 1:
-        return outs[0]
+        sure.append(c)
     # an ensemble: each checkpoint's alignment (its consensus step included), averaged
-    return outs[0].with_times(np.mean([o.onset for o in outs], axis=0),
-                              np.mean([o.offset for o in outs], axis=0))
+    out = outs[0] if len(outs) == 1 else outs[0].with_times(
+        np.mean([o.onset for o in outs], axis=0), np.mean([o.offset for o in outs], axis=0))
+    return (out, np.mean(sure, axis=0)) if with_confidence else out
 
 
 def _half_frame_cqt(audio16: np.ndarray, t: int) -> np.ndarray:
@@ -513,7 +529,8 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
                 plain_half: np.ndarray | None = None, origin: float = 0.0,
                 refiner: AlignCRNN | None = None,  # noqa: F821
                 halver: AlignCRNN | None = None,  # noqa: F821
-                selector: DecodeSelector | None = None) -> Notes:  # noqa: F821
+                selector: DecodeSelector | None = None,  # noqa: F821
+                ) -> tuple[Notes, np.ndarray]:
     """One CRNN's decode of ``notes`` (the first stage's output; ``rough`` the input).
 
     Parameters
@@ -551,6 +568,8 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     -------
     Notes
         ``N`` aligned notes.
+    np.ndarray
+        ``(N,)`` their confidences (see :func:`align_notes`, ``with_confidence``).
     """
     from pianossm.align.decode import roll_to_notes
 
@@ -611,17 +630,21 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
     onset = blend_decodes(onsets, conf, pick, rough.pitch)
     offset = np.stack([o.offset for o, *_ in starts])[pick, n] + (onset - onsets[pick, n])
     out = starts[0][0].with_times(onset, offset)  # (each duration kept)
+    # each note's confidence: its kept decode's window probability (a blended note's
+    # decodes are all at most BLEND_CONF: their largest)
+    sure = np.where(onset == onsets[pick, n], conf[pick, n], conf.max(axis=0))
     for _ in range(refine - 1):
-        out = decode(out, min(search, REFINE_SEARCH), by=refiner)[0]
+        out, sure = decode(out, min(search, REFINE_SEARCH), by=refiner)[:2]
     if cqt_half is not None:
         out = _half_frame_pass(halver, cqt_half, out, min(search, REFINE_SEARCH),
                                getattr(halver, "subframe", "parabola"), plain_half)
     # neighbouring notes share their timing error (offset, tempo drift), in the input and in
     # the DTW's output alike: a note that strays from its neighbours' common shift is put
     # back on it (relative to the input when that was roughly in time, else to the DTW)
-    out = follow_consensus(rough if in_time else notes, out)
+    before, out = out, follow_consensus(rough if in_time else notes, out)
+    sure = np.where(out.onset == before.onset, sure, 0.0)  # overruled: no decode's time
     if in_time:
-        return out
+        return out, sure
     # far out of time, the input's first notes may have been clipped to time 0
 
     def probe(start: Notes, frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -633,7 +656,8 @@ def _crnn_align(net: AlignCRNN, cqt: np.ndarray, cqt_half: np.ndarray | None,  #
             len(cqt), max(frames + STACK_CONTEXT, WINDOW - OVERLAP)))
         return got.onset, logit
 
-    return place_stacked(cqt, rough, out, probe, origin=origin)
+    before, out = out, place_stacked(cqt, rough, out, probe, origin=origin)
+    return out, np.where(out.onset == before.onset, sure, 0.0)
 
 
 def place_stacked(cqt: np.ndarray, rough: Notes, out: Notes,
@@ -934,15 +958,17 @@ def follow_consensus(before: Notes, after: Notes, tolerance: float = OUTLIER,
     return after.with_times(onset, np.maximum(offset, onset + 0.02))
 
 
-def _write_report(path: str, before: Notes, after: Notes) -> None:
+def _write_report(path: str, before: Notes, after: Notes, sure: np.ndarray) -> None:
     from pianossm.checkpoint import atomic_write
 
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
-            f.write("index,pitch,velocity,onset_in,onset_out,offset_in,offset_out,shift_ms\n")
+            f.write("index,pitch,velocity,onset_in,onset_out,offset_in,offset_out,shift_ms,"
+                    "confidence\n")
             f.writelines(f"{i},{before.pitch[i]},{before.velocity[i]},{before.onset[i]:.4f},"
-                        f"{after.onset[i]:.4f},{before.offset[i]:.4f},{after.offset[i]:.4f},"
-                        f"{1000 * (after.onset[i] - before.onset[i]):.1f}\n" for i in range(len(before)))
+                         f"{after.onset[i]:.4f},{before.offset[i]:.4f},{after.offset[i]:.4f},"
+                         f"{1000 * (after.onset[i] - before.onset[i]):.1f},{sure[i]:.3f}\n"
+                         for i in range(len(before)))
     atomic_write(path, write)
 
 
@@ -956,12 +982,15 @@ def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "d
 
     ``method``, ``model``, ``search``, ``wpe``, ``refine_model``, ``half_model`` and
     ``selector`` as in :func:`align_notes`; ``report``: a CSV of every note's old and new
-    times.
+    times and its confidence (``with_confidence`` of :func:`align_notes`; ``nan`` for the
+    DTW methods).
 
     Returns
     -------
     dict
-        ``notes``, ``median_shift_ms``, ``max_shift_ms``, ``seconds`` (wall time).
+        ``notes``, ``median_shift_ms``, ``max_shift_ms``, ``unsure`` (notes whose
+        confidence is below :data:`UNSURE`; 0 for the DTW methods), ``seconds`` (wall
+        time).
     """
     from pianossm.audio import read_audio
     from pianossm.checkpoint import atomic_write
@@ -975,13 +1004,14 @@ def align_files(audio_path: str, midi_path: str, out_path: str, method: str = "d
     audio, sr = read_audio(audio_path)
     audio16 = check_audio(audio, sr, os.path.basename(audio_path))
     check_lengths(len(audio16) / SAMPLE_RATE, notes, os.path.basename(audio_path))
-    aligned = align_notes(audio16, notes, method, model, search, wpe=wpe,
-                          refine_model=refine_model, half_model=half_model,
-                          selector=selector)
+    aligned, sure = align_notes(audio16, notes, method, model, search, wpe=wpe,
+                                refine_model=refine_model, half_model=half_model,
+                                selector=selector, with_confidence=True)
     out = retime_midi(midi, notes, aligned)
     atomic_write(out_path, lambda tmp: out.write(tmp))
     if report:
-        _write_report(report, notes, aligned)
+        _write_report(report, notes, aligned, sure)
     shift = np.abs(aligned.onset - notes.onset) * 1000
     return {"notes": len(notes), "median_shift_ms": float(np.median(shift)),
-            "max_shift_ms": float(shift.max()), "seconds": time.perf_counter() - t0}
+            "max_shift_ms": float(shift.max()), "unsure": int(np.sum(sure < UNSURE)),
+            "seconds": time.perf_counter() - t0}

@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="aligned .mid")
     p.add_argument("--method", choices=_METHODS, default="dtw+crnn")
     add_model_args(p)
-    p.add_argument("--report", default=None, help="CSV of every note's old and new times")
+    p.add_argument("--report", default=None, help="CSV of every note's old and new times and its confidence")
     p.add_argument("--search", type=float, default=0.15,
                    help="CRNN decoding window half-width in seconds")
     p.add_argument("--force", action="store_true", help="overwrite outputs")
@@ -198,7 +198,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _align(args: argparse.Namespace) -> None:
     import os
 
-    from pianossm.align.api import align_files
+    from pianossm.align.api import UNSURE, align_files
     from pianossm.errors import PianoSSMError
 
     for path in (args.output, args.report):
@@ -207,9 +207,12 @@ def _align(args: argparse.Namespace) -> None:
     info = align_files(args.audio, args.midi, args.output, args.method, args.model,
                        args.report, args.search, args.wpe, args.refine_model,
                        args.half_model, args.selector)
+    unsure = (f"; {info['unsure']} unsure (confidence below {UNSURE:g}"
+              f"{', see ' + args.report if args.report else ': --report lists them'})"
+              if "crnn" in args.method else "")
     print(f"wrote {args.output}: {info['notes']} notes aligned by {args.method}; onset "
-          f"shift median {info['median_shift_ms']:.1f} ms, max {info['max_shift_ms']:.1f} ms "
-          f"({info['seconds']:.1f} s)", file=sys.stderr)
+          f"shift median {info['median_shift_ms']:.1f} ms, max {info['max_shift_ms']:.1f} ms"
+          f"{unsure} ({info['seconds']:.1f} s)", file=sys.stderr)
 
 
 def _eval(args: argparse.Namespace) -> None:
