@@ -106,8 +106,8 @@ EARLIEST = 1.0
 #: left 4 more of 25066 notes beyond 100 ms (README, "The end of the recording").
 TAIL = 0.0
 #: Confidence (:func:`align_notes`, ``with_confidence``) below which ``pianossm align``
-#: counts a note as unsure: on the rendered hall excerpts about a fifth of the notes, three
-#: quarters of them within 25 ms against 99 % of the others (README, "How sure each note
+#: counts a note as unsure: on the rendered hall excerpts about a quarter of the notes, three
+#: quarters of them within 25 ms against 98 % of the others (README, "How sure each note
 #: is").
 UNSURE = 0.4
 
@@ -394,7 +394,7 @@ def align_notes(audio16: np.ndarray, notes: Notes, method: str = "dtw+crnn",
         kept for it (its softmax over the note's search window; with several ``model``
         their mean), 0 where a later step overruled the decodes (the consensus step, or
         the trials of notes the input clipped to time 0), NaN for the DTW methods.  On
-        rendered halls, notes below 0.4 are about a fifth of all and hold most of the
+        rendered halls, notes below 0.4 are about a quarter of all and hold most of the
         misses (README, "How sure each note is").
 
     Returns
