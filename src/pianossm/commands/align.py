@@ -89,7 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="aligned .mid")
     p.add_argument("--method", choices=_METHODS, default="dtw+crnn")
     add_model_args(p)
-    p.add_argument("--report", default=None, help="CSV of every note's old and new times and its confidence")
+    p.add_argument("--report", default=None,
+                   help="CSV of every note's old and new times and its confidence")
     p.add_argument("--search", type=float, default=0.15,
                    help="CRNN decoding window half-width in seconds")
     p.add_argument("--force", action="store_true", help="overwrite outputs")
